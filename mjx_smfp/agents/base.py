@@ -1,0 +1,67 @@
+"""The one agent interface every agent (Gaussian SAC, SMFP, ...) implements.
+
+The compiled loop (mjx_smfp/loop.py) only ever calls these four methods, so it never
+branches on agent type. An `Agent` is a static, hashable object (config + network
+definitions) closed over by `jax.jit`; all mutable state lives in the pytree returned by
+`init` and threaded through `act`/`update`.
+
+Observations reaching an agent are already normalised by the loop (the normaliser is
+part of the loop's train state), and actions are always in [-1, 1]^action_size.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Optional
+
+import jax
+from flax import struct
+
+Metrics = dict[str, jax.Array]
+
+
+@struct.dataclass
+class Transition:
+    """One batch of transitions as stored in replay.
+
+    `next_obs` is the TRUE next observation (before any auto-reset), so targets bootstrap
+    through time-limit truncation; only `terminated` cuts the bootstrap.
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+
+
+class Agent(abc.ABC):
+    """init / act / eval_act / update: the whole contract between an agent and the loop.
+
+    `pmean_axis`: when the loop runs data-parallel under a named mesh axis, agents average
+    their gradients (and any batch statistics) over it with `pmean` (see `reduce`).
+    """
+
+    pmean_axis: Optional[str] = None
+
+    @abc.abstractmethod
+    def init(self, rng: jax.Array, obs_size: int, action_size: int) -> Any:
+        """Fresh agent state (params, optimiser states, targets, temperatures...)."""
+
+    @abc.abstractmethod
+    def act(self, state: Any, obs: jax.Array, rng: jax.Array) -> jax.Array:
+        """Stochastic exploration actions in [-1, 1] for a batch of observations."""
+
+    @abc.abstractmethod
+    def eval_act(self, state: Any, obs: jax.Array) -> jax.Array:
+        """Deterministic evaluation actions in [-1, 1]."""
+
+    @abc.abstractmethod
+    def update(self, state: Any, batch: Transition, rng: jax.Array) -> tuple[Any, Metrics]:
+        """One gradient step on `batch`; returns new state and scalar metrics."""
+
+    def reduce(self, tree):
+        """Average a pytree (gradients, statistics) over the data-parallel axis, if any."""
+        if self.pmean_axis is None:
+            return tree
+        return jax.lax.pmean(tree, self.pmean_axis)
