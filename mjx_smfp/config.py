@@ -1,0 +1,252 @@
+"""Typed, frozen run configuration: `TrainConfig` (the loop) + the agent's own `Config`,
+presets per scale and task, command-line overrides, and start-up validation.
+
+Scales: `fast` (thousands of envs, large batches, several updates per iteration —
+FastSAC-style, for accelerators), `paper` (1 env, batch 256, UTD 1, 1M steps, replay 1M),
+`cpu` (a laptop-sized run), and `auto` (cpu without an accelerator, else fast).
+Precedence: dataclass defaults < scale preset < task preset < command line.
+Every field can be overridden with `--field value`; agent fields (e.g. `--temperature_lr
+1e-3`) go to the agent's Config. Unknown or inconsistent options raise ValueError naming
+the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from typing import Any, Optional
+
+SCALES = ("auto", "cpu", "fast", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    env: str = "inverted_pendulum"
+    agent: str = "sac"
+    preset: str = "cpu"  # the resolved scale (never "auto" once resolved)
+    env_kwargs: str = "{}"  # JSON object of task constructor options, e.g. '{"num_modes": 4}'
+    num_envs: int = 16
+    episode_length: int = 1000
+    total_env_steps: int = 100_000
+    batch_size: int = 256
+    updates_per_step: int = 4  # G: gradient updates per iteration (one step of all envs)
+    replay_capacity: int = 300_000
+    learning_starts: int = 5_000  # env steps of uniform random actions before any update
+    iterations_per_call: int = 100  # iterations per compiled host call (lax.scan length)
+    normalize_obs: bool = True
+    eval_interval: int = 20_000  # env steps between evaluations; 0 disables
+    eval_episodes: int = 10  # episodes per evaluation (run in parallel on separate envs)
+    checkpoint_interval: int = 50_000  # env steps between checkpoints; 0 = only at the end
+    keep_checkpoints: int = 3
+    seed: int = 0
+    log_dir: str = "runs"  # runs go to <log_dir>/<env>/<agent>/<timestamp>/
+    run_dir: str = ""  # explicit run directory (overrides log_dir layout); set on resume
+
+    @property
+    def env_options(self) -> dict:
+        return json.loads(self.env_kwargs)
+
+    @property
+    def warmup_iterations(self) -> int:
+        """Iterations of random actions: learning_starts rounded up to whole env batches (>= 1)."""
+        return max(1, -(-self.learning_starts // self.num_envs))
+
+    @property
+    def train_calls(self) -> int:
+        """Host calls of `iterations_per_call` iterations after warm-up (rounded up)."""
+        remaining = max(0, self.total_env_steps - self.warmup_iterations * self.num_envs)
+        per_call = self.iterations_per_call * self.num_envs
+        return -(-remaining // per_call)
+
+
+# Scale presets: (TrainConfig fields, agent Config fields).
+SCALE_PRESETS: dict[str, tuple[dict, dict]] = {
+    "cpu": (dict(num_envs=16, batch_size=256, updates_per_step=4, replay_capacity=300_000,
+                 learning_starts=5_000, iterations_per_call=100, total_env_steps=300_000,
+                 eval_interval=20_000, eval_episodes=8, checkpoint_interval=50_000), {}),
+    "fast": (dict(num_envs=4096, batch_size=8192, updates_per_step=8, replay_capacity=4096 * 1024,
+                  learning_starts=4096 * 10, iterations_per_call=50, total_env_steps=50_000_000,
+                  eval_interval=2_000_000, eval_episodes=32, checkpoint_interval=10_000_000),
+             dict(critic_hidden=(1024, 512, 256), actor_hidden=(512, 256, 128))),
+    "paper": (dict(num_envs=1, batch_size=256, updates_per_step=1, replay_capacity=1_000_000,
+                   learning_starts=5_000, iterations_per_call=1_000, total_env_steps=1_000_000,
+                   eval_interval=5_000, eval_episodes=10, checkpoint_interval=100_000), {}),
+}
+
+# Task presets per scale ("*" = every scale), applied over the scale preset.
+TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
+    ("multimodal", "*"): (dict(episode_length=1, learning_starts=256, total_env_steps=20_000,
+                               eval_interval=2_000, checkpoint_interval=10_000, eval_episodes=64,
+                               iterations_per_call=50), dict(gamma=0.0, init_temperature=0.05)),
+    ("inverted_pendulum", "cpu"): (dict(total_env_steps=50_000, learning_starts=2_000,
+                                        eval_interval=10_000, checkpoint_interval=25_000), {}),
+    ("inverted_double_pendulum", "cpu"): (dict(total_env_steps=150_000), {}),
+    ("inverted_pendulum", "paper"): (dict(total_env_steps=100_000), {}),
+    ("humanoid", "cpu"): (dict(num_envs=32, total_env_steps=1_000_000, eval_episodes=4), {}),
+    ("humanoid", "fast"): (dict(total_env_steps=100_000_000), {}),
+}
+
+
+def resolve_scale(preset: str) -> str:
+    """`auto` -> `cpu` when JAX has no accelerator, else `fast`."""
+    if preset not in SCALES:
+        raise ValueError(f"preset={preset!r} is not valid; valid presets: {', '.join(SCALES)}")
+    if preset != "auto":
+        return preset
+    import jax
+
+    return "cpu" if jax.default_backend() == "cpu" else "fast"
+
+
+def _field_types(cls) -> dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - unresolved forward refs: fall back to defaults' types
+        hints = {}
+    out = {}
+    for f in dataclasses.fields(cls):
+        out[f.name] = hints.get(f.name, type(f.default) if f.default is not dataclasses.MISSING else str)
+    return out
+
+
+def parse_value(name: str, text: Any, typ: Any) -> Any:
+    """Convert a command-line string to field type `typ` (int, float, bool, str, tuple, Optional)."""
+    if not isinstance(text, str):
+        return text
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    try:
+        if origin is typing.Union or (origin is not None and type(None) in args):
+            if text.lower() in ("none", "null", ""):
+                return None
+            inner = [a for a in args if a is not type(None)][0]
+            return parse_value(name, text, inner)
+        if typ is bool:
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if typ is int:
+            return int(float(text)) if "e" in text.lower() else int(text)
+        if typ is float:
+            return float(text)
+        if origin is tuple:
+            inner = args[0] if args else str
+            parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+            return tuple(parse_value(name, p.strip(), inner) for p in parts)
+        return text
+    except ValueError:
+        raise ValueError(f"--{name}: cannot read {text!r} as {getattr(typ, '__name__', typ)}") from None
+
+
+def parse_cli_pairs(argv: list[str]) -> dict[str, str]:
+    """['--a', '1', '--b=2', '--flag'] -> {'a': '1', 'b': '2', 'flag': 'true'}."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if not tok.startswith("--"):
+            raise ValueError(f"unexpected argument {tok!r}; options are --field value")
+        key = tok[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            value = argv[i + 1]
+            i += 2
+        else:
+            value = "true"
+            i += 1
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig, Any]:
+    """Resolve presets and overrides into (TrainConfig, agent Config), validated.
+
+    `overrides` maps field names to values (strings from the command line are converted).
+    `agent_config_cls` defaults to the registered agent's Config.
+    """
+    overrides = dict(overrides)
+    env = overrides.get("env", TrainConfig.env)
+    agent = overrides.get("agent", TrainConfig.agent)
+    scale = resolve_scale(overrides.pop("preset", "auto"))
+    if agent_config_cls is None:
+        from mjx_smfp import agents
+
+        agent_config_cls = agents.get_class(agent).Config
+
+    train_types = _field_types(TrainConfig)
+    agent_types = _field_types(agent_config_cls)
+    train_kw: dict[str, Any] = {}
+    agent_kw: dict[str, Any] = {}
+    for key, (t_kw, a_kw) in ((scale, SCALE_PRESETS[scale]), ((env, scale), TASK_PRESETS.get((env, scale), ({}, {}))),
+                              ((env, "*"), TASK_PRESETS.get((env, "*"), ({}, {})))):
+        train_kw.update(t_kw)
+        agent_kw.update({k: v for k, v in a_kw.items() if k in agent_types})
+    for name, value in overrides.items():
+        if name in train_types:
+            train_kw[name] = parse_value(name, value, train_types[name])
+        elif name in agent_types:
+            agent_kw[name] = parse_value(name, value, agent_types[name])
+        else:
+            valid = sorted(set(train_types) | set(agent_types))
+            close = difflib.get_close_matches(name, valid, n=3)
+            hint = f" (did you mean {', '.join('--' + c for c in close)}?)" if close else ""
+            raise ValueError(f"unknown option --{name}{hint}; valid options: {', '.join(valid)}")
+    train_kw["preset"] = scale
+    cfg = TrainConfig(**train_kw)
+    agent_cfg = agent_config_cls(**agent_kw)
+    validate(cfg)
+    return cfg, agent_cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise ValueError naming the first impossible field or combination."""
+    import envs
+
+    if cfg.env not in envs.names():
+        raise ValueError(f"env={cfg.env!r} is not a known task; valid envs: {', '.join(envs.names())}")
+    from mjx_smfp import agents
+
+    if cfg.agent not in agents.names():
+        raise ValueError(f"agent={cfg.agent!r} is not a known agent; valid agents: {', '.join(agents.names())}")
+    for name in ("num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step",
+                 "replay_capacity", "iterations_per_call", "eval_episodes", "keep_checkpoints"):
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"{name}={getattr(cfg, name)} must be positive")
+    for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name}={getattr(cfg, name)} must be >= 0")
+    if cfg.batch_size > cfg.replay_capacity:
+        raise ValueError(f"batch_size={cfg.batch_size} exceeds replay_capacity={cfg.replay_capacity}")
+    if cfg.num_envs > cfg.replay_capacity:
+        raise ValueError(f"num_envs={cfg.num_envs} exceeds replay_capacity={cfg.replay_capacity} "
+                         "(one iteration inserts num_envs transitions)")
+    if cfg.learning_starts > cfg.total_env_steps:
+        raise ValueError(f"learning_starts={cfg.learning_starts} exceeds total_env_steps={cfg.total_env_steps}")
+    try:
+        opts = json.loads(cfg.env_kwargs)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"env_kwargs={cfg.env_kwargs!r} is not a JSON object: {err}") from None
+    if not isinstance(opts, dict):
+        raise ValueError(f"env_kwargs={cfg.env_kwargs!r} must be a JSON object")
+
+
+def to_dict(cfg: TrainConfig, agent_cfg: Any) -> dict:
+    """The resolved configuration as plain JSON-able data."""
+    return {"train": dataclasses.asdict(cfg), "agent": dataclasses.asdict(agent_cfg)}
+
+
+def from_dict(data: dict, agent_config_cls=None) -> tuple[TrainConfig, Any]:
+    """Inverse of `to_dict` (tuples restored from JSON lists)."""
+    if agent_config_cls is None:
+        from mjx_smfp import agents
+
+        agent_config_cls = agents.get_class(data["train"]["agent"]).Config
+    agent_types = _field_types(agent_config_cls)
+    agent_kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data["agent"].items() if k in agent_types}
+    return TrainConfig(**data["train"]), agent_config_cls(**agent_kw)

@@ -1,0 +1,54 @@
+"""Tanh-squashed diagonal Gaussian policy: sample with log-prob, deterministic action.
+
+The policy knows only how to sample and score actions; the SAC objective lives in
+agents/sac.py. Actions are tanh(u) with u ~ N(mu(s), sigma(s)^2), so they lie in (-1, 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from mjx_smfp.networks import MLP
+
+LOG_STD_MIN = -5.0
+LOG_STD_MAX = 2.0
+
+
+@dataclass(frozen=True)
+class TanhGaussianPolicy:
+    """mu, log sigma = MLP(s); a = tanh(mu + sigma * eps). Static and hashable (jit-closable)."""
+
+    action_size: int
+    hidden: Sequence[int] = (256, 256, 256)
+
+    @property
+    def network(self) -> MLP:
+        return MLP(hidden=tuple(self.hidden), out=2 * self.action_size, kernel_init_scale_out=0.01)
+
+    def init(self, rng: jax.Array, obs_size: int):
+        return self.network.init(rng, jnp.zeros((1, obs_size)))
+
+    def distribution(self, params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mean, log_std) of the pre-squash Gaussian; log_std softly bounded to [MIN, MAX]."""
+        out = self.network.apply(params, obs)
+        mean, raw = jnp.split(out, 2, axis=-1)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
+        return mean, log_std
+
+    def sample(self, params, obs: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Reparameterised action in (-1, 1) and its log-density log pi(a|s), shape [B]."""
+        mean, log_std = self.distribution(params, obs)
+        eps = jax.random.normal(rng, mean.shape, mean.dtype)
+        u = mean + jnp.exp(log_std) * eps
+        gaussian_logp = jnp.sum(-0.5 * jnp.square(eps) - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+        # log |d tanh(u)/du| = log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), numerically stable.
+        log_det = jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+        return jnp.tanh(u), gaussian_logp - log_det
+
+    def deterministic(self, params, obs: jax.Array) -> jax.Array:
+        """tanh(mean): the mode-ish action used for evaluation."""
+        mean, _ = self.distribution(params, obs)
+        return jnp.tanh(mean)

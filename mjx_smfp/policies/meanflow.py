@@ -1,0 +1,243 @@
+"""The Stochastic MeanFlow policy (SMFP.md §3-4): one network call per action.
+
+    eps ~ N(0, I_d), xi ~ N(0, I_d)
+    x = eps - u_theta(s, eps, r=0, t=1)          # one-step MeanFlow map g_s(eps)
+    y = x + sigma_theta(s) * xi                   # the stochastic boundary
+    a = tanh(y)                                   # action in (-1, 1)^d
+
+u_theta(s, z, r, t) is an MLP on [s, z, emb(t), emb(t - r)] with sinusoidal + MLP
+embeddings of t and of the interval length t - r. sigma is a learnable per-dimension
+log-std ("per_dim"), a small state-dependent head ("state"), or exactly 0 ("zero": the
+"without entropy" ablation); both learnable forms start at `sigma_init` (~0.1).
+
+The policy knows how to sample, score (entropy surrogates, §4) and pick best-of-N; the
+objective lives in agents/smfp.py, the MeanFlow loss in mjx_smfp/meanflow.py.
+
+Entropy surrogates, i.e. what `log_prob` returns as log pi_hat(a|s):
+* "conditional": given eps the action is a squashed Gaussian, so
+      log pi_hat = log N(xi; 0, I) - sum log sigma - sum log(1 - a^2),
+  whose expectation is -H(A | eps) >= -H(A): the surrogate entropy is a LOWER bound
+  (H(Y) >= H(Y | eps)). Free, but it carries no gradient into the flow except via tanh.
+* "jacobian": the exact log-density of x = g_s(eps) by change of variables,
+      log pi_hat = log N(eps; 0, I) - log|det dg_s/deps| - sum log(1 - a^2),
+  with the d x d Jacobian from `jax.jacfwd` (d forward-mode passes) and `slogdet`.
+  Since y = x + independent noise, H(Y) >= H(X): also a lower bound, tight as
+  sigma -> 0, and it carries entropy gradient into the flow. It assumes g_s is
+  invertible (a folded map over-counts density). No gradient reaches sigma from it.
+* "none": log pi_hat = 0 (no entropy; for the sigma = 0 ablation).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from mjx_smfp import meanflow as mf
+from mjx_smfp.networks import MLP
+
+LOG_SIGMA_MIN = -5.0
+LOG_SIGMA_MAX = 1.0
+SIGMA_MODES = ("per_dim", "state", "zero")
+ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
+
+
+def sinusoidal_embedding(t: jax.Array, num_frequencies: int, max_frequency: float = 100.0) -> jax.Array:
+    """[sin(f_k t), cos(f_k t)] for geometrically spaced f_k in [1, max_frequency]; t: [B] -> [B, 2K]."""
+    freqs = jnp.exp(jnp.linspace(0.0, math.log(max_frequency), num_frequencies))
+    angles = t[:, None] * freqs[None, :]
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal features of a scalar time followed by a 2-layer SiLU MLP."""
+
+    dim: int = 64
+    num_frequencies: int = 16
+
+    @nn.compact
+    def __call__(self, t):
+        h = sinusoidal_embedding(t, self.num_frequencies)
+        h = nn.silu(nn.Dense(self.dim)(h))
+        return nn.Dense(self.dim)(h)
+
+
+class MeanFlowNetwork(nn.Module):
+    """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]."""
+
+    action_size: int
+    hidden: Sequence[int] = (256, 256, 256)
+    embed_dim: int = 64
+    sigma_mode: str = "per_dim"
+    sigma_init: float = 0.1
+    out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init, so x ~ eps
+
+    def setup(self):
+        self.time_embed = TimeEmbedding(self.embed_dim)
+        self.gap_embed = TimeEmbedding(self.embed_dim)
+        self.trunk = MLP(hidden=tuple(self.hidden), out=self.action_size, activation=nn.silu,
+                         kernel_init_scale_out=self.out_scale)
+        if self.sigma_mode == "per_dim":
+            self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
+        elif self.sigma_mode == "state":
+            self.sigma_head = MLP(hidden=(self.hidden[0],), out=self.action_size, kernel_init_scale_out=0.01)
+        elif self.sigma_mode != "zero":
+            raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
+
+    def __call__(self, obs, z, r, t):
+        h = jnp.concatenate([obs, z, self.time_embed(t), self.gap_embed(t - r)], axis=-1)
+        return self.trunk(h)
+
+    def log_sigma(self, obs):
+        shape = obs.shape[:-1] + (self.action_size,)
+        if self.sigma_mode == "zero":
+            return jnp.full(shape, -jnp.inf, obs.dtype)
+        raw = self.raw_log_sigma if self.sigma_mode == "per_dim" else self.sigma_head(obs)
+        return jnp.clip(math.log(self.sigma_init) + jnp.broadcast_to(raw, shape), LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+
+    def init_all(self, obs, z, r, t):
+        return self(obs, z, r, t), self.log_sigma(obs)
+
+
+@struct.dataclass
+class PolicySample:
+    """Every intermediate of one reparameterised draw (all [B, d])."""
+
+    eps: jax.Array  # flow noise
+    xi: jax.Array  # boundary noise
+    x: jax.Array  # one-step MeanFlow output g_s(eps)
+    log_sigma: jax.Array  # log sigma(s) (-inf for sigma_mode "zero")
+    y: jax.Array  # pre-squash action x + sigma * xi
+    action: jax.Array  # tanh(y)
+
+
+def tanh_log_det(y: jax.Array) -> jax.Array:
+    """sum_j log(1 - tanh(y_j)^2), numerically stable; [B, d] -> [B]."""
+    return jnp.sum(2.0 * (jnp.log(2.0) - y - jax.nn.softplus(-2.0 * y)), axis=-1)
+
+
+def standard_normal_logpdf(v: jax.Array) -> jax.Array:
+    """sum_j log N(v_j; 0, 1); [B, d] -> [B]."""
+    return jnp.sum(-0.5 * jnp.square(v) - 0.5 * math.log(2 * math.pi), axis=-1)
+
+
+@dataclass(frozen=True)
+class MeanFlowPolicy:
+    """Static, hashable description of the SMFP actor (jit-closable, like TanhGaussianPolicy)."""
+
+    action_size: int
+    hidden: Sequence[int] = (256, 256, 256)
+    embed_dim: int = 64
+    sigma_mode: str = "per_dim"
+    sigma_init: float = 0.1
+    entropy_surrogate: str = "conditional"
+    out_scale: float = 0.01
+
+    def __post_init__(self):
+        if self.entropy_surrogate not in ENTROPY_SURROGATES:
+            raise ValueError(f"entropy_surrogate {self.entropy_surrogate!r} is not one of {ENTROPY_SURROGATES}")
+        if self.sigma_mode not in SIGMA_MODES:
+            raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
+        if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
+            raise ValueError("entropy_surrogate='conditional' needs sigma > 0; with sigma_mode='zero' use "
+                             "'jacobian' or 'none'")
+
+    @property
+    def network(self) -> MeanFlowNetwork:
+        return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), embed_dim=self.embed_dim,
+                               sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, out_scale=self.out_scale)
+
+    def init(self, rng: jax.Array, obs_size: int):
+        z = jnp.zeros((1, self.action_size))
+        one = jnp.ones((1,))
+        return self.network.init(rng, jnp.zeros((1, obs_size)), z, one * 0, one, method=MeanFlowNetwork.init_all)
+
+    # -- the MeanFlow field and the one-step map ---------------------------------------
+    def field(self, params, obs: jax.Array) -> mf.Field:
+        """u_fn(z, r, t) = u_theta(obs, z, r, t), the field the MeanFlow loss trains."""
+        return lambda z, r, t: self.network.apply(params, obs, z, r, t)
+
+    def flow(self, params, obs: jax.Array, eps: jax.Array) -> jax.Array:
+        """x = g_s(eps) = eps - u_theta(s, eps, 0, 1): one network call."""
+        return mf.one_step_sample(self.field(params, obs), eps)
+
+    def log_sigma(self, params, obs: jax.Array) -> jax.Array:
+        return self.network.apply(params, obs, method=MeanFlowNetwork.log_sigma)
+
+    def forward(self, params, obs: jax.Array, eps: jax.Array, xi: jax.Array) -> PolicySample:
+        """The whole map (eps, xi) -> action for given noise (shared-noise KL uses this)."""
+        x = self.flow(params, obs, eps)
+        log_sigma = self.log_sigma(params, obs)
+        y = x if self.sigma_mode == "zero" else x + jnp.exp(log_sigma) * xi
+        return PolicySample(eps=eps, xi=xi, x=x, log_sigma=log_sigma, y=y, action=jnp.tanh(y))
+
+    def noise(self, rng: jax.Array, batch_shape) -> tuple[jax.Array, jax.Array]:
+        k_eps, k_xi = jax.random.split(rng)
+        shape = tuple(batch_shape) + (self.action_size,)
+        return jax.random.normal(k_eps, shape), jax.random.normal(k_xi, shape)
+
+    def draw(self, params, obs: jax.Array, rng: jax.Array) -> PolicySample:
+        eps, xi = self.noise(rng, obs.shape[:-1])
+        return self.forward(params, obs, eps, xi)
+
+    # -- entropy surrogates (SMFP.md §4) ----------------------------------------------
+    def log_prob(self, params, obs: jax.Array, sample: PolicySample, surrogate: Optional[str] = None) -> jax.Array:
+        """log pi_hat(a|s) of a draw under the chosen entropy surrogate; [B]."""
+        surrogate = surrogate or self.entropy_surrogate
+        if surrogate == "conditional":
+            return conditional_log_prob(sample.xi, sample.log_sigma, sample.y)
+        if surrogate == "jacobian":
+            return jacobian_log_prob(lambda o, e: self.flow(params, o, e), obs, sample.eps, sample.y)
+        if surrogate == "none":
+            return jnp.zeros(sample.y.shape[:-1], sample.y.dtype)
+        raise ValueError(f"entropy_surrogate {surrogate!r} is not one of {ENTROPY_SURROGATES}")
+
+    def sample(self, params, obs: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Reparameterised action in (-1, 1) and its surrogate log pi_hat(a|s), [B] (SAC-compatible)."""
+        s = self.draw(params, obs, rng)
+        return s.action, self.log_prob(params, obs, s)
+
+    def deterministic(self, params, obs: jax.Array) -> jax.Array:
+        """eps = 0, xi = 0: a = tanh(-u_theta(s, 0, 0, 1))."""
+        zeros = jnp.zeros(obs.shape[:-1] + (self.action_size,), obs.dtype)
+        return jnp.tanh(self.flow(params, obs, zeros))
+
+    def best_of_n(self, params, obs: jax.Array, rng: jax.Array, score_fn: Callable, num_samples: int,
+                  stochastic: bool = True) -> jax.Array:
+        """argmax over `num_samples` draws per state of score_fn(obs, actions) -> [N*B] (e.g. min Q).
+
+        `stochastic=False` draws eps but sets xi = 0 (best-of-N evaluation)."""
+        b = obs.shape[0]
+        eps, xi = self.noise(rng, (num_samples, b))
+        if not stochastic:
+            xi = jnp.zeros_like(xi)
+        obs_n = jnp.broadcast_to(obs[None], (num_samples,) + obs.shape).reshape(num_samples * b, -1)
+        s = self.forward(params, obs_n, eps.reshape(num_samples * b, -1), xi.reshape(num_samples * b, -1))
+        scores = score_fn(obs_n, s.action).reshape(num_samples, b)
+        best = jnp.argmax(scores, axis=0)
+        actions = s.action.reshape(num_samples, b, -1)
+        return jnp.take_along_axis(actions, best[None, :, None], axis=0)[0]
+
+
+def conditional_log_prob(xi: jax.Array, log_sigma: jax.Array, y: jax.Array) -> jax.Array:
+    """log N(xi) - sum log sigma - sum log(1 - tanh(y)^2): log-density of a given eps (§4)."""
+    return standard_normal_logpdf(xi) - jnp.sum(log_sigma, axis=-1) - tanh_log_det(y)
+
+
+def jacobian_log_prob(flow_fn: Callable, obs: jax.Array, eps: jax.Array, y: jax.Array) -> jax.Array:
+    """log N(eps) - log|det d flow_fn(s, eps)/d eps| - sum log(1 - tanh(y)^2), per row (§4).
+
+    `flow_fn(obs [B, o], eps [B, d]) -> x [B, d]` acts row-wise; the per-row d x d Jacobian
+    comes from `jax.jacfwd` under `vmap` (d forward-mode passes of the network).
+    """
+
+    def single(o, e):
+        return flow_fn(o[None], e[None])[0]
+
+    jac = jax.vmap(jax.jacfwd(single, argnums=1))(obs, eps)  # [B, d, d]
+    _, log_abs_det = jnp.linalg.slogdet(jac)
+    return standard_normal_logpdf(eps) - log_abs_det - tanh_log_det(y)
