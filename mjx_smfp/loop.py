@@ -347,17 +347,17 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
             summary = jax.device_get(summary)
             logger.write(int(summary["env_steps"]), {"train/" + k: v for k, v in summary.items() if k != "env_steps"}
                          | {"perf/warmup_seconds": time.time() - t0})
-        steps = int(ts.env_steps)
+        steps, updates = int(ts.env_steps), int(ts.updates)
         start_steps, t_start, calls = steps, time.time(), 0
         last_print = 0.0
         while steps < engine.final_env_steps and (max_calls is None or calls < max_calls):
             t0 = time.time()
-            prev_updates = int(ts.updates)
             ts, summary = engine.train_chunk(ts)
             summary = jax.device_get(summary)
             dt = time.time() - t0
             calls += 1
             prev_steps, steps = steps, int(summary["env_steps"])
+            prev_updates, updates = updates, int(summary["updates"])
             if not bool(summary["all_finite"]):
                 good = checkpointer.latest_path()
                 raise NonFiniteError(
@@ -366,7 +366,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
             scalars = {"train/" + k: float(v) for k, v in summary.items()
                        if k not in ("env_steps", "updates", "all_finite")}
             scalars["perf/env_steps_per_s"] = (steps - prev_steps) / dt
-            scalars["perf/updates_per_s"] = (int(summary["updates"]) - prev_updates) / dt
+            scalars["perf/updates_per_s"] = (updates - prev_updates) / dt
             if _crossed(prev_steps, steps, cfg.eval_interval) or steps >= engine.final_env_steps:
                 returns, lengths = engine.evaluate(ts, jax.random.fold_in(eval_rng, steps))
                 last_eval = float(returns.mean())

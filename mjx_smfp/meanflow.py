@@ -97,7 +97,7 @@ def meanflow_residual(u_fn: Field, x: jax.Array, e: jax.Array, r: jax.Array, t: 
     gap = (t - r)[:, None]
     if variant == "meanflow":
         u, du_dt = total_derivative(u_fn, z, r, t, v)
-        target = jax.lax.stop_gradient(v - 0.5 * gap * du_dt)
+        target = jax.lax.stop_gradient(v - gap * du_dt)
         return u - target
     if variant == "improved":
         v_hat = jax.lax.stop_gradient(u_fn(z, t, t))

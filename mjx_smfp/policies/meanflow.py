@@ -84,7 +84,7 @@ class MeanFlowNetwork(nn.Module):
         if self.sigma_mode == "per_dim":
             self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
         elif self.sigma_mode == "state":
-            self.sigma_head = MLP(hidden=(self.hidden[0],), out=self.action_size, kernel_init_scale_out=0.01)
+            self.sigma_head = MLP(hidden=(self.hidden[0],), out=self.action_size, kernel_init_scale_out=1e-4)
         elif self.sigma_mode != "zero":
             raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
 

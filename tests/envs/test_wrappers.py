@@ -264,7 +264,8 @@ def test_make_evaluator_takes_params_and_stops_at_the_time_limit(env):
                     reason="inverted_pendulum task not written yet")
 def test_inverted_pendulum_runs_wrapped_in_scan():
     task = envs.make("inverted_pendulum")
-    wrapped = wrap_for_training(task, 2, episode_length=20)
+    # One reset branch only (max_resets_per_step=0): MJX compiles cost ~20 s each on 2 cores.
+    wrapped = wrap_for_training(task, 2, episode_length=20, max_resets_per_step=0)
     actions = jnp.ones((25, 2, task.action_size))  # full push: the pole falls (termination)
     state = jax.jit(wrapped.reset)(jax.random.PRNGKey(0))
     _, traj = jax.jit(_run, static_argnums=0)(wrapped, state, actions)
