@@ -116,7 +116,7 @@ def _time(compiled, args, repeats: int) -> float:
 
 
 def bench_task(name: str, num_envs_list: list[int], steps: int, episode_length: int, physics: str | None,
-               max_resets_per_step: int | None, repeats: int, raw_num_envs: set[int] | None = None) -> list[dict]:
+               repeats: int, raw_num_envs: set[int] | None = None) -> list[dict]:
     """All measurements for one task (one row per batch size)."""
     options = {} if physics is None or name == "multimodal" else {"physics": physics}
     env = envs.make(name, **options)
@@ -124,7 +124,7 @@ def bench_task(name: str, num_envs_list: list[int], steps: int, episode_length: 
     rows = []
     for i, n in enumerate(num_envs_list):
         key = jax.random.PRNGKey(i)
-        wrapped = wrap_for_training(env, n, episode_length, max_resets_per_step)
+        wrapped = wrap_for_training(env, n, episode_length)
         state = jax.jit(wrapped.reset)(key)
         run, compile_s = _compile(make_wrapped_run(wrapped, steps), state, key)
         seconds = _time(run, (state, key), repeats)
@@ -133,7 +133,7 @@ def bench_task(name: str, num_envs_list: list[int], steps: int, episode_length: 
             task=name, physics=getattr(getattr(env, "physics", None), "solver", "none"),
             solver_iterations=getattr(getattr(env, "physics", None), "iterations", 0),
             frame_skip=int(getattr(env, "frame_skip", 1)), num_envs=n, steps=steps,
-            episode_length=episode_length, max_resets_per_step=wrapped.max_resets_per_step,
+            episode_length=episode_length,
             wrapped_steps_per_s=n * steps / seconds, wrapped_compile_s=compile_s,
             episodes_ended=float(ended), nonfinite=float(nonfinite),
             raw_steps_per_s=float("nan"), raw_compile_s=float("nan"), ratio=float("nan"),
@@ -205,8 +205,10 @@ def plot(rows: list[dict], machine: dict, path: str) -> None:
         n = [r["num_envs"] for r in rs]
         colour = f"C{i}"
         ax.plot(n, [r["wrapped_steps_per_s"] for r in rs], "o-", color=colour, label=f"{task} (wrapped)")
-        if not np.isnan(rs[0]["raw_steps_per_s"]):
-            ax.plot(n, [r["raw_steps_per_s"] for r in rs], "x--", color=colour, alpha=0.6, label=f"{task} (raw mjx.step)")
+        raw = [r for r in rs if not np.isnan(r["raw_steps_per_s"])]
+        if raw:
+            ax.plot([r["num_envs"] for r in raw], [r["raw_steps_per_s"] for r in raw], "x--", color=colour,
+                    alpha=0.6, markersize=9, label=f"{task} (raw mjx.step)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("parallel envs")
@@ -240,8 +242,6 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=200, help="env steps per timed lax.scan")
     parser.add_argument("--episode-length", type=int, default=1000)
     parser.add_argument("--physics", default=None, help="task physics preset (gymnasium|fast); default: task's")
-    parser.add_argument("--max-resets-per-step", type=int, default=None,
-                        help="wrapper's partial auto-reset budget (default num_envs//16; 0 = whole batch)")
     parser.add_argument("--raw-num-envs", default="all",
                         help="batch sizes at which to also time raw mjx.step ('all' or a comma list); "
                              "each costs one more compile")
@@ -249,6 +249,9 @@ def main(argv=None) -> None:
     parser.add_argument("--compile-cache", action="store_true",
                         help="allow JAX's persistent compilation cache (off: compile times are cold)")
     parser.add_argument("--out-dir", default=RESULTS_DIR)
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of other tasks already in --out-dir's JSON (rows of the "
+                             "tasks run now are replaced): to add or redo some tasks")
     args = parser.parse_args(argv)
 
     if not args.compile_cache:
@@ -260,11 +263,15 @@ def main(argv=None) -> None:
     print(f"machine: {machine}", flush=True)
 
     rows, skipped = [], {}
+    previous = os.path.join(args.out_dir, "env_throughput.json")
+    if args.append and os.path.exists(previous):
+        with open(previous) as f:
+            rows = [r for r in json.load(f)["rows"] if r["task"] not in tasks]
     for task in tasks:
         t0 = time.perf_counter()
         try:
             rows += bench_task(task, num_envs, args.steps, args.episode_length, args.physics,
-                               args.max_resets_per_step, args.repeats, raw_num_envs)
+                               args.repeats, raw_num_envs)
         except Exception as err:  # one broken or unwritten task must not stop the others
             skipped[task] = f"{type(err).__name__}: {err}"
             print(f"  {task}: skipped ({skipped[task]})", flush=True)

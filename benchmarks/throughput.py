@@ -143,6 +143,57 @@ def brax_sac(env, cfg, agent_cfg, calls: int) -> dict:
             "total_s": time.time() - t0, "epochs_sps": sps}
 
 
+def replay_insert_costs(capacity: int, obs_size: int, action_size: int, num_envs: int, batch_size: int,
+                        repeats: int = 20) -> dict:
+    """ms per insert of `num_envs` rows and per sample of `batch_size` rows into a FULL ring:
+    ours (scatter at the write index, donated) vs brax's UniformSamplingQueue (rolls when full)."""
+    from brax.training import replay_buffers
+
+    from mjx_smfp import replay
+    from mjx_smfp.agents.base import Transition
+
+    rows = Transition(obs=jnp.ones((num_envs, obs_size)), action=jnp.ones((num_envs, action_size)),
+                      reward=jnp.ones(num_envs), next_obs=jnp.ones((num_envs, obs_size)),
+                      terminated=jnp.zeros(num_envs), truncated=jnp.zeros(num_envs))
+
+    def timed(fn, state):
+        state = fn(state)  # compile
+        _block(state)
+        t = time.time()
+        for _ in range(repeats):
+            state = fn(state)
+        _block(state)
+        return (time.time() - t) / repeats * 1e3, state
+
+    ours = replay.init(capacity, obs_size, action_size)
+    ours = ours.replace(size=jnp.asarray(capacity, jnp.int32))  # full
+    ours_insert, ours = timed(jax.jit(lambda b: replay.insert(b, rows), donate_argnums=0), ours)
+    sample = jax.jit(lambda b, k: replay.sample(b, k, batch_size))
+    _block(sample(ours, jax.random.PRNGKey(0)))
+    t = time.time()
+    for i in range(repeats):
+        out = sample(ours, jax.random.PRNGKey(i))
+    _block(out)
+    ours_sample = (time.time() - t) / repeats * 1e3
+    del ours
+
+    queue = replay_buffers.UniformSamplingQueue(max_replay_size=capacity, dummy_data_sample=jax.tree_util.tree_map(
+        lambda x: x[0], rows), sample_batch_size=batch_size)
+    qstate = queue.init(jax.random.PRNGKey(0))
+    qstate = qstate.replace(insert_position=jnp.asarray(capacity, jnp.int32))  # full
+    brax_insert, qstate = timed(jax.jit(lambda b: queue.insert(b, rows), donate_argnums=0), qstate)
+    bsample = jax.jit(queue.sample, donate_argnums=0)  # as in brax's loop: the state is threaded through
+    qstate, out = bsample(qstate)
+    _block(out)
+    t = time.time()
+    for _ in range(repeats):
+        qstate, out = bsample(qstate)
+    _block(out)
+    brax_sample = (time.time() - t) / repeats * 1e3
+    return {"replay_capacity": capacity, "replay_obs_size": obs_size, "ours_insert_ms": ours_insert,
+            "brax_insert_ms": brax_insert, "ours_sample_ms": ours_sample, "brax_sample_ms": brax_sample}
+
+
 def agent_costs(name: str, agent_cfg_overrides: dict, obs_size: int, action_size: int, batch_size: int,
                 num_envs: int, repeats: int = 20) -> dict:
     """Seconds per `update` on one batch and actions/s of batched `act`, jitted, steady state."""
@@ -198,6 +249,10 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=5, help="timed host calls / brax epochs")
     parser.add_argument("--raw_steps", type=int, default=200)
     parser.add_argument("--skip_brax", action="store_true")
+    parser.add_argument("--skip_loop", action="store_true", help="skip raw/ours/brax training (micro-benchmarks only)")
+    parser.add_argument("--replay_micro_capacity", type=int, default=0,
+                        help="also time insert/sample into a full ring of this many rows, ours vs brax's queue")
+    parser.add_argument("--replay_micro_obs_size", type=int, default=0, help="obs size for that (default: env's)")
     parser.add_argument("--write_results_md", action="store_true")
     args = parser.parse_args(argv)
 
@@ -221,27 +276,37 @@ def main(argv=None):
               "batch_size": cfg.batch_size, "updates_per_step": cfg.updates_per_step,
               "iterations_per_call": cfg.iterations_per_call, "replay_capacity": cfg.replay_capacity,
               "networks": "actor 2x256, critic 2x256 + LayerNorm", "date": time.strftime("%Y-%m-%d %H:%M")}
-    raw = raw_stepping(env, cfg.num_envs, args.raw_steps)
-    result["raw_env_steps_per_s"] = raw["env_steps_per_s"]
-    print(f"[bench] raw MJX stepping: {raw['env_steps_per_s']:,.0f} env-steps/s", flush=True)
+    obs_size, action_size = int(env.observation_size), int(env.action_size)
+    if not args.skip_loop:
+        raw = raw_stepping(env, cfg.num_envs, args.raw_steps)
+        result["raw_env_steps_per_s"] = raw["env_steps_per_s"]
+        print(f"[bench] raw MJX stepping: {raw['env_steps_per_s']:,.0f} env-steps/s", flush=True)
 
-    ours = our_loop(cfg, agents.make(cfg.agent, agent_cfg), args.calls)
-    result.update(ours_env_steps_per_s=ours["env_steps_per_s"], ours_updates_per_s=ours["updates_per_s"],
-                  ours_compile_s=ours["compile_s"])
-    print(f"[bench] ours ({cfg.agent}): {ours['env_steps_per_s']:,.0f} env-steps/s, {ours['updates_per_s']:,.0f} "
-          f"updates/s (compile {ours['compile_s']:.0f} s)", flush=True)
-    result["ours_over_raw"] = ours["env_steps_per_s"] / raw["env_steps_per_s"]
-    obs_size, action_size = ours["engine"].obs_size, ours["engine"].action_size
-    del ours
+        ours = our_loop(cfg, agents.make(cfg.agent, agent_cfg), args.calls)
+        result.update(ours_env_steps_per_s=ours["env_steps_per_s"], ours_updates_per_s=ours["updates_per_s"],
+                      ours_compile_s=ours["compile_s"])
+        print(f"[bench] ours ({cfg.agent}): {ours['env_steps_per_s']:,.0f} env-steps/s, {ours['updates_per_s']:,.0f} "
+              f"updates/s (compile {ours['compile_s']:.0f} s)", flush=True)
+        result["ours_over_raw"] = ours["env_steps_per_s"] / raw["env_steps_per_s"]
+        del ours
 
-    if not args.skip_brax:
-        sac_cfg = agent_cfg if cfg.agent == "sac" else agents.get_class("sac").Config(**NET)
-        brax = brax_sac(env, cfg, sac_cfg, args.calls)
-        result.update(brax_env_steps_per_s=brax["env_steps_per_s"], brax_updates_per_s=brax["updates_per_s"],
-                      brax_total_s=brax["total_s"])
-        result["ours_over_brax"] = result["ours_env_steps_per_s"] / brax["env_steps_per_s"]
-        print(f"[bench] brax SAC: {brax['env_steps_per_s']:,.0f} env-steps/s, {brax['updates_per_s']:,.0f} updates/s "
-              f"(epochs: {', '.join(f'{s:,.0f}' for s in brax['epochs_sps'])})", flush=True)
+        if not args.skip_brax:
+            sac_cfg = agent_cfg if cfg.agent == "sac" else agents.get_class("sac").Config(**NET)
+            brax = brax_sac(env, cfg, sac_cfg, args.calls)
+            result.update(brax_env_steps_per_s=brax["env_steps_per_s"], brax_updates_per_s=brax["updates_per_s"],
+                          brax_total_s=brax["total_s"])
+            result["ours_over_brax"] = result["ours_env_steps_per_s"] / brax["env_steps_per_s"]
+            print(f"[bench] brax SAC: {brax['env_steps_per_s']:,.0f} env-steps/s, {brax['updates_per_s']:,.0f} updates/s "
+                  f"(epochs: {', '.join(f'{s:,.0f}' for s in brax['epochs_sps'])})", flush=True)
+
+    if args.replay_micro_capacity:
+        rep = replay_insert_costs(args.replay_micro_capacity, args.replay_micro_obs_size or obs_size, action_size,
+                                  cfg.num_envs, cfg.batch_size)
+        result.update({f"replay_micro_{k}": v for k, v in rep.items()})
+        print(f"[bench] full replay ({rep['replay_capacity']:,} rows, obs {rep['replay_obs_size']}): insert of "
+              f"{cfg.num_envs} rows ours {rep['ours_insert_ms']:.3f} ms vs brax {rep['brax_insert_ms']:.3f} ms; "
+              f"sample of {cfg.batch_size} ours {rep['ours_sample_ms']:.3f} ms vs brax {rep['brax_sample_ms']:.3f} ms",
+              flush=True)
 
     names = ["sac"] + ([cfg.agent] if cfg.agent != "sac" else [])
     for name in names:
@@ -251,10 +316,14 @@ def main(argv=None):
         print(f"[bench] {name}: {costs['update_ms']:.2f} ms/update (batch {cfg.batch_size}), "
               f"{costs['actions_per_s']:,.0f} actions/s ({cfg.num_envs} envs)", flush=True)
 
-    print(f"[bench] ours / raw stepping = {result['ours_over_raw']:.2f}"
-          + (f"; ours / brax SAC = {result['ours_over_brax']:.2f}" if "ours_over_brax" in result else ""))
+    if "ours_over_raw" in result:
+        print(f"[bench] ours / raw stepping = {result['ours_over_raw']:.2f}"
+              + (f"; ours / brax SAC = {result['ours_over_brax']:.2f}" if "ours_over_brax" in result else ""))
     os.makedirs(RESULTS_DIR, exist_ok=True)
     stem = os.path.join(RESULTS_DIR, f"throughput_{cfg.env}_{cfg.agent}")
+    if os.path.exists(stem + ".json"):  # keep figures of earlier partial runs (e.g. --skip_loop)
+        with open(stem + ".json") as f:
+            result = {**json.load(f), **result}
     with open(stem + ".json", "w") as f:
         json.dump(result, f, indent=2)
     with open(stem + ".csv", "w", newline="") as f:
@@ -262,7 +331,7 @@ def main(argv=None):
         writer.writerow(["metric", "value"])
         writer.writerows(sorted(result.items()))
     print(f"[bench] wrote {stem}.json/.csv")
-    if args.write_results_md:
+    if args.write_results_md and "ours_over_raw" in result:
         write_results_md(result)
     return result
 
@@ -277,7 +346,7 @@ def write_results_md(r: dict) -> None:
     row = (f"| {r['date']} | {r['env']} | {r['agent']} | {r['num_envs']} | {r['batch_size']} | {r['updates_per_step']} | "
            f"{r['raw_env_steps_per_s']:,.0f} | {r['ours_env_steps_per_s']:,.0f} | {r['ours_updates_per_s']:,.0f} | "
            f"{r.get('brax_env_steps_per_s', float('nan')):,.0f} | {r.get('ours_over_brax', float('nan')):.2f} | "
-           f"{r['ours_over_raw']:.2f} | {r['machine']} |")
+           f"{r['ours_over_raw']:.2f} | {r['machine'].replace(' | ', ', ')} |")
     header = ("\n" + SECTION + "\n\n`python -m benchmarks.throughput --env ENV --agent AGENT` (benchmarks/throughput.py). "
               "Same num_envs, batch, updates per iteration (G), replay capacity and 2x256 networks "
               "(LayerNorm critic) for ours and brax; brax's figure is its own `training/sps`, compile epoch "
@@ -287,11 +356,14 @@ def write_results_md(r: dict) -> None:
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     if SECTION not in text:
         text = text.rstrip("\n") + "\n" + header
-    start = text.index(SECTION)
-    nxt = text.find("\n## ", start + len(SECTION))
-    end = len(text) if nxt < 0 else nxt
-    section = text[start:end].rstrip("\n") + "\n" + row + "\n"
-    text = text[:start] + section + text[end:]
+    # Insert the row at the end of the section's first table (notes and other tables follow it).
+    lines = text.split("\n")
+    first = lines.index(SECTION)
+    i = next(j for j in range(first, len(lines)) if lines[j].startswith("| date | env |")) + 1
+    while i < len(lines) and lines[i].startswith("|"):
+        i += 1
+    lines.insert(i, row)
+    text = "\n".join(lines)
     with open(path, "w") as f:
         f.write(text)
 

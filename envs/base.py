@@ -9,7 +9,8 @@ Semantics that matter for parity with Gymnasium (and that the parity tests check
 * Actions in [-1, 1] are mapped affinely onto the actuator ctrlrange in `scale_action`, the
   one place that does it. They are not clipped: like Gymnasium, reward terms see the
   unclipped control, and the physics clamps it to ctrlrange (all actuators are ctrllimited).
-* One env step is `frame_skip` calls of `mjx.step` (forward, then integrate). As in
+* One env step is `frame_skip` calls of `mjx.step` (forward, then integrate; RK4 through
+  our non-unrolled copy `_rungekutta4`, to halve compile time). As in
   MuJoCo's `mj_step`, derived quantities (xpos, cvel, qfrc_actuator, contacts, ...) left in
   `mjx.Data` after a step belong to the last forward pass, not to the integrated qpos/qvel;
   Gymnasium reads them the same way, so observations built from them match.
@@ -19,6 +20,25 @@ Semantics that matter for parity with Gymnasium (and that the parity tests check
   only calls `mj_forward` there, which does not compute it).
 * `State.done` is true termination only; per-term rewards and Gymnasium's scalar info
   entries are in `State.metrics` (same keys at reset, zeros there, and at every step).
+
+Physics options: `physics="gymnasium"` (the default) uses each XML's solver settings;
+`physics="fast"` uses Newton with 4 iterations / 8 line-search iterations for throughput;
+any `PhysicsOptions` may be passed. Timestep, integrator and frame skip are part of the task
+and are never changed.
+
+Documented deviations from Gymnasium v5:
+* Humanoid/HumanoidStandup: MJX has no PGS solver; "gymnasium" there means Newton with the
+  XML's 50 iterations. Parity tests give the reference MuJoCo env the same options.
+* Simulation is float32 (MuJoCo: float64). Parity tolerances are in tests/envs/test_parity.py.
+* Gymnasium's array-valued info entries (Humanoid tendon_length/tendon_velocity) are not in
+  `metrics` (brax expects scalar metrics); the rewards do not depend on them.
+* Rejection-sampled resets (Reacher goal, Pusher object) use a `lax.while_loop` with the same
+  distribution, not Gymnasium's random stream.
+* mujoco-mjx 3.17 builds plane-capsule contact frames differently from MuJoCo 4's C code;
+  `plane_capsule_as_mujoco` below restores MuJoCo's frame (installed process-wide on import).
+  Sphere-capsule frames still differ (MuJoCo aligns the tangent with the capsule axis, MJX
+  does not); this only matters for condim>1 sphere-capsule contacts (humanoid limb-limb
+  contacts are condim 1, so frictionless) and did not show in the parity tests.
 """
 from __future__ import annotations
 
@@ -33,7 +53,12 @@ import jax.numpy as jnp
 import mujoco
 from brax.envs.base import Env, State
 from mujoco import mjx
+from mujoco.mjx._src import collision_driver, collision_primitive
+from mujoco.mjx._src import forward as mjx_forward
+from mujoco.mjx._src import math as mjx_math
+from mujoco.mjx._src import scan as mjx_scan
 from mujoco.mjx._src.smooth import rne_postconstraint
+from mujoco.mjx._src.types import GeomType, IntegratorType
 
 GYMNASIUM_ASSETS = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets")
 
@@ -71,6 +96,69 @@ class PhysicsOptions:
 # Fewer solver iterations for throughput. Newton converges in a handful of iterations on
 # these small models; each task may override.
 FAST_PHYSICS = PhysicsOptions(solver="newton", iterations=4, ls_iterations=8)
+
+
+@collision_primitive.collider(ncon=2)
+def plane_capsule_as_mujoco(plane, cap):
+    """Plane-capsule contacts with MuJoCo's (C) contact frame.
+
+    MuJoCo sets the frame's first tangent to the capsule axis orthonormalised against the
+    plane normal (`mju_makeFrame`). mujoco-mjx 3.17 instead falls back to a fixed axis
+    whenever that projection is shorter than 0.5, i.e. whenever a capsule stands steeper
+    than 60 degrees. With pyramidal friction cones the frame changes the friction forces,
+    so Ant (legs touching down nearly vertically) drifted far from Gymnasium. Distances and
+    positions are unchanged from mjx's `plane_capsule`.
+    """
+    n, axis = plane.mat[:, 2], cap.mat[:, 2]
+    b, b_norm = mjx_math.normalize_with_norm(axis - n * jnp.dot(n, axis))
+    fallback = jnp.where((-0.5 < n[1]) & (n[1] < 0.5), jnp.array([0.0, 1.0, 0.0]), jnp.array([0.0, 0.0, 1.0]))
+    b = jnp.where(b_norm < 1e-6, fallback, b)  # capsule exactly along the normal
+    frame = jnp.array([[n, b, jnp.cross(n, b)]])
+    segment = axis * cap.size[1]
+    collisions = []
+    for offset in (segment, -segment):
+        dist, pos = collision_primitive._plane_sphere(n, plane.pos, cap.pos + offset, cap.size[0])
+        collisions.append((dist[None], pos[None], frame))
+    return jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *collisions)
+
+
+# Installed process-wide on import of envs (MJX looks colliders up in this table at trace
+# time); any other MJX user in the process gets MuJoCo's frame too.
+collision_driver._COLLISION_FUNC[(GeomType.PLANE, GeomType.CAPSULE)] = plane_capsule_as_mujoco
+
+
+def _rungekutta4(m: mjx.Model, d: mjx.Data) -> mjx.Data:
+    """mjx's `rungekutta4` (same arithmetic, same final Data), with its 3-stage `lax.scan`
+    not unrolled: the forward pass then appears once in the program instead of three
+    times, which roughly halves compile time of an RK4 step on CPU."""
+    d0 = d
+    a_tab, b_tab = mjx_forward._RK4_A, mjx_forward._RK4_B
+    c_tab = jnp.tril(a_tab).sum(axis=0)
+    times = d.time + c_tab * m.opt.timestep
+    integrate_fn = lambda *args: mjx_forward._integrate_pos(*args, dt=m.opt.timestep)
+    qvel, qacc, act_dot = (b_tab[0] * d.qvel, b_tab[0] * d.qacc, b_tab[0] * d.act_dot)
+
+    def stage(carry, x):
+        qvel, qacc, act_dot, kqvel, d = carry
+        a, b, t = x
+        dqvel, dqacc, dact_dot = a * kqvel, a * d.qacc, a * d.act_dot
+        kqpos = mjx_scan.flat(m, integrate_fn, "jqv", "q", m.jnt_type, d0.qpos, dqvel)
+        kqvel = d0.qvel + dqacc * m.opt.timestep
+        d = d.replace(qpos=kqpos, qvel=kqvel, act=d0.act + dact_dot * m.opt.timestep, time=t)
+        d = mjx.forward(m, d)
+        return (qvel + b * kqvel, qacc + b * d.qacc, act_dot + b * d.act_dot, kqvel, d), None
+
+    abt = jnp.vstack([jnp.diag(a_tab), b_tab[1:4], times]).T
+    (qvel, qacc, act_dot, _, d1), _ = jax.lax.scan(stage, (qvel, qacc, act_dot, d.qvel, d), abt)
+    d = d1.replace(qpos=d0.qpos, qvel=d0.qvel, act=d0.act, time=d0.time)
+    return mjx_forward._advance(m, d, act_dot, qacc, qvel)
+
+
+def mjx_step(m: mjx.Model, d: mjx.Data) -> mjx.Data:
+    """One physics step: `mjx.step`, except RK4 goes through `_rungekutta4` (see there)."""
+    if m.opt.integrator == IntegratorType.RK4:
+        return _rungekutta4(m, mjx.forward(m, d))
+    return mjx.step(m, d)
 
 
 def load_gymnasium_model(xml_file: str) -> mujoco.MjModel:
@@ -175,7 +263,7 @@ class MjxTask(Env):
     def physics_step(self, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
         """`frame_skip` MJX steps under `ctrl` (+ `rne_postconstraint` where cfrc_ext is used)."""
         data = data.replace(ctrl=ctrl)
-        data = jax.lax.fori_loop(0, self.frame_skip, lambda _, d: mjx.step(self.sys, d), data)
+        data = jax.lax.fori_loop(0, self.frame_skip, lambda _, d: mjx_step(self.sys, d), data)
         if self.needs_cfrc_ext:
             data = rne_postconstraint(self.sys, data)
         return data

@@ -20,20 +20,17 @@ and brax's own wrappers get wrong (see docs/CONTRIBUTING.md, "Env contract"):
 Everything is a pure function of pytrees with no Python per-env work, so `reset`/`step` can be
 jitted and iterated inside `lax.scan`.
 
-Auto-reset cost. Drawing a fresh reset costs one `env.reset` (an `mjx.forward` for MJX tasks) per
-env that ends. Rather than resetting the whole batch every step, `step` picks one of three
-branches with `lax.switch` on the number of envs that ended this step:
-
-* none ended: no reset is computed at all;
-* between 1 and `max_resets_per_step` ended: only that many resets are computed, for the ended
-  envs gathered with `jnp.nonzero(..., size=max_resets_per_step)` and scattered back;
-* more ended: the whole batch is reset and selected with `where`.
-
-All three are exact (every ended env gets its own fresh reset), they only differ in cost. The
-default `max_resets_per_step = max(1, num_envs // 16)` keeps the per-step reset cost near 1/16 of
-a batch reset in steady state (episodes of hundreds of steps end for well under 1/16 of the batch
-per step), while bursts (e.g. all envs truncating together at the first time limit) fall back to
-the full batch reset. `benchmarks/env_throughput.py` measures the wrapper against raw `mjx.step`.
+Auto-reset cost. A fresh reset costs one `env.reset` (an `mjx.forward` for MJX tasks). `step`
+computes one reset of the whole batch, selected with `where` into the envs that ended, and only on
+steps where some episode ended (`lax.cond`; tasks without termination such as HalfCheetah then
+pay for it once per `episode_length` steps). On 2 CPU cores a batch reset costs a small fraction
+of a wrapped step (benchmarks/RESULTS.md). Two "cheaper" variants were measured on
+InvertedPendulum under random actions (128 envs, ~16% of episodes ending per step), as the ratio
+wrapped / raw `mjx.step` throughput on the same machine: this version 0.75 (compile 49 s);
+a none / only-the-ended-envs (gather/scatter) / whole-batch `lax.switch` 0.77 (compile 72 s,
+`env.reset` compiled twice); resetting only the ended envs in chunks inside a `while_loop` 0.37.
+Resetting fewer envs saves little, presumably because an `mjx.forward` call's CPU cost barely shrinks
+with its batch size. On a GPU with thousands of envs a partial reset might pay off; not measured.
 
 `evaluate` / `make_evaluator` run deterministic evaluation episodes on separate env copies with a
 `lax.while_loop`, counting only the first episode of each env.
@@ -132,22 +129,14 @@ class TrainingWrapper(Wrapper):
     episode ended. The wrapped env's `reset` and `step` must return states of one structure.
     """
 
-    def __init__(self, env: Env, num_envs: int, episode_length: int,
-                 max_resets_per_step: int | None = None):
+    def __init__(self, env: Env, num_envs: int, episode_length: int):
         super().__init__(env)
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if episode_length < 1:
             raise ValueError(f"episode_length must be >= 1, got {episode_length}")
-        if max_resets_per_step is None:
-            max_resets_per_step = max(1, num_envs // 16)
-        if not 0 <= max_resets_per_step <= num_envs:
-            raise ValueError(
-                f"max_resets_per_step must be in [0, num_envs={num_envs}], got {max_resets_per_step}")
         self.num_envs = int(num_envs)
         self.episode_length = int(episode_length)
-        # 0 or num_envs disables the partial-reset branch (always reset the whole batch).
-        self.max_resets_per_step = int(max_resets_per_step)
         self._reset_batch = jax.vmap(env.reset)
         self._step_batch = jax.vmap(env.step)
 
@@ -217,43 +206,24 @@ class TrainingWrapper(Wrapper):
     def _auto_reset(self, post: State, done: jax.Array, reset_keys: jax.Array) -> State:
         """Replace pipeline_state, obs and the env's own info of ended envs by a fresh reset.
 
-        reward, done and metrics keep the values of the transition that just happened."""
+        reward, done and metrics keep the values of the transition that just happened. The
+        batch reset is computed only on steps where some episode ended (`lax.cond`)."""
 
         def kept(s: State):
             return (s.pipeline_state, s.obs, s.info)
 
-        def none_ended(_):
-            return kept(post)
+        def reset_ended(_):
+            return _select(done, kept(self._reset_batch(reset_keys)), kept(post))
 
-        def reset_all(_):
-            fresh = self._reset_batch(reset_keys)
-            return _select(done, kept(fresh), kept(post))
-
-        def reset_some(_):
-            m = self.max_resets_per_step
-            idx = jnp.nonzero(done, size=m, fill_value=self.num_envs)[0]
-            fresh = self._reset_batch(reset_keys[jnp.minimum(idx, self.num_envs - 1)])
-            # Out-of-range fill indices are dropped: only ended envs are written.
-            return jax.tree.map(lambda a, b: a.at[idx].set(b, mode="drop"), kept(post), kept(fresh))
-
-        num_done = jnp.sum(done)
-        if 0 < self.max_resets_per_step < self.num_envs:
-            branch = jnp.where(num_done == 0, 0, jnp.where(num_done <= self.max_resets_per_step, 1, 2))
-            branches = (none_ended, reset_some, reset_all)
-        else:
-            branch = jnp.where(num_done == 0, 0, 1)
-            branches = (none_ended, reset_all)
-        pipeline_state, obs, info = jax.lax.switch(branch, branches, None)
+        pipeline_state, obs, info = jax.lax.cond(jnp.any(done), reset_ended, lambda _: kept(post), None)
         return post.replace(pipeline_state=pipeline_state, obs=obs, info=info)
 
 
-def wrap_for_training(env: Env, num_envs: int, episode_length: int,
-                      max_resets_per_step: int | None = None) -> TrainingWrapper:
+def wrap_for_training(env: Env, num_envs: int, episode_length: int) -> TrainingWrapper:
     """Batch `env` into `num_envs` copies with time limit, auto-reset, stats and NaN guard.
 
-    See `TrainingWrapper` for the fields of the returned states. `max_resets_per_step` tunes
-    only the cost of auto-reset (default `num_envs // 16`; 0 means always reset the batch)."""
-    return TrainingWrapper(env, num_envs, episode_length, max_resets_per_step)
+    See `TrainingWrapper` for the fields of the returned states."""
+    return TrainingWrapper(env, num_envs, episode_length)
 
 
 # ----------------------------------------------------------------------------------------------

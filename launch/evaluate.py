@@ -39,8 +39,9 @@ def load(run_dir: str, episodes: int | None = None, step: int | None = None):
     return engine, ts
 
 
-def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, height: int = 480) -> int:
-    """Render one deterministic episode to `path`; returns the number of frames."""
+def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, height: int = 480) -> tuple[int, str]:
+    """Render one deterministic episode to `path` (a GIF beside it if MP4 cannot be written);
+    returns (number of frames, path written)."""
     import jax
     import jax.numpy as jnp
     import mujoco
@@ -85,8 +86,9 @@ def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, heigh
     except Exception as err:  # noqa: BLE001 - missing ffmpeg plugin
         gif = os.path.splitext(path)[0] + ".gif"
         imageio.mimsave(gif, frames, duration=1000 / fps)
-        print(f"could not write {path} ({err}); wrote {gif} instead (pip install imageio-ffmpeg for MP4)")
-    return len(frames)
+        print(f"no MP4 writer ({type(err).__name__}); writing a GIF instead (pip install imageio-ffmpeg for MP4)")
+        path = gif
+    return len(frames), path
 
 
 def main(argv: list[str] | None = None) -> tuple[float, float]:
@@ -106,8 +108,8 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
           f"over {len(returns)} episodes (mean length {float(np.mean(lengths)):.1f})")
     if args.video:
         try:
-            n = render_episode(engine, ts, args.video, seed=args.seed)
-            print(f"wrote {n} frames to {args.video}")
+            n, written = render_episode(engine, ts, args.video, seed=args.seed)
+            print(f"wrote {n} frames to {written}")
         except RuntimeError as err:
             print(f"video: {err}", file=sys.stderr)
     return mean, std

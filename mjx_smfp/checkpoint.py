@@ -9,15 +9,19 @@ before the buffers are reused.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Optional
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 
 def _flat(tree) -> dict[str, Any]:
-    return {f"leaf_{i:05d}": leaf for i, leaf in enumerate(jax.tree_util.tree_leaves(tree))}
+    """Leaves by index; zero-size leaves (e.g. empty contact arrays of an mjx.Data) are left
+    out (orbax cannot save them) and rebuilt from the template on restore."""
+    return {f"leaf_{i:05d}": leaf for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)) if leaf.size > 0}
 
 
 class Checkpointer:
@@ -57,10 +61,12 @@ class Checkpointer:
         abstract = {
             f"leaf_{i:05d}": jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
                                                   sharding=getattr(leaf, "sharding", None) or sharding)
-            for i, leaf in enumerate(leaves)
+            for i, leaf in enumerate(leaves) if math.prod(leaf.shape) > 0
         }
         restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        return jax.tree_util.tree_unflatten(treedef, [restored[f"leaf_{i:05d}"] for i in range(len(leaves))])
+        out = [restored[f"leaf_{i:05d}"] if f"leaf_{i:05d}" in restored else jnp.zeros(leaf.shape, leaf.dtype)
+               for i, leaf in enumerate(leaves)]
+        return jax.tree_util.tree_unflatten(treedef, out)
 
     def close(self):
         self._manager.close()

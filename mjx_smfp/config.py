@@ -28,7 +28,7 @@ class TrainConfig:
     env_kwargs: str = "{}"  # JSON object of task constructor options, e.g. '{"num_modes": 4}'
     num_envs: int = 16
     episode_length: int = 1000
-    total_env_steps: int = 100_000
+    total_env_steps: int = 100_000  # rounded up to whole host calls (see train_calls)
     batch_size: int = 256
     updates_per_step: int = 4  # G: gradient updates per iteration (one step of all envs)
     replay_capacity: int = 300_000

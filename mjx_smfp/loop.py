@@ -379,9 +379,10 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 last_print = time.time()
                 rate = (steps - start_steps) / max(time.time() - t_start, 1e-9)
                 eta = (engine.final_env_steps - steps) / rate if rate > 0 else float("inf")
+                first = " (first call: includes compilation)" if calls == 1 else ""
                 print(f"[train] steps {steps:,}/{engine.final_env_steps:,} | {scalars['perf/env_steps_per_s']:,.0f} "
                       f"env-steps/s | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {_format_eta(eta)} | "
-                      f"eval return {last_eval:.2f}", flush=True)
+                      f"eval return {last_eval:.2f}{first}", flush=True)
             if stop.requested:
                 if verbose:
                     print(f"[train] stopped; checkpoint saved to {checkpointer.latest_path()}", flush=True)

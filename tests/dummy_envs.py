@@ -2,7 +2,8 @@
 loop can be tested without MJX: obs ~ U[-1, 1]^3 i.i.d. each step, action in [-1, 1]^2,
 reward = 1 - mean |a - target(obs)| with target = 0.8 * obs[:2]. Random actions score
 about 0.45 per step, the optimum 1.0. The episode terminates when obs[2] > 0.9 (about 5%
-of steps) and is truncated after `episode_length` steps.
+of steps) and is truncated after `episode_length` steps. `info["contacts"]` is a zero-size
+array, like the empty contact arrays of an mjx.Data, so checkpoints must cope with those.
 """
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,8 @@ class DummyBatchedEnv:
         zeros = jnp.zeros((self.num_envs,))
         obs = self._obs(rng)
         info = dict(rng=rng, t=zeros, terminated=zeros, truncated=zeros, final_obs=obs, episode_return=zeros,
-                    episode_length=zeros, completed_return=zeros, completed_length=zeros, nonfinite=zeros)
+                    episode_length=zeros, completed_return=zeros, completed_length=zeros, nonfinite=zeros,
+                    contacts=jnp.zeros((self.num_envs, 0)))
         return State(pipeline_state=None, obs=obs, reward=zeros, done=zeros, metrics={}, info=info)
 
     def step(self, state, action):
@@ -41,5 +43,5 @@ class DummyBatchedEnv:
         info = dict(rng=rng, t=t * (1 - done), terminated=terminated, truncated=truncated, final_obs=next_obs,
                     episode_return=ep_ret * (1 - done), episode_length=ep_len * (1 - done),
                     completed_return=ep_ret * done, completed_length=ep_len * done,
-                    nonfinite=jnp.zeros_like(done))
+                    nonfinite=jnp.zeros_like(done), contacts=state.info["contacts"])
         return state.replace(obs=obs, reward=reward, done=done, info=info)

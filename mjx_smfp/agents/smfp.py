@@ -87,13 +87,14 @@ class SMFP(Agent):
         time_embed_dim: int = 64
         sigma_mode: str = "per_dim"  # "per_dim" | "state" | "zero" (no-entropy ablation)
         sigma_init: float = 0.1
+        flow_init_scale: float = 1.0  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
         entropy_surrogate: str = "conditional"  # "conditional" | "jacobian" | "none"
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
         # -- the actor objective (§6) ---------------------------------------------------
         actor_update: str = "reparam"  # "reparam" | "weighted"
         num_particles: int = 16  # particles per state for actor_update="weighted"
-        meanflow_coef: float = 1.0  # lambda_mf
+        meanflow_coef: float = 0.1  # lambda_mf
         meanflow_target: str = "anchor"  # "anchor" | "anchor_flow" | "replay"
         meanflow_variant: str = "meanflow"  # "meanflow" | "improved"
         meanflow_weight_power: float = 1.0  # p in w = 1/(||delta||^2 + c)^p
@@ -102,7 +103,7 @@ class SMFP(Agent):
         time_std: float = 1.0
         equal_time_fraction: float = 0.75  # fraction of the batch with r = t
         # -- mirror descent (§5) --------------------------------------------------------
-        md_coef: float = 0.1  # beta (initial value when learned)
+        md_coef: float = 0.01  # beta (initial value when learned)
         learn_md_coef: bool = False  # dual-tune beta toward target_kl
         target_kl: float = 0.05
         md_coef_lr: float = 3e-4
@@ -142,7 +143,8 @@ class SMFP(Agent):
     def make_policy(self, action_size: int) -> MeanFlowPolicy:
         c = self.config
         return MeanFlowPolicy(action_size=action_size, hidden=tuple(c.actor_hidden), embed_dim=c.time_embed_dim,
-                              sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, entropy_surrogate=c.entropy_surrogate)
+                              sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, entropy_surrogate=c.entropy_surrogate,
+                              flow_init_scale=c.flow_init_scale)
 
     def _optimizer(self, lr: float) -> optax.GradientTransformation:
         if self.config.grad_clip > 0:
@@ -301,7 +303,8 @@ class SMFP(Agent):
         return new_state, metrics
 
     # -- actor objectives (pure in their arguments) ------------------------------------
-    def _meanflow_data(self, anchor_params, batch: Transition, anchor_sample):
+    def _meanflow_data(self, batch: Transition, anchor_sample):
+        """Pre-squash 'data' actions for L_MF, per `meanflow_target` (gradient stopped by the caller)."""
         c = self.config
         if c.meanflow_target == "anchor":
             return anchor_sample.y
@@ -328,8 +331,7 @@ class SMFP(Agent):
             if c.meanflow_target == "anchor":  # fresh draw of pi_k for the MeanFlow data (y0 = x_k + sigma_k xi')
                 anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                                        self.policy.draw(anchor_params, obs, k_anchor))
-            mf_loss, mf_aux = self._meanflow_loss(actor_params, obs, self._meanflow_data(anchor_params, batch,
-                                                                                          anchor_sample), k_mf)
+            mf_loss, mf_aux = self._meanflow_loss(actor_params, obs, self._meanflow_data(batch, anchor_sample), k_mf)
             loss = loss + c.meanflow_coef * mf_loss
             aux.update(meanflow_loss=mf_loss, **mf_aux)
         aux.update(entropy=-jnp.mean(logp), kl=jnp.mean(kl), q_policy=jnp.mean(q),
@@ -339,7 +341,10 @@ class SMFP(Agent):
     def _weighted_loss(self, actor_params, anchor_params, critic_params, batch: Transition, temperature, md_coef,
                        rng):
         """Weighted MeanFlow loss on pi_k particles, weights pi*/pi_k (§6 "weighted"), plus the
-        reparameterised sigma objective with the flow output held fixed."""
+        reparameterised sigma objective with the flow output held fixed.
+
+        The proximity to pi_k is implicit here (the particles come from pi_k and beta enters
+        the weights' temperature alpha + beta); the shared-noise KL is reported, not minimised."""
         c = self.config
         obs = batch.obs
         b, n = obs.shape[0], c.num_particles

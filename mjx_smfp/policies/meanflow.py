@@ -9,6 +9,8 @@ u_theta(s, z, r, t) is an MLP on [s, z, emb(t), emb(t - r)] with sinusoidal + ML
 embeddings of t and of the interval length t - r. sigma is a learnable per-dimension
 log-std ("per_dim"), a small state-dependent head ("state"), or exactly 0 ("zero": the
 "without entropy" ablation); both learnable forms start at `sigma_init` (~0.1).
+`flow_init_scale` c adds the fixed linear term (1 - c) z to u, so the initial one-step map
+is x ~ c * eps (c = 1: x ~ eps, a very broad initial policy; c < 1: a narrower one).
 
 The policy knows how to sample, score (entropy surrogates, §4) and pick best-of-N; the
 objective lives in agents/smfp.py, the MeanFlow loss in mjx_smfp/meanflow.py.
@@ -75,6 +77,7 @@ class MeanFlowNetwork(nn.Module):
     sigma_mode: str = "per_dim"
     sigma_init: float = 0.1
     out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init, so x ~ eps
+    flow_init_scale: float = 1.0  # u = MLP + (1 - scale) z, so at init x = eps - u ~ scale * eps
 
     def setup(self):
         self.time_embed = TimeEmbedding(self.embed_dim)
@@ -90,7 +93,10 @@ class MeanFlowNetwork(nn.Module):
 
     def __call__(self, obs, z, r, t):
         h = jnp.concatenate([obs, z, self.time_embed(t), self.gap_embed(t - r)], axis=-1)
-        return self.trunk(h)
+        u = self.trunk(h)
+        if self.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
+            u = u + (1.0 - self.flow_init_scale) * z
+        return u
 
     def log_sigma(self, obs):
         shape = obs.shape[:-1] + (self.action_size,)
@@ -136,6 +142,7 @@ class MeanFlowPolicy:
     sigma_init: float = 0.1
     entropy_surrogate: str = "conditional"
     out_scale: float = 0.01
+    flow_init_scale: float = 1.0
 
     def __post_init__(self):
         if self.entropy_surrogate not in ENTROPY_SURROGATES:
@@ -149,7 +156,8 @@ class MeanFlowPolicy:
     @property
     def network(self) -> MeanFlowNetwork:
         return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), embed_dim=self.embed_dim,
-                               sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, out_scale=self.out_scale)
+                               sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, out_scale=self.out_scale,
+                               flow_init_scale=self.flow_init_scale)
 
     def init(self, rng: jax.Array, obs_size: int):
         z = jnp.zeros((1, self.action_size))

@@ -35,11 +35,11 @@ def test_temperature_moves_toward_the_target_entropy(delayed_agent):
     state = agent.init(jax.random.PRNGKey(0), 3, 2)
     for i in range(4):
         state, metrics = update(state, BATCH, jax.random.PRNGKey(i))
-    assert float(metrics["temperature"]) < 1.0  # entropy above the target: temperature falls
-    rising = _agent(target_entropy=50.0, temperature_lr=1e-2)
-    state = rising.init(jax.random.PRNGKey(0), 3, 2)
-    state, metrics = rising.update(state, BATCH, jax.random.PRNGKey(0))  # eager: no extra compile
-    assert float(metrics["temperature"]) > 1.0  # entropy below the target: temperature rises
+    # entropy (~0.1 nats) is above the target: the temperature falls, step after step.
+    assert float(metrics["entropy"]) > -50.0
+    assert 0.9 < float(metrics["temperature"]) < 1.0
+    state, metrics2 = update(state, BATCH, jax.random.PRNGKey(9))
+    assert float(metrics2["temperature"]) < float(metrics["temperature"])
 
 
 def test_policy_delay_updates_the_actor_every_other_step_and_targets_trail_by_tau(delayed_agent):

@@ -95,6 +95,12 @@ def test_batched_reset_and_step_have_env_leading_axis(wrapped, jit_fns):
     assert wrapped.observation_size == 2 and wrapped.action_size == 1
 
 
+def test_invalid_sizes_are_refused(env):
+    for kwargs in (dict(num_envs=0), dict(episode_length=0)):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            wrap_for_training(env, **{**dict(num_envs=NUM_ENVS, episode_length=3), **kwargs})
+
+
 def test_time_limit_is_truncation_not_termination(jit_fns):
     reset, step = jit_fns
     s = reset(jax.random.PRNGKey(1))
@@ -214,20 +220,22 @@ def test_episode_statistics_sum_the_episode(jit_fns):
     assert np.all(np.asarray(s.info["completed_return"]) < 0)
 
 
-@pytest.mark.parametrize("max_resets", [0, 1, NUM_ENVS])
-def test_every_auto_reset_branch_agrees_inside_scan(env, max_resets):
-    """none/partial/full reset branches are exact: same trajectory whatever the reset budget."""
-    ref = wrap_for_training(env, NUM_ENVS, episode_length=5, max_resets_per_step=2)
-    alt = wrap_for_training(env, NUM_ENVS, episode_length=5, max_resets_per_step=max_resets)
-    # Env 0 terminates at step 2 (one end: partial branch), envs 1-3 truncate together at
-    # step 5 (three ends: full branch when the budget is 2), then again in lock-step.
+def test_auto_reset_inside_scan_resets_exactly_the_ended_envs(env):
+    """Across a scan with one env ending alone and three ending together, every ended env (and
+    only those) restarts from a fresh reset, and the others run on untouched."""
+    wrapped = wrap_for_training(env, NUM_ENVS, episode_length=5)
+    # Env 0 terminates at step 2, envs 1-3 truncate together at step 5, then again in lock-step.
     actions = jnp.zeros((12, NUM_ENVS, 1)).at[1, 0, 0].set(300.0)
-    run = jax.jit(_run, static_argnums=0)
-    _, ref_traj = run(ref, ref.reset(jax.random.PRNGKey(8)), actions)
-    _, alt_traj = run(alt, alt.reset(jax.random.PRNGKey(8)), actions)
-    np.testing.assert_array_equal(ref_traj.done.sum(1), [0, 1, 0, 0, 3, 0, 1, 0, 0, 3, 0, 1])
-    for a, b in zip(jax.tree.leaves(ref_traj), jax.tree.leaves(alt_traj)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    _, traj = jax.jit(_run, static_argnums=0)(wrapped, wrapped.reset(jax.random.PRNGKey(8)), actions)
+    done = np.asarray(traj.done)
+    np.testing.assert_array_equal(done.sum(1), [0, 1, 0, 0, 3, 0, 1, 0, 0, 3, 0, 1])
+    length = np.asarray(traj.info["episode_length"])
+    np.testing.assert_array_equal(length[done == 1], 0.0)
+    np.testing.assert_array_equal(length[1:][done[1:] == 0], length[:-1][done[1:] == 0] + 1)
+    # Ended envs restart near the origin; running envs keep drifting.
+    pos = np.asarray(traj.obs[..., 0])
+    assert np.all(np.abs(pos[done == 1]) <= 0.1)
+    assert np.all(np.abs(pos[4, :1] - pos[3, :1]) > 0.01)  # env 0 was mid-episode at step 5
 
 
 def test_evaluate_counts_only_the_first_episode(env):
@@ -264,8 +272,7 @@ def test_make_evaluator_takes_params_and_stops_at_the_time_limit(env):
                     reason="inverted_pendulum task not written yet")
 def test_inverted_pendulum_runs_wrapped_in_scan():
     task = envs.make("inverted_pendulum")
-    # One reset branch only (max_resets_per_step=0): MJX compiles cost ~20 s each on 2 cores.
-    wrapped = wrap_for_training(task, 2, episode_length=20, max_resets_per_step=0)
+    wrapped = wrap_for_training(task, 2, episode_length=20)
     actions = jnp.ones((25, 2, task.action_size))  # full push: the pole falls (termination)
     state = jax.jit(wrapped.reset)(jax.random.PRNGKey(0))
     _, traj = jax.jit(_run, static_argnums=0)(wrapped, state, actions)

@@ -58,6 +58,13 @@ def test_sample_contract_shapes_range_sigma_init_and_deterministic_action():
     np.testing.assert_array_equal(np.asarray(zs.y), np.asarray(zs.x))
 
 
+def test_flow_init_scale_narrows_the_initial_one_step_map():
+    policy = MeanFlowPolicy(action_size=2, hidden=(32, 32), embed_dim=16, flow_init_scale=0.3)
+    params = policy.init(jax.random.PRNGKey(0), OBS_SIZE)
+    s = policy.draw(params, jnp.zeros((4000, OBS_SIZE)), jax.random.PRNGKey(1))
+    assert 0.25 < float(jnp.std(s.x)) < 0.35  # x ~ 0.3 eps at init
+
+
 def test_best_of_n_returns_the_highest_scoring_sample():
     policy = MeanFlowPolicy(action_size=2, hidden=(32, 32), embed_dim=16)
     params = policy.init(jax.random.PRNGKey(0), OBS_SIZE)
