@@ -34,6 +34,9 @@ bench: $(STAMP)  ## run the benchmarks and write benchmarks/results/
 	$(BIN)/python -m benchmarks.env_throughput
 	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent sac
 	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent smfp
+	$(BIN)/python -m benchmarks.wallclock_vs_sac --env multimodal --seeds 0,1,2 --budget-minutes 1.5 --preset cpu \
+		--env_kwargs '{"num_modes": 4}' --actor_hidden 64,64 --critic_hidden 64,64 --actor_lr 1e-3 --critic_lr 1e-3 \
+		--init_temperature 0.01 --batch_size 128
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .cache *.egg-info

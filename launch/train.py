@@ -6,6 +6,9 @@ Any TrainConfig field or agent Config field can be overridden (`--batch_size 512
 (TensorBoard events, metrics.jsonl/csv, config.json, checkpoints/). `--resume RUN_DIR`
 continues that run from its latest checkpoint with its saved config; only the fields in
 `RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C saves a checkpoint and exits.
+Data parallel: `--num_devices N` (0 = all devices; num_envs, replay_capacity and batch_size
+are global and must divide by N; `--batch_per_device true` makes batch_size per device).
+Multi-host: run through launch/multihost.py; only process 0 prints and logs.
 """
 from __future__ import annotations
 
@@ -55,20 +58,36 @@ def main(argv: list[str] | None = None) -> str:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return ""
+    # Multi-host (launch/multihost.py sets MJX_SMFP_*): start jax.distributed before any device
+    # is touched (resolving `--preset auto` already asks for the backend). No-op otherwise.
+    from mjx_smfp import distributed
+
+    distributed.initialize_from_env()
     try:
         cfg, agent_cfg, run_dir, resume = resolve(argv)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
+    import jax
+
     from mjx_smfp import agents
     from mjx_smfp.loop import Engine, NonFiniteError, run
 
+    is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
     agent = agents.make(cfg.agent, agent_cfg)
-    print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}): {cfg.num_envs} envs, batch {cfg.batch_size}, "
-          f"{cfg.updates_per_step} updates/iteration, {cfg.total_env_steps:,} env steps -> {run_dir}", flush=True)
-    engine = Engine(cfg, agent)
     try:
-        run(engine, run_dir, resume=resume)
+        engine = Engine(cfg, agent)
+    except ValueError as err:  # e.g. num_envs not divisible by the device count found
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
+    if is_main:
+        devices = (f", {engine.num_shards} {jax.devices()[0].platform} device(s) over {jax.process_count()} "
+                   f"process(es)" if engine.mesh is not None else "")
+        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}): {cfg.num_envs} envs, batch {cfg.batch_size}"
+              f"{' per device' if cfg.batch_per_device else ''}, {cfg.updates_per_step} updates/iteration, "
+              f"{cfg.total_env_steps:,} env steps{devices} -> {run_dir}", flush=True)
+    try:
+        run(engine, run_dir, resume=resume)  # every process: checkpoint saves are collective
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1)

@@ -42,6 +42,12 @@ class TrainConfig:
     seed: int = 0
     log_dir: str = "runs"  # runs go to <log_dir>/<env>/<agent>/<timestamp>/
     run_dir: str = ""  # explicit run directory (overrides log_dir layout); set on resume
+    # Data parallelism over the `data` mesh axis (mjx_smfp/distributed.py): 1 = the plain
+    # single-device engine, N > 1 = N devices, 0 = every visible device (all hosts).
+    # num_envs and replay_capacity are global (split over devices); batch_size is global
+    # (strong scaling) unless batch_per_device (then it is per device, global = N x batch).
+    num_devices: int = 1
+    batch_per_device: bool = False
 
     @property
     def env_options(self) -> dict:
@@ -221,8 +227,12 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name}={getattr(cfg, name)} must be >= 0")
+    if cfg.num_devices < 0:
+        raise ValueError(f"num_devices={cfg.num_devices} must be >= 0 (0 = all visible devices)")
     if cfg.batch_size > cfg.replay_capacity:
         raise ValueError(f"batch_size={cfg.batch_size} exceeds replay_capacity={cfg.replay_capacity}")
+    if cfg.num_devices > 0:  # 0 (all devices) is checked by the Engine once the count is known
+        check_sharding(cfg, cfg.num_devices)
     if cfg.num_envs > cfg.replay_capacity:
         raise ValueError(f"num_envs={cfg.num_envs} exceeds replay_capacity={cfg.replay_capacity} "
                          "(one iteration inserts num_envs transitions)")
@@ -234,6 +244,20 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"env_kwargs={cfg.env_kwargs!r} is not a JSON object: {err}") from None
     if not isinstance(opts, dict):
         raise ValueError(f"env_kwargs={cfg.env_kwargs!r} must be a JSON object")
+
+
+def check_sharding(cfg: TrainConfig, num_devices: int) -> tuple[int, int, int]:
+    """(num_envs, replay_capacity, batch_size) per device; ValueError naming the field that
+    does not divide by `num_devices`."""
+    from mjx_smfp.distributed import check_divisible
+
+    envs_per = check_divisible("num_envs", cfg.num_envs, num_devices)
+    capacity_per = check_divisible("replay_capacity", cfg.replay_capacity, num_devices)
+    batch_per = cfg.batch_size if cfg.batch_per_device else check_divisible("batch_size", cfg.batch_size, num_devices)
+    if batch_per > capacity_per:
+        raise ValueError(f"batch_size={cfg.batch_size} gives {batch_per} rows per device, more than the "
+                         f"{capacity_per} replay rows per device (replay_capacity={cfg.replay_capacity})")
+    return envs_per, capacity_per, batch_per
 
 
 def to_dict(cfg: TrainConfig, agent_cfg: Any) -> dict:

@@ -40,7 +40,7 @@ from mjx_smfp import meanflow as mf
 from mjx_smfp import mirror_descent as md
 from mjx_smfp.agents.base import Agent, Metrics, Transition
 from mjx_smfp.networks import TwinQ
-from mjx_smfp.policies.meanflow import ENTROPY_SURROGATES, SIGMA_MODES, MeanFlowPolicy
+from mjx_smfp.policies.meanflow import ENTROPY_SURROGATES, INPUT_LAYERS, SIGMA_MODES, MeanFlowPolicy
 
 ACTOR_UPDATES = ("reparam", "weighted")
 MEANFLOW_TARGETS = ("anchor", "anchor_flow", "replay")
@@ -78,7 +78,7 @@ class SMFP(Agent):
         gamma: float = 0.99
         tau: float = 0.005
         grad_clip: float = 1.0  # global-norm clip; <= 0 disables
-        init_temperature: float = 1.0
+        init_temperature: float = 0.1  # SAC: 1.0; see docs/smfp.md "Inverted pendulum"
         target_entropy: Optional[float] = None  # None -> -action_size
         learn_temperature: bool = True
         entropy_in_backup: bool = True
@@ -87,7 +87,8 @@ class SMFP(Agent):
         time_embed_dim: int = 64
         sigma_mode: str = "per_dim"  # "per_dim" | "state" | "zero" (no-entropy ablation)
         sigma_init: float = 0.1
-        flow_init_scale: float = 1.0  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
+        actor_input_layer: str = "concat"  # "split" (per-input first layer) | "concat" (one Dense)
+        flow_init_scale: float = 0.2  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
         entropy_surrogate: str = "conditional"  # "conditional" | "jacobian" | "none"
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
@@ -114,7 +115,7 @@ class SMFP(Agent):
         def __post_init__(self):
             choices = dict(sigma_mode=SIGMA_MODES, entropy_surrogate=ENTROPY_SURROGATES, actor_update=ACTOR_UPDATES,
                            meanflow_target=MEANFLOW_TARGETS, meanflow_variant=mf.VARIANTS,
-                           anchor_update=md.ANCHOR_UPDATES)
+                           anchor_update=md.ANCHOR_UPDATES, actor_input_layer=INPUT_LAYERS)
             for name, valid in choices.items():
                 if getattr(self, name) not in valid:
                     raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
@@ -144,7 +145,7 @@ class SMFP(Agent):
         c = self.config
         return MeanFlowPolicy(action_size=action_size, hidden=tuple(c.actor_hidden), embed_dim=c.time_embed_dim,
                               sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, entropy_surrogate=c.entropy_surrogate,
-                              flow_init_scale=c.flow_init_scale)
+                              flow_init_scale=c.flow_init_scale, input_layer=c.actor_input_layer)
 
     def _optimizer(self, lr: float) -> optax.GradientTransformation:
         if self.config.grad_clip > 0:

@@ -46,6 +46,7 @@ LOG_SIGMA_MIN = -5.0
 LOG_SIGMA_MAX = 1.0
 SIGMA_MODES = ("per_dim", "state", "zero")
 ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
+INPUT_LAYERS = ("split", "concat")
 
 
 def sinusoidal_embedding(t: jax.Array, num_frequencies: int, max_frequency: float = 100.0) -> jax.Array:
@@ -78,11 +79,25 @@ class MeanFlowNetwork(nn.Module):
     sigma_init: float = 0.1
     out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init, so x ~ eps
     flow_init_scale: float = 1.0  # u = MLP + (1 - scale) z, so at init x = eps - u ~ scale * eps
+    input_layer: str = "concat"  # "split": per-input first layer (each group at unit scale); "concat": one Dense
 
     def setup(self):
         self.time_embed = TimeEmbedding(self.embed_dim)
         self.gap_embed = TimeEmbedding(self.embed_dim)
-        self.trunk = MLP(hidden=tuple(self.hidden), out=self.action_size, activation=nn.silu,
+        hidden = tuple(self.hidden)
+        if self.input_layer == "split":
+            # Same function class as one Dense on [s, z, emb(t), emb(t - r)], but each input group
+            # is LeCun-initialised on its OWN fan-in: with one Dense the 2 * embed_dim (constant,
+            # for the one-step map) embedding features dominate the fan-in and the state enters
+            # the first layer ~6x weaker than in the Gaussian actor (fan-in = obs size).
+            self.in_obs = nn.Dense(hidden[0])
+            self.in_z = nn.Dense(hidden[0], use_bias=False)
+            self.in_time = nn.Dense(hidden[0], use_bias=False)
+            self.in_gap = nn.Dense(hidden[0], use_bias=False)
+            hidden = hidden[1:]
+        elif self.input_layer != "concat":
+            raise ValueError(f"input_layer {self.input_layer!r} is not one of {INPUT_LAYERS}")
+        self.trunk = MLP(hidden=hidden, out=self.action_size, activation=nn.silu,
                          kernel_init_scale_out=self.out_scale)
         if self.sigma_mode == "per_dim":
             self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
@@ -92,7 +107,11 @@ class MeanFlowNetwork(nn.Module):
             raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
 
     def __call__(self, obs, z, r, t):
-        h = jnp.concatenate([obs, z, self.time_embed(t), self.gap_embed(t - r)], axis=-1)
+        if self.input_layer == "split":
+            h = nn.silu(self.in_obs(obs) + self.in_z(z) + self.in_time(self.time_embed(t))
+                        + self.in_gap(self.gap_embed(t - r)))
+        else:
+            h = jnp.concatenate([obs, z, self.time_embed(t), self.gap_embed(t - r)], axis=-1)
         u = self.trunk(h)
         if self.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
             u = u + (1.0 - self.flow_init_scale) * z
@@ -143,6 +162,7 @@ class MeanFlowPolicy:
     entropy_surrogate: str = "conditional"
     out_scale: float = 0.01
     flow_init_scale: float = 1.0
+    input_layer: str = "concat"
 
     def __post_init__(self):
         if self.entropy_surrogate not in ENTROPY_SURROGATES:
@@ -157,7 +177,7 @@ class MeanFlowPolicy:
     def network(self) -> MeanFlowNetwork:
         return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), embed_dim=self.embed_dim,
                                sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, out_scale=self.out_scale,
-                               flow_init_scale=self.flow_init_scale)
+                               flow_init_scale=self.flow_init_scale, input_layer=self.input_layer)
 
     def init(self, rng: jax.Array, obs_size: int):
         z = jnp.zeros((1, self.action_size))

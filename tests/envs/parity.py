@@ -35,11 +35,6 @@ GYMNASIUM_IDS = {
 }
 
 
-# XLA:CPU options that cut compile time ~30% (and slow the 24-state run to well under 1 s):
-# parity tests are compile-bound.
-FAST_COMPILE = {}
-
-
 @dataclasses.dataclass
 class Transitions:
     """A batch of start states, actions in [-1, 1], and Gymnasium's step outputs."""
@@ -109,9 +104,7 @@ def step_ours(env, t: Transitions) -> State:
         out = env.step(State(data, jnp.zeros(env.observation_size), zero, zero, {}, {}), action)
         return out.replace(pipeline_state=None)  # only what is compared leaves the jit
 
-    args = (t.qpos, t.qvel, t.qacc_warmstart, t.action)
-    compiled = jax.jit(jax.vmap(one)).lower(*args).compile(FAST_COMPILE)
-    return jax.device_get(compiled(*args))
+    return jax.device_get(jax.jit(jax.vmap(one))(t.qpos, t.qvel, t.qacc_warmstart, t.action))
 
 
 def max_errors(name: str, env, t: Transitions, ours: State) -> dict[str, float]:

