@@ -110,7 +110,8 @@ def update_step(agent: Agent, ts: TrainState, *, batch_size: int, normalize_obs:
     """One gradient update of the agent on a uniformly sampled, normalised replay batch.
 
     Data-parallel: each device samples `batch_size` rows of its own replay shard with its own
-    key; the agent (its `pmean_axis` set) averages gradients over `axis`; metrics are pmean-ed."""
+    key; the agent (its `pmean_axis` set) averages gradients over `axis`. Metrics stay
+    per device (they are averaged once per host call in `_summarise`)."""
     rng, k_sample, k_update = jax.random.split(ts.rng, 3)
     k_sample, k_update = _device_key(k_sample, axis), _device_key(k_update, axis)
     batch = replay_lib.sample(ts.replay, k_sample, batch_size)
@@ -118,8 +119,6 @@ def update_step(agent: Agent, ts: TrainState, *, batch_size: int, normalize_obs:
         batch = batch.replace(obs=norm_lib.normalize(ts.normalizer, batch.obs),
                               next_obs=norm_lib.normalize(ts.normalizer, batch.next_obs))
     agent_state, metrics = agent.update(ts.agent, batch, k_update)
-    if axis is not None:
-        metrics = jax.lax.pmean(metrics, axis)
     return ts.replace(agent=agent_state, rng=rng, updates=ts.updates + 1), metrics
 
 
@@ -141,7 +140,8 @@ def iteration(agent: Agent, env, cfg: TrainConfig, action_size: int, ts: TrainSt
 
 def _summarise(stats: dict, metrics: Optional[dict], axis: Optional[str] = None) -> dict:
     """Reduce scan outputs to scalars on device (the only thing the host fetches); with `axis`,
-    counts and sums are psum-ed over the devices (metrics are already pmean-ed)."""
+    counts and sums are psum-ed and metric means pmean-ed over the devices (one small
+    collective per host call, not per update)."""
     totals = jax.tree_util.tree_map(jnp.sum, stats)
     if axis is not None:
         totals = jax.lax.psum(totals, axis)
@@ -156,6 +156,8 @@ def _summarise(stats: dict, metrics: Optional[dict], axis: Optional[str] = None)
     }
     if metrics is not None:
         means = jax.tree_util.tree_map(jnp.mean, metrics)
+        if axis is not None:
+            means = jax.lax.pmean(means, axis)
         out.update(means)
         all_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree_util.tree_leaves(metrics)]))
         if axis is not None:  # finite on every device

@@ -121,6 +121,23 @@ def check_checkpoint_resume(engine: Engine) -> dict:
                 train_chunk_traces=engine.trace_counts["train_chunk"], seconds=time.time() - t)
 
 
+def check_smfp(n: int) -> dict:
+    """SMFP under the sharded engine (check_vma on): finite, params identical on every device."""
+    t = time.time()
+    cfg, agent_cfg = config_lib.build({**{k: v for k, v in BASE.items() if k not in (
+        "init_temperature", "actor_lr", "critic_lr", "temperature_lr")}, "agent": "smfp", "num_devices": n,
+        "iterations_per_call": 10, "updates_per_step": 2})
+    engine = Engine(cfg, agents.make("smfp", agent_cfg))
+    ts = engine.init_state()
+    ts, _ = engine.warmup(ts)
+    for _ in range(2):
+        ts, summary = engine.train_chunk(ts)
+    replicated_equal = all(all(np.array_equal(s, shards(p)[0]) for s in shards(p))
+                           for p in jax.tree_util.tree_leaves(ts.agent))
+    return dict(devices=n, all_finite=bool(summary["all_finite"]), updates=int(summary["updates"]),
+                replicated_equal=bool(replicated_equal), seconds=time.time() - t)
+
+
 def check_errors() -> dict:
     return dict(
         num_envs=error_of(lambda: build(num_devices=4, num_envs=18)),
@@ -145,6 +162,7 @@ def main(argv: list[str]) -> None:
         if n == 1:
             out["one_device"] = check_plain_equals(early)
     out["checkpoint"] = check_checkpoint_resume(engines[2])
+    out["smfp"] = check_smfp(2)
     print(json.dumps(out))
 
 

@@ -74,3 +74,9 @@ def test_divisibility_and_device_count_errors_name_the_field(report):
     assert "num_devices=8" in err["too_many"] and "only 4" in err["too_many"]
     assert err["all_devices"].startswith("num_envs=18")  # num_devices=0 -> all 4 devices
     assert err["negative"].startswith("num_devices=-1")
+
+
+def test_smfp_trains_on_two_devices_with_identical_params(report):
+    smfp = report["smfp"]
+    assert smfp["devices"] == 2 and smfp["updates"] == 40
+    assert smfp["all_finite"] and smfp["replicated_equal"]
