@@ -84,7 +84,11 @@ SCALE_PRESETS: dict[str, tuple[dict, dict]] = {
 TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
     ("multimodal", "*"): (dict(episode_length=1, learning_starts=256, total_env_steps=20_000,
                                eval_interval=2_000, checkpoint_interval=10_000, eval_episodes=64,
-                               iterations_per_call=50), dict(gamma=0.0, init_temperature=0.05)),
+                               iterations_per_call=50),
+                              # One-step bandit: no bootstrap; small nets, faster learning rates and a
+                              # low temperature learn it in seconds (docs/smfp.md, benchmarks/RESULTS.md).
+                              dict(gamma=0.0, init_temperature=0.01, actor_lr=1e-3, critic_lr=1e-3,
+                                   actor_hidden=(64, 64), critic_hidden=(64, 64))),
     ("inverted_pendulum", "cpu"): (dict(total_env_steps=50_000, learning_starts=2_000,
                                         eval_interval=10_000, checkpoint_interval=25_000), {}),
     ("inverted_double_pendulum", "cpu"): (dict(total_env_steps=150_000), {}),
