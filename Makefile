@@ -9,6 +9,8 @@ PRESET  ?= auto
 ARGS    ?=
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 export MUJOCO_GL ?= egl
+# Hide XLA / compile-cache INFO and WARNING lines (errors still show).
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help install train evaluate test bench clean
 

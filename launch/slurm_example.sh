@@ -15,4 +15,5 @@ make install                                  # idempotent; creates .venv on fir
 .venv/bin/pip install -q -e ".[cuda]"         # the CUDA build of jax (once)
 # Coordinator, process count and id default to SLURM's own variables.
 srun .venv/bin/python -m launch.multihost -- \
-    --env humanoid --agent smfp --preset fast --num_envs 65536 --log_dir runs
+    --env humanoid --agent smfp --preset fast --num_devices 0 --num_envs 65536 \
+    --run_dir "runs/humanoid/smfp/slurm-${SLURM_JOB_ID}"

@@ -462,9 +462,14 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     last_eval = float("nan")
     try:
         if int(ts.env_steps) < engine.warmup_steps:
+            if verbose:
+                print(f"[train] warm-up: {engine.warmup_steps:,} env steps of random actions "
+                      "(the first call compiles; minutes on a CPU)", flush=True)
             t0 = time.time()
             ts, summary = engine.warmup(ts)
             summary = jax.device_get(summary)
+            if verbose:
+                print(f"[train] warm-up done in {time.time() - t0:.0f} s; compiling the training step", flush=True)
             logger.write(int(summary["env_steps"]), {"train/" + k: v for k, v in summary.items() if k != "env_steps"}
                          | {"perf/warmup_seconds": time.time() - t0})
         steps, updates = int(ts.env_steps), int(ts.updates)
