@@ -88,7 +88,7 @@ class SMFP(Agent):
         sigma_mode: str = "per_dim"  # "per_dim" | "state" | "zero" (no-entropy ablation)
         sigma_init: float = 0.1
         actor_input_layer: str = "concat"  # "split" (per-input first layer) | "concat" (one Dense)
-        flow_init_scale: float = 0.2  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
+        flow_init_scale: float = 0.5  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
         entropy_surrogate: str = "conditional"  # "conditional" | "jacobian" | "none"
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
