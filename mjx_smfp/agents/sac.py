@@ -15,8 +15,8 @@ import optax
 from flax import struct
 
 from mjx_smfp import critic as critic_lib
-from mjx_smfp.agents.base import Agent, Metrics, Transition
-from mjx_smfp.networks import TwinQ
+from mjx_smfp.agents.base import Metrics, Transition
+from mjx_smfp.agents.soft_actor_critic import SoftActorCriticAgent, SoftActorCriticConfig
 from mjx_smfp.policies.gaussian import TanhGaussianPolicy
 
 
@@ -32,47 +32,16 @@ class SACState:
     step: jax.Array  # number of update() calls so far (drives the policy delay)
 
 
-class SAC(Agent):
+class SAC(SoftActorCriticAgent):
     """Soft actor-critic (Haarnoja et al. 2018) with the twin-Q / auto-temperature recipe."""
 
     @dataclasses.dataclass(frozen=True)
-    class Config:
-        actor_hidden: tuple[int, ...] = (256, 256, 256)
-        critic_hidden: tuple[int, ...] = (256, 256, 256)
-        num_q_heads: int = 2
-        critic_layer_norm: bool = True
-        actor_lr: float = 3e-4
-        critic_lr: float = 3e-4
-        temperature_lr: float = 3e-4
-        gamma: float = 0.99
-        tau: float = 0.005
-        grad_clip: float = 1.0  # global-norm clip; <= 0 disables
-        init_temperature: float = 1.0
-        target_entropy: Optional[float] = None  # None -> -action_size
-        learn_temperature: bool = True
-        entropy_in_backup: bool = True
-        policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
+    class Config(SoftActorCriticConfig):
+        pass
 
     def __init__(self, config: "SAC.Config" = None):
-        self.config = config if config is not None else SAC.Config()
-        c = self.config
-        self.critic_net = TwinQ(hidden=tuple(c.critic_hidden), num_heads=c.num_q_heads,
-                                layer_norm=c.critic_layer_norm)
+        super().__init__(config if config is not None else SAC.Config())
         self.policy: Optional[TanhGaussianPolicy] = None
-        self.action_size: Optional[int] = None
-
-    # -- helpers -----------------------------------------------------------------------
-    def _optimizer(self, lr: float) -> optax.GradientTransformation:
-        if self.config.grad_clip > 0:
-            return optax.chain(optax.clip_by_global_norm(self.config.grad_clip), optax.adam(lr))
-        return optax.adam(lr)
-
-    def _target_entropy(self) -> float:
-        t = self.config.target_entropy
-        return -float(self.action_size) if t is None else float(t)
-
-    def _q(self, params, obs, action):
-        return self.critic_net.apply(params, obs, action)
 
     # -- Agent interface ---------------------------------------------------------------
     def init(self, rng: jax.Array, obs_size: int, action_size: int) -> SACState:

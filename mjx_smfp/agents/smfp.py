@@ -38,8 +38,8 @@ from flax import struct
 from mjx_smfp import critic as critic_lib
 from mjx_smfp import meanflow as mf
 from mjx_smfp import mirror_descent as md
-from mjx_smfp.agents.base import Agent, Metrics, Transition
-from mjx_smfp.networks import TwinQ
+from mjx_smfp.agents.base import Metrics, Transition
+from mjx_smfp.agents.soft_actor_critic import SoftActorCriticAgent, SoftActorCriticConfig
 from mjx_smfp.policies.meanflow import ENTROPY_SURROGATES, INPUT_LAYERS, SIGMA_MODES, MeanFlowPolicy
 
 ACTOR_UPDATES = ("reparam", "weighted")
@@ -62,27 +62,13 @@ class SMFPState:
     actor_steps: jax.Array  # actor steps so far (drives the hard anchor copy)
 
 
-class SMFP(Agent):
+class SMFP(SoftActorCriticAgent):
     """Stochastic MeanFlow Policy with entropic mirror descent; see the module docstring."""
 
     @dataclasses.dataclass(frozen=True)
-    class Config:
-        # -- networks and optimisation (same names and meaning as SAC.Config) -----------
-        actor_hidden: tuple[int, ...] = (256, 256, 256)
-        critic_hidden: tuple[int, ...] = (256, 256, 256)
-        num_q_heads: int = 2
-        critic_layer_norm: bool = True
-        actor_lr: float = 3e-4
-        critic_lr: float = 3e-4
-        temperature_lr: float = 3e-4
-        gamma: float = 0.99
-        tau: float = 0.005
-        grad_clip: float = 1.0  # global-norm clip; <= 0 disables
+    class Config(SoftActorCriticConfig):
+        # Networks, optimisation and temperature: SoftActorCriticConfig's fields (shared with SAC).
         init_temperature: float = 0.1  # SAC: 1.0; see docs/smfp.md "Inverted pendulum"
-        target_entropy: Optional[float] = None  # None -> -action_size
-        learn_temperature: bool = True
-        entropy_in_backup: bool = True
-        policy_delay: int = 1
         # -- the policy (SMFP.md §3-4) --------------------------------------------------
         time_embed_dim: int = 64
         sigma_mode: str = "per_dim"  # "per_dim" | "state" | "zero" (no-entropy ablation)
@@ -133,12 +119,8 @@ class SMFP(Agent):
                     raise ValueError(f"{name} must be >= 1")
 
     def __init__(self, config: "SMFP.Config" = None):
-        self.config = config if config is not None else SMFP.Config()
-        c = self.config
-        self.critic_net = TwinQ(hidden=tuple(c.critic_hidden), num_heads=c.num_q_heads,
-                                layer_norm=c.critic_layer_norm)
+        super().__init__(config if config is not None else SMFP.Config())
         self.policy: Optional[MeanFlowPolicy] = None
-        self.action_size: Optional[int] = None
 
     # -- helpers -----------------------------------------------------------------------
     def make_policy(self, action_size: int) -> MeanFlowPolicy:
@@ -146,18 +128,6 @@ class SMFP(Agent):
         return MeanFlowPolicy(action_size=action_size, hidden=tuple(c.actor_hidden), embed_dim=c.time_embed_dim,
                               sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, entropy_surrogate=c.entropy_surrogate,
                               flow_init_scale=c.flow_init_scale, input_layer=c.actor_input_layer)
-
-    def _optimizer(self, lr: float) -> optax.GradientTransformation:
-        if self.config.grad_clip > 0:
-            return optax.chain(optax.clip_by_global_norm(self.config.grad_clip), optax.adam(lr))
-        return optax.adam(lr)
-
-    def _target_entropy(self) -> float:
-        t = self.config.target_entropy
-        return -float(self.action_size) if t is None else float(t)
-
-    def _q(self, params, obs, action):
-        return self.critic_net.apply(params, obs, action)
 
     def _min_q(self, params, obs, action):
         return self._q(params, obs, action).min(axis=0)
