@@ -9,8 +9,9 @@ sizes (2x256 actor and critic, LayerNorm critic, for parity with brax's defaults
   * ours:  `loop.Engine.train_chunk` (act -> step -> insert -> G updates), steady state;
   * brax:  `brax.training.agents.sac.train` on the same task object (brax's wrappers), its
            own per-epoch `training/sps`, first (compiling) epoch dropped;
-  * agent: per-update cost and batched action-sampling throughput of the agent(s) — with
-           `--agent smfp` SAC and SMFP side by side.
+  * agent: per-update cost and batched action-sampling cost of the agent(s) at num_envs and
+           at `--act_envs` (4096) — with `--agent smfp`, SAC and SMFP in interleaved rounds and
+           their cost ratios (SMFP.md targets: update <= 1.3x, sampling <= 1.2x SAC).
 Prints ratios and writes benchmarks/results/throughput_<env>_<agent>.{csv,json}; append the
 table to benchmarks/RESULTS.md with `--write_results_md`.
 """
@@ -194,9 +195,9 @@ def replay_insert_costs(capacity: int, obs_size: int, action_size: int, num_envs
             "brax_insert_ms": brax_insert, "ours_sample_ms": ours_sample, "brax_sample_ms": brax_sample}
 
 
-def agent_costs(name: str, agent_cfg_overrides: dict, obs_size: int, action_size: int, batch_size: int,
-                num_envs: int, repeats: int = 20) -> dict:
-    """Seconds per `update` on one batch and actions/s of batched `act`, jitted, steady state."""
+def _agent_timers(name: str, agent_cfg_overrides: dict, obs_size: int, action_size: int, batch_size: int,
+                  act_envs: tuple[int, ...], repeats: int):
+    """Jitted timers for one agent: {"update": fn, "act_<n>": fn ...}, each running `repeats` calls."""
     from mjx_smfp import agents
     from mjx_smfp.agents.base import Transition
 
@@ -209,7 +210,6 @@ def agent_costs(name: str, agent_cfg_overrides: dict, obs_size: int, action_size
                        action=jax.random.uniform(k[1], (batch_size, action_size), minval=-1, maxval=1),
                        reward=jnp.ones(batch_size), next_obs=jax.random.normal(k[2], (batch_size, obs_size)),
                        terminated=jnp.zeros(batch_size), truncated=jnp.zeros(batch_size))
-    obs = jax.random.normal(k[3], (num_envs, obs_size))
 
     @jax.jit
     def many_updates(state):
@@ -218,21 +218,51 @@ def agent_costs(name: str, agent_cfg_overrides: dict, obs_size: int, action_size
 
         return jax.lax.scan(body, state, jnp.arange(repeats))[0]
 
-    @jax.jit
-    def many_acts(state):
-        def body(c, i):
-            return c + agent.act(state, obs, jax.random.PRNGKey(i)).sum(), None
+    def many_acts(num_envs):
+        obs = jax.random.normal(k[3], (num_envs, obs_size))
 
-        return jax.lax.scan(body, 0.0, jnp.arange(repeats))[0]
+        @jax.jit
+        def run(state):
+            # The observations change every call (rolled), so XLA cannot hoist the network out
+            # of the loop (with constant obs, a Gaussian actor's mean would be computed once).
+            def body(carry, i):
+                acc, o = carry
+                return (acc + agent.act(state, o, jax.random.PRNGKey(i)).sum(), jnp.roll(o, 1, axis=0)), None
 
+            return jax.lax.scan(body, (0.0, obs), jnp.arange(repeats))[0][0]
+
+        return run
+
+    timers = {"update": many_updates, **{f"act_{n}": many_acts(n) for n in act_envs}}
+    return state, timers
+
+
+def agent_costs(names: list[str], agent_cfg_overrides: dict, obs_size: int, action_size: int, batch_size: int,
+                act_envs: tuple[int, ...], repeats: int = 20, rounds: int = 5) -> dict:
+    """ms per `update` on one batch and per batched `act` for each agent, jitted, steady state.
+
+    The agents are timed in interleaved rounds (A B A B ...) and each figure is the median over
+    rounds, so a slow phase of a shared machine hits every agent alike."""
+    setups = {n: _agent_timers(n, agent_cfg_overrides, obs_size, action_size, batch_size, act_envs, repeats)
+              for n in names}
+    times = {n: {label: [] for label in timers} for n, (_, timers) in setups.items()}
+    for n, (state, timers) in setups.items():  # compile + warm up
+        for fn in timers.values():
+            _block(fn(state))
+    for _ in range(rounds):
+        for n, (state, timers) in setups.items():
+            for label, fn in timers.items():
+                t = time.time()
+                _block(fn(state))
+                times[n][label].append((time.time() - t) / repeats)
     out = {}
-    for label, fn in (("update", many_updates), ("act", many_acts)):
-        _block(fn(state))
-        t = time.time()
-        _block(fn(state))
-        out[label] = (time.time() - t) / repeats
-    return {"update_ms": 1e3 * out["update"], "updates_per_s": 1 / out["update"],
-            "act_ms": 1e3 * out["act"], "actions_per_s": num_envs / out["act"]}
+    for n, by_label in times.items():
+        out[f"{n}_update_ms"] = 1e3 * statistics.median(by_label["update"])
+        out[f"{n}_updates_per_s"] = 1e3 / out[f"{n}_update_ms"]
+        for m in act_envs:
+            out[f"{n}_act_{m}_ms"] = 1e3 * statistics.median(by_label[f"act_{m}"])
+            out[f"{n}_actions_per_s_{m}"] = m * 1e3 / out[f"{n}_act_{m}_ms"]
+    return out
 
 
 def main(argv=None):
@@ -253,6 +283,7 @@ def main(argv=None):
     parser.add_argument("--replay_micro_capacity", type=int, default=0,
                         help="also time insert/sample into a full ring of this many rows, ours vs brax's queue")
     parser.add_argument("--replay_micro_obs_size", type=int, default=0, help="obs size for that (default: env's)")
+    parser.add_argument("--act_envs", type=int, default=4096, help="also time act at this many envs (GPU-sized batch)")
     parser.add_argument("--write_results_md", action="store_true")
     args = parser.parse_args(argv)
 
@@ -309,61 +340,97 @@ def main(argv=None):
               flush=True)
 
     names = ["sac"] + ([cfg.agent] if cfg.agent != "sac" else [])
+    act_envs = tuple(dict.fromkeys((cfg.num_envs, args.act_envs)))
+    costs = agent_costs(names, NET, obs_size, action_size, cfg.batch_size, act_envs)
+    result.update(costs)
     for name in names:
-        costs = agent_costs(name, NET, obs_size, action_size, cfg.batch_size, cfg.num_envs)
-        for k, v in costs.items():
-            result[f"{name}_{k}"] = v
-        print(f"[bench] {name}: {costs['update_ms']:.2f} ms/update (batch {cfg.batch_size}), "
-              f"{costs['actions_per_s']:,.0f} actions/s ({cfg.num_envs} envs)", flush=True)
+        print(f"[bench] {name}: {costs[f'{name}_update_ms']:.2f} ms/update (batch {cfg.batch_size}); act "
+              + ", ".join(f"{costs[f'{name}_act_{m}_ms']:.3f} ms ({m} envs)" for m in act_envs), flush=True)
+    if cfg.agent != "sac":
+        a = cfg.agent
+        result[f"{a}_over_sac_update"] = costs[f"{a}_update_ms"] / costs["sac_update_ms"]
+        for m in act_envs:
+            result[f"{a}_over_sac_act_{m}"] = costs[f"{a}_act_{m}_ms"] / costs[f"sac_act_{m}_ms"]
+        print(f"[bench] {a} / sac cost: update {result[f'{a}_over_sac_update']:.2f}x; act "
+              + ", ".join(f"{result[f'{a}_over_sac_act_{m}']:.2f}x ({m} envs)" for m in act_envs), flush=True)
 
     if "ours_over_raw" in result:
         print(f"[bench] ours / raw stepping = {result['ours_over_raw']:.2f}"
               + (f"; ours / brax SAC = {result['ours_over_brax']:.2f}" if "ours_over_brax" in result else ""))
     os.makedirs(RESULTS_DIR, exist_ok=True)
     stem = os.path.join(RESULTS_DIR, f"throughput_{cfg.env}_{cfg.agent}")
-    if os.path.exists(stem + ".json"):  # keep figures of earlier partial runs (e.g. --skip_loop)
+    merged = result
+    if os.path.exists(stem + ".json"):  # keep figures of earlier partial runs (e.g. --skip_loop) in the files
         with open(stem + ".json") as f:
-            result = {**json.load(f), **result}
+            merged = {**json.load(f), **result}
     with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=2)
+        json.dump(merged, f, indent=2)
     with open(stem + ".csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["metric", "value"])
-        writer.writerows(sorted(result.items()))
+        writer.writerows(sorted(merged.items()))
     print(f"[bench] wrote {stem}.json/.csv")
-    if args.write_results_md and "ours_over_raw" in result:
-        write_results_md(result)
+    if args.write_results_md:
+        write_results_md(result)  # only what THIS run measured
     return result
 
 
 SECTION = "## Training throughput (loop vs raw stepping vs brax SAC)"
 
 
-def write_results_md(r: dict) -> None:
-    """Add or replace this benchmark's row set in our section of benchmarks/RESULTS.md."""
-    path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    row = (f"| {r['date']} | {r['env']} | {r['agent']} | {r['num_envs']} | {r['batch_size']} | {r['updates_per_step']} | "
-           f"{r['raw_env_steps_per_s']:,.0f} | {r['ours_env_steps_per_s']:,.0f} | {r['ours_updates_per_s']:,.0f} | "
-           f"{r.get('brax_env_steps_per_s', float('nan')):,.0f} | {r.get('ours_over_brax', float('nan')):.2f} | "
-           f"{r['ours_over_raw']:.2f} | {r['machine'].replace(' | ', ', ')} |")
-    header = ("\n" + SECTION + "\n\n`python -m benchmarks.throughput --env ENV --agent AGENT` (benchmarks/throughput.py). "
-              "Same num_envs, batch, updates per iteration (G), replay capacity and 2x256 networks "
-              "(LayerNorm critic) for ours and brax; brax's figure is its own `training/sps`, compile epoch "
-              "dropped. Raw = vmapped bare `env.step` in a `lax.scan`.\n\n"
-              "| date | env | agent | envs | batch | G | raw env-steps/s | ours env-steps/s | ours updates/s | "
-              "brax SAC env-steps/s | ours/brax | ours/raw | machine |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-    if SECTION not in text:
-        text = text.rstrip("\n") + "\n" + header
-    # Insert the row at the end of the section's first table (notes and other tables follow it).
+COST_SECTION = "## SMFP vs Gaussian SAC: cost per update and per action"
+
+
+def _cell(r: dict, key: str, fmt: str) -> str:
+    return format(r[key], fmt) if key in r else "—"
+
+
+def _insert_row(text: str, section: str, header: str, row: str) -> str:
+    """Append `row` to the first table of `section` in `text`, creating the section if missing."""
+    if section not in text:
+        text = text.rstrip("\n") + "\n\n" + section + "\n\n" + header
     lines = text.split("\n")
-    first = lines.index(SECTION)
-    i = next(j for j in range(first, len(lines)) if lines[j].startswith("| date | env |")) + 1
+    first = lines.index(section)
+    i = next(j for j in range(first, len(lines)) if lines[j].startswith("| date |")) + 1
     while i < len(lines) and lines[i].startswith("|"):
         i += 1
     lines.insert(i, row)
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def write_results_md(r: dict, path: str | None = None) -> None:
+    """Add this run's rows to our sections of benchmarks/RESULTS.md (or `path`): the
+    loop-throughput row (when the loop was timed) and, for a non-SAC agent, the cost-ratio row."""
+    path = path or os.path.join(os.path.dirname(__file__), "RESULTS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    mach = r["machine"].replace(" | ", ", ")
+    if "ours_over_raw" in r:
+        row = (f"| {r['date']} | {r['env']} | {r['agent']} | {r['num_envs']} | {r['batch_size']} | "
+               f"{r['updates_per_step']} | {r['raw_env_steps_per_s']:,.0f} | {r['ours_env_steps_per_s']:,.0f} | "
+               f"{r['ours_updates_per_s']:,.0f} | {_cell(r, 'brax_env_steps_per_s', ',.0f')} | "
+               f"{_cell(r, 'ours_over_brax', '.2f')} | {r['ours_over_raw']:.2f} | {mach} |")
+        header = ("`python -m benchmarks.throughput --env ENV --agent AGENT` (benchmarks/throughput.py). "
+                  "Same num_envs, batch, updates per iteration (G), replay capacity and 2x256 networks "
+                  "(LayerNorm critic) for ours and brax; brax's figure is its own `training/sps`, compile epoch "
+                  "dropped. Raw = vmapped bare `env.step` in a `lax.scan`.\n\n"
+                  "| date | env | agent | envs | batch | G | raw env-steps/s | ours env-steps/s | ours updates/s | "
+                  "brax SAC env-steps/s | ours/brax | ours/raw | machine |\n"
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        text = _insert_row(text, SECTION, header, row)
+    a = r["agent"]
+    if f"{a}_over_sac_update" in r:
+        acts = sorted(int(k.rsplit("_", 1)[1]) for k in r if k.startswith(f"{a}_over_sac_act_"))
+        act_cells = "; ".join(f"{r[f'sac_act_{m}_ms']:.3f} / {r[f'{a}_act_{m}_ms']:.3f} = "
+                               f"**{r[f'{a}_over_sac_act_{m}']:.2f}x** ({m} envs)" for m in acts)
+        row = (f"| {r['date']} | {r['env']} | {a} | {r['batch_size']} | {r['sac_update_ms']:.2f} / "
+               f"{r[f'{a}_update_ms']:.2f} = **{r[f'{a}_over_sac_update']:.2f}x** | {act_cells} | {mach} |")
+        header = ("`python -m benchmarks.throughput --env ENV --agent smfp` (benchmarks/throughput.py): one jitted "
+                  "`update` on a batch, and one batched `act`, for SAC and SMFP with the same 2x256 actor and "
+                  "critic, timed in interleaved rounds (median of 5). Targets (issue 4): update <= 1.3x, "
+                  "sampling <= 1.2x.\n\n"
+                  "| date | env | agent | batch | ms/update SAC / agent = ratio | ms/act SAC / agent = ratio | machine |\n"
+                  "|---|---|---|---|---|---|---|\n")
+        text = _insert_row(text, COST_SECTION, header, row)
     with open(path, "w") as f:
         f.write(text)
 

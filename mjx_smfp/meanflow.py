@@ -15,8 +15,8 @@ u_theta at (z, r, t) with tangent (v, 0, 1), which also returns u_theta itself
 (`total_derivative`). One-step sampling: x = e - u_theta(e, r=0, t=1).
 
 Every function here is pure and works on a *field* `u_fn(z, r, t) -> u` with z of shape
-[B, d] and r, t of shape [B]; agents close the field over their parameters and the
-observation (the policy in policies/meanflow.py does exactly that).
+[B, d] and r, t of shape [B] (or [1], broadcast); agents close the field over their
+parameters and the observation (the policy in policies/meanflow.py does exactly that).
 
 Switches (all plain arguments, surfaced as SMFP.Config fields by the agent):
 * `variant`: "meanflow" (the identity loss above, arXiv 2505.13447) or "improved"
@@ -34,7 +34,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-Field = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # (z [B,d], r [B], t [B]) -> u [B,d]
+Field = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # (z [B,d], r [B] or [1], t [B] or [1]) -> u [B,d]
 
 VARIANTS = ("meanflow", "improved")
 
@@ -133,9 +133,11 @@ def meanflow_loss(
 
 
 def one_step_sample(u_fn: Field, e: jax.Array) -> jax.Array:
-    """x = e - u(e, r=0, t=1): noise to data in one network call."""
-    b = e.shape[0]
-    return e - u_fn(e, jnp.zeros((b,), e.dtype), jnp.ones((b,), e.dtype))
+    """x = e - u(e, r=0, t=1): noise to data in one network call.
+
+    r and t are passed as shape [1] (broadcast over the batch), so a field that embeds them
+    can do so once per call rather than once per sample."""
+    return e - u_fn(e, jnp.zeros((1,), e.dtype), jnp.ones((1,), e.dtype))
 
 
 def multi_step_sample(u_fn: Field, e: jax.Array, num_steps: int) -> jax.Array:

@@ -40,7 +40,7 @@ from mjx_smfp import meanflow as mf
 from mjx_smfp import mirror_descent as md
 from mjx_smfp.agents.base import Metrics, Transition
 from mjx_smfp.agents.soft_actor_critic import SoftActorCriticAgent, SoftActorCriticConfig
-from mjx_smfp.policies.meanflow import ENTROPY_SURROGATES, INPUT_LAYERS, SIGMA_MODES, MeanFlowPolicy
+from mjx_smfp.policies.meanflow import ACTIVATIONS, ENTROPY_SURROGATES, INPUT_LAYERS, SIGMA_MODES, MeanFlowPolicy
 
 ACTOR_UPDATES = ("reparam", "weighted")
 MEANFLOW_TARGETS = ("anchor", "anchor_flow", "replay")
@@ -71,9 +71,11 @@ class SMFP(SoftActorCriticAgent):
         init_temperature: float = 0.1  # SAC: 1.0; see docs/smfp.md "Inverted pendulum"
         # -- the policy (SMFP.md §3-4) --------------------------------------------------
         time_embed_dim: int = 64
-        sigma_mode: str = "per_dim"  # "per_dim" | "state" | "zero" (no-entropy ablation)
+        sigma_mode: str = "state"  # "state" head | "per_dim" | "zero" (no-entropy ablation); docs/smfp.md
         sigma_init: float = 0.1
+        sigma_hidden: int = 64  # width of the state sigma head (small: it sees only s and is pure overhead)
         actor_input_layer: str = "concat"  # "split" (per-input first layer) | "concat" (one Dense)
+        actor_activation: str = "relu"  # hidden activation of u_theta: "relu" | "silu"
         flow_init_scale: float = 0.5  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
         entropy_surrogate: str = "conditional"  # "conditional" | "jacobian" | "none"
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
@@ -82,6 +84,7 @@ class SMFP(SoftActorCriticAgent):
         actor_update: str = "reparam"  # "reparam" | "weighted"
         num_particles: int = 16  # particles per state for actor_update="weighted"
         meanflow_coef: float = 0.1  # lambda_mf
+        meanflow_fraction: float = 0.25  # share of the batch the MeanFlow loss sees (its JVP is the costly part)
         meanflow_target: str = "anchor"  # "anchor" | "anchor_flow" | "replay"
         meanflow_variant: str = "meanflow"  # "meanflow" | "improved"
         meanflow_weight_power: float = 1.0  # p in w = 1/(||delta||^2 + c)^p
@@ -101,7 +104,8 @@ class SMFP(SoftActorCriticAgent):
         def __post_init__(self):
             choices = dict(sigma_mode=SIGMA_MODES, entropy_surrogate=ENTROPY_SURROGATES, actor_update=ACTOR_UPDATES,
                            meanflow_target=MEANFLOW_TARGETS, meanflow_variant=mf.VARIANTS,
-                           anchor_update=md.ANCHOR_UPDATES, actor_input_layer=INPUT_LAYERS)
+                           anchor_update=md.ANCHOR_UPDATES, actor_input_layer=INPUT_LAYERS,
+                           actor_activation=tuple(ACTIVATIONS))
             for name, valid in choices.items():
                 if getattr(self, name) not in valid:
                     raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
@@ -114,7 +118,9 @@ class SMFP(SoftActorCriticAgent):
                 raise ValueError("learn_md_coef=True needs md_coef > 0 (it is tuned in log space)")
             if self.learn_temperature and self.init_temperature <= 0:
                 raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
-            for name in ("anchor_period", "num_particles", "best_of_n", "eval_best_of_n", "policy_delay"):
+            if not 0.0 < self.meanflow_fraction <= 1.0:
+                raise ValueError(f"meanflow_fraction must be in (0, 1], got {self.meanflow_fraction}")
+            for name in ("sigma_hidden", "anchor_period", "num_particles", "best_of_n", "eval_best_of_n", "policy_delay"):
                 if getattr(self, name) < 1:
                     raise ValueError(f"{name} must be >= 1")
 
@@ -126,8 +132,10 @@ class SMFP(SoftActorCriticAgent):
     def make_policy(self, action_size: int) -> MeanFlowPolicy:
         c = self.config
         return MeanFlowPolicy(action_size=action_size, hidden=tuple(c.actor_hidden), embed_dim=c.time_embed_dim,
-                              sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, entropy_surrogate=c.entropy_surrogate,
-                              flow_init_scale=c.flow_init_scale, input_layer=c.actor_input_layer)
+                              sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, sigma_hidden=c.sigma_hidden,
+                              entropy_surrogate=c.entropy_surrogate,
+                              flow_init_scale=c.flow_init_scale, input_layer=c.actor_input_layer,
+                              activation=c.actor_activation)
 
     def _min_q(self, params, obs, action):
         return self._q(params, obs, action).min(axis=0)
@@ -288,7 +296,7 @@ class SMFP(SoftActorCriticAgent):
         """E[-min Q + alpha log pi_hat + beta KL_hat] + lambda_mf L_MF (SMFP.md §6)."""
         c = self.config
         obs = batch.obs
-        k_noise, k_anchor, k_mf = jax.random.split(rng, 3)
+        k_noise, k_mf = jax.random.split(rng)
         eps, xi = self.policy.noise(k_noise, obs.shape[:-1])
         sample = self.policy.forward(actor_params, obs, eps, xi)
         logp = self.policy.log_prob(actor_params, obs, sample)
@@ -299,10 +307,11 @@ class SMFP(SoftActorCriticAgent):
         loss = jnp.mean(-q + temperature * logp + md_coef * kl)
         aux = {}
         if c.meanflow_coef > 0:
-            if c.meanflow_target == "anchor":  # fresh draw of pi_k for the MeanFlow data (y0 = x_k + sigma_k xi')
-                anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
-                                                       self.policy.draw(anchor_params, obs, k_anchor))
-            mf_loss, mf_aux = self._meanflow_loss(actor_params, obs, self._meanflow_data(batch, anchor_sample), k_mf)
+            # The MeanFlow data reuse pi_k's draw above (y_k = x_k + sigma_k xi): the MeanFlow
+            # path has its own noise, so sharing (eps, xi) with the KL term biases nothing.
+            data = self._meanflow_data(batch, anchor_sample)
+            n = max(1, round(c.meanflow_fraction * obs.shape[0]))  # replay rows are i.i.d.: a prefix is a random subset
+            mf_loss, mf_aux = self._meanflow_loss(actor_params, obs[:n], data[:n], k_mf)
             loss = loss + c.meanflow_coef * mf_loss
             aux.update(meanflow_loss=mf_loss, **mf_aux)
         aux.update(entropy=-jnp.mean(logp), kl=jnp.mean(kl), q_policy=jnp.mean(q),

@@ -6,9 +6,11 @@
     a = tanh(y)                                   # action in (-1, 1)^d
 
 u_theta(s, z, r, t) is an MLP on [s, z, emb(t), emb(t - r)] with sinusoidal + MLP
-embeddings of t and of the interval length t - r. sigma is a learnable per-dimension
-log-std ("per_dim"), a small state-dependent head ("state"), or exactly 0 ("zero": the
-"without entropy" ablation); both learnable forms start at `sigma_init` (~0.1).
+embeddings of t and of the interval length t - r; for the one-step map the (constant)
+embeddings are computed once per batch, so a draw costs about one Gaussian-actor call.
+sigma is a small state-dependent head ("state"), a learnable per-dimension log-std
+("per_dim"), or exactly 0 ("zero": the "without entropy" ablation); both learnable forms
+start at `sigma_init` (~0.1).
 `flow_init_scale` c adds the fixed linear term (1 - c) z to u, so the initial one-step map
 is x ~ c * eps (c = 1: x ~ eps, a very broad initial policy; c < 1: a narrower one).
 
@@ -30,6 +32,7 @@ Entropy surrogates, i.e. what `log_prob` returns as log pi_hat(a|s):
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -47,6 +50,7 @@ LOG_SIGMA_MAX = 1.0
 SIGMA_MODES = ("per_dim", "state", "zero")
 ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
 INPUT_LAYERS = ("split", "concat")
+ACTIVATIONS = {"silu": nn.silu, "relu": nn.relu}
 
 
 def sinusoidal_embedding(t: jax.Array, num_frequencies: int, max_frequency: float = 100.0) -> jax.Array:
@@ -69,49 +73,67 @@ class TimeEmbedding(nn.Module):
         return nn.Dense(self.dim)(h)
 
 
+class InputLayer(nn.Module):
+    """First layer of u_theta on the input groups [s, z, emb(t), emb(t - r)], as a SUM of
+    per-group matmuls, so groups may have different (broadcastable) batch shapes: the time
+    embeddings of the one-step map (r = 0, t = 1) are computed once ([1, E]) and broadcast,
+    instead of once per sample.
+
+    "concat": one kernel over the concatenated groups, LeCun-initialised on the total
+    fan-in, i.e. exactly Dense(concat(groups)). "split": one kernel per group, each
+    LeCun-initialised on its own fan-in (with "concat" the 2 * embed_dim embedding features
+    dominate the fan-in and the state enters ~6x weaker than in the Gaussian actor)."""
+
+    features: int
+    mode: str = "concat"
+
+    @nn.compact
+    def __call__(self, *groups):
+        sizes = [g.shape[-1] for g in groups]
+        init = nn.initializers.lecun_normal()
+        if self.mode == "concat":
+            kernel = self.param("kernel", init, (sum(sizes), self.features))
+            bounds = [0] + list(itertools.accumulate(sizes))
+            kernels = [kernel[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        elif self.mode == "split":
+            kernels = [self.param(f"kernel_{i}", init, (n, self.features)) for i, n in enumerate(sizes)]
+        else:
+            raise ValueError(f"input_layer {self.mode!r} is not one of {INPUT_LAYERS}")
+        out = self.param("bias", nn.initializers.zeros, (self.features,))
+        for g, k in zip(groups, kernels):
+            out = out + g @ k
+        return out
+
+
 class MeanFlowNetwork(nn.Module):
-    """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]."""
+    """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]; r, t of shape [B] or [1]."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
     embed_dim: int = 64
     sigma_mode: str = "per_dim"
     sigma_init: float = 0.1
+    sigma_hidden: int = 64  # width of the "state" sigma head's one hidden layer
     out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init, so x ~ eps
     flow_init_scale: float = 1.0  # u = MLP + (1 - scale) z, so at init x = eps - u ~ scale * eps
-    input_layer: str = "concat"  # "split": per-input first layer (each group at unit scale); "concat": one Dense
+    input_layer: str = "concat"  # "concat" | "split" (see InputLayer)
+    activation: str = "silu"  # hidden activation of u_theta: "silu" (smooth) | "relu" (cheaper on CPU)
 
     def setup(self):
         self.time_embed = TimeEmbedding(self.embed_dim)
         self.gap_embed = TimeEmbedding(self.embed_dim)
-        hidden = tuple(self.hidden)
-        if self.input_layer == "split":
-            # Same function class as one Dense on [s, z, emb(t), emb(t - r)], but each input group
-            # is LeCun-initialised on its OWN fan-in: with one Dense the 2 * embed_dim (constant,
-            # for the one-step map) embedding features dominate the fan-in and the state enters
-            # the first layer ~6x weaker than in the Gaussian actor (fan-in = obs size).
-            self.in_obs = nn.Dense(hidden[0])
-            self.in_z = nn.Dense(hidden[0], use_bias=False)
-            self.in_time = nn.Dense(hidden[0], use_bias=False)
-            self.in_gap = nn.Dense(hidden[0], use_bias=False)
-            hidden = hidden[1:]
-        elif self.input_layer != "concat":
-            raise ValueError(f"input_layer {self.input_layer!r} is not one of {INPUT_LAYERS}")
-        self.trunk = MLP(hidden=hidden, out=self.action_size, activation=nn.silu,
+        self.inputs = InputLayer(self.hidden[0], self.input_layer)
+        self.trunk = MLP(hidden=tuple(self.hidden[1:]), out=self.action_size, activation=ACTIVATIONS[self.activation],
                          kernel_init_scale_out=self.out_scale)
         if self.sigma_mode == "per_dim":
             self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
         elif self.sigma_mode == "state":
-            self.sigma_head = MLP(hidden=(self.hidden[0],), out=self.action_size, kernel_init_scale_out=1e-4)
+            self.sigma_head = MLP(hidden=(self.sigma_hidden,), out=self.action_size, kernel_init_scale_out=1e-4)
         elif self.sigma_mode != "zero":
             raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
 
     def __call__(self, obs, z, r, t):
-        if self.input_layer == "split":
-            h = nn.silu(self.in_obs(obs) + self.in_z(z) + self.in_time(self.time_embed(t))
-                        + self.in_gap(self.gap_embed(t - r)))
-        else:
-            h = jnp.concatenate([obs, z, self.time_embed(t), self.gap_embed(t - r)], axis=-1)
+        h = ACTIVATIONS[self.activation](self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
         u = self.trunk(h)
         if self.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
             u = u + (1.0 - self.flow_init_scale) * z
@@ -159,10 +181,12 @@ class MeanFlowPolicy:
     embed_dim: int = 64
     sigma_mode: str = "per_dim"
     sigma_init: float = 0.1
+    sigma_hidden: int = 64
     entropy_surrogate: str = "conditional"
     out_scale: float = 0.01
     flow_init_scale: float = 1.0
     input_layer: str = "concat"
+    activation: str = "silu"
 
     def __post_init__(self):
         if self.entropy_surrogate not in ENTROPY_SURROGATES:
@@ -176,8 +200,10 @@ class MeanFlowPolicy:
     @property
     def network(self) -> MeanFlowNetwork:
         return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), embed_dim=self.embed_dim,
-                               sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, out_scale=self.out_scale,
-                               flow_init_scale=self.flow_init_scale, input_layer=self.input_layer)
+                               sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, sigma_hidden=self.sigma_hidden,
+                               out_scale=self.out_scale,
+                               flow_init_scale=self.flow_init_scale, input_layer=self.input_layer,
+                               activation=self.activation)
 
     def init(self, rng: jax.Array, obs_size: int):
         z = jnp.zeros((1, self.action_size))

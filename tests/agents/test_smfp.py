@@ -86,9 +86,10 @@ def test_anchor_is_a_hard_copy_of_the_actor_every_k_actor_steps(default_agent):
 
 
 def test_every_switch_off_default_compiles_and_trains_finite():
-    """weighted particles + jacobian entropy + state sigma + EMA anchor + improved MeanFlow +
-    dual md_coef + replay MeanFlow targets + best-of-N + policy delay, in one compile."""
-    cfg = SMFP.Config(actor_update="weighted", num_particles=4, entropy_surrogate="jacobian", sigma_mode="state",
+    """weighted particles + jacobian entropy + per-dim sigma + SiLU + split input layer + EMA anchor +
+    improved MeanFlow + dual md_coef + replay MeanFlow targets + best-of-N + policy delay, in one compile."""
+    cfg = SMFP.Config(actor_update="weighted", num_particles=4, entropy_surrogate="jacobian", sigma_mode="per_dim",
+                      actor_activation="silu", actor_input_layer="split",
                       anchor_update="ema", meanflow_variant="improved", learn_md_coef=True,
                       meanflow_target="replay", best_of_n=4, eval_best_of_n=4, policy_delay=2,
                       entropy_in_backup=False, **SMALL)
@@ -124,6 +125,9 @@ def test_no_entropy_ablation_has_zero_sigma_and_zero_temperature():
     ("actor_update", "ppo", "actor_update"),
     ("anchor_update", "copy", "anchor_update"),
     ("anchor_period", 0, "anchor_period"),
+    ("meanflow_fraction", 0.0, "meanflow_fraction"),
+    ("meanflow_fraction", 1.5, "meanflow_fraction"),
+    ("actor_activation", "tanh", "actor_activation"),
     ("sigma_mode", "zero", "sigma_mode"),  # with the default conditional surrogate
 ])
 def test_bad_config_fails_at_construction_naming_the_field(field, value, match):

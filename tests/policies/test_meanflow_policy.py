@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mjx_smfp.policies.meanflow import (MeanFlowPolicy, conditional_log_prob, jacobian_log_prob, tanh_log_det)
+from mjx_smfp.policies.meanflow import (InputLayer, MeanFlowPolicy, conditional_log_prob, jacobian_log_prob,
+                                       tanh_log_det)
 
 OBS_SIZE = 3
 
@@ -56,6 +57,31 @@ def test_sample_contract_shapes_range_sigma_init_and_deterministic_action():
                                  entropy_surrogate="none")
     zs = zero_policy.draw(zero_policy.init(jax.random.PRNGKey(0), OBS_SIZE), obs, jax.random.PRNGKey(4))
     np.testing.assert_array_equal(np.asarray(zs.y), np.asarray(zs.x))
+
+
+def test_concat_input_layer_is_one_dense_on_the_concatenation_and_broadcasts_time_embeddings():
+    """InputLayer("concat") == x @ K + b on concat(groups); a [1]-row group (the one-step map's
+    constant time embeddings) gives the same output as that row repeated per sample."""
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    obs, z, emb = (jax.random.normal(k[0], (5, 3)), jax.random.normal(k[1], (5, 2)),
+                   jax.random.normal(k[2], (1, 4)))
+    layer = InputLayer(features=7, mode="concat")
+    params = layer.init(jax.random.PRNGKey(1), obs, z, emb)
+    kernel, bias = params["params"]["kernel"], params["params"]["bias"]
+    assert kernel.shape == (3 + 2 + 4, 7)
+    full = jnp.concatenate([obs, z, jnp.broadcast_to(emb, (5, 4))], axis=-1)
+    np.testing.assert_allclose(np.asarray(layer.apply(params, obs, z, emb)), np.asarray(full @ kernel + bias),
+                               rtol=1e-5, atol=1e-6)
+    # "split": one kernel per group, each on its own fan-in.
+    split = InputLayer(features=7, mode="split").init(jax.random.PRNGKey(1), obs, z, emb)["params"]
+    assert [split[f"kernel_{i}"].shape[0] for i in range(3)] == [3, 2, 4]
+    # The policy's one-step map (r, t passed as [1]) equals the field at per-sample r = 0, t = 1.
+    for activation in ("silu", "relu"):
+        policy = MeanFlowPolicy(action_size=2, hidden=(16, 16), embed_dim=8, activation=activation)
+        p = policy.init(jax.random.PRNGKey(2), 3)
+        eps = jax.random.normal(jax.random.PRNGKey(3), (5, 2))
+        per_sample = eps - policy.field(p, obs)(eps, jnp.zeros(5), jnp.ones(5))
+        np.testing.assert_allclose(np.asarray(policy.flow(p, obs, eps)), np.asarray(per_sample), rtol=1e-5, atol=1e-6)
 
 
 def test_flow_init_scale_narrows_the_initial_one_step_map():
