@@ -193,6 +193,8 @@ class MeanFlowPolicy:
             raise ValueError(f"entropy_surrogate {self.entropy_surrogate!r} is not one of {ENTROPY_SURROGATES}")
         if self.sigma_mode not in SIGMA_MODES:
             raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} is not one of {tuple(ACTIVATIONS)}")
         if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
             raise ValueError("entropy_surrogate='conditional' needs sigma > 0; with sigma_mode='zero' use "
                              "'jacobian' or 'none'")

@@ -68,6 +68,20 @@ def test_one_update_changes_actor_and_critic_with_finite_named_metrics(default_a
     assert int(new.step) == 1 and int(new.actor_steps) == 1
 
 
+def test_meanflow_loss_sees_only_the_first_quarter_of_the_batch_by_default(default_agent):
+    """meanflow_fraction = 0.25: changing rows past BATCH/4 leaves the MeanFlow error unchanged,
+    changing row 0 changes it (same rng, so the same MeanFlow noise and times)."""
+    agent, state, update = default_agent
+    assert agent.config.meanflow_fraction == 0.25
+    batch, rng = random_batch(), jax.random.PRNGKey(4)
+    base = float(update(state, batch, rng)[1]["meanflow_sq_error"])
+    n = BATCH // 4
+    tail = batch.replace(obs=batch.obs.at[n:].add(3.0))
+    head = batch.replace(obs=batch.obs.at[0].add(3.0))
+    assert float(update(state, tail, rng)[1]["meanflow_sq_error"]) == base
+    assert float(update(state, head, rng)[1]["meanflow_sq_error"]) != base
+
+
 def test_anchor_is_a_hard_copy_of_the_actor_every_k_actor_steps(default_agent):
     agent, state, update = default_agent  # anchor_period = 3
     initial = state.actor_params
