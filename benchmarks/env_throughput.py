@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
+from benchmarks.machine import cpu_model
 from envs.wrappers import wrap_for_training
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -162,15 +163,7 @@ def bench_task(name: str, num_envs_list: list[int], steps: int, episode_length: 
 # Machine, outputs
 # ----------------------------------------------------------------------------------------------
 def machine_info() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model("unknown")
     import mujoco
     return dict(
         cpu_model=cpu, cores=len(os.sched_getaffinity(0)), load_average=os.getloadavg(),

@@ -38,6 +38,8 @@ import time
 
 import numpy as np
 
+from benchmarks.machine import cpu_model
+
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 AGENTS = ("smfp", "sac")
 DEFAULT_THRESHOLDS = {"multimodal": 0.8}  # of the bandit's optimum 1.0
@@ -147,14 +149,7 @@ def markdown_table(rows: list[dict]) -> str:
 def machine() -> str:
     import jax
 
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or "cpu")
     dev = jax.devices()[0]
     kind = getattr(dev, "device_kind", dev.platform)
     return (f"{cpu}, {os.cpu_count()} cores | jax {jax.__version__} {jax.default_backend()} backend "
@@ -344,11 +339,6 @@ def replot(stem: str, threshold=None):
     return runs, rows
 
 
-def _eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60:d}:{seconds % 60:02d}"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True)
@@ -372,6 +362,7 @@ def main(argv=None):
     if not args.compile_cache:
         jax.config.update("jax_enable_compilation_cache", False)
     from mjx_smfp import config as config_lib
+    from mjx_smfp.loop import format_eta
 
     pairs = config_lib.parse_cli_pairs(rest)
     smfp_over, sac_over = split_overrides(pairs)
@@ -405,7 +396,7 @@ def main(argv=None):
         last = points[-1] if points else None
         print(f"[wallclock] run {k + 1}/{len(order)} {label} | {now:5.1f}/{budget_s:.0f} s | "
               f"{steps:,} env steps | last eval {last['return'] if last else float('nan'):.3f} "
-              f"| ETA {_eta(remaining * max(ratio, 1.0))} {note}", flush=True)
+              f"| ETA {format_eta(remaining * max(ratio, 1.0))} {note}", flush=True)
 
     for seed, agent in order:
         cfg, agent_cfg = configs[agent]

@@ -403,10 +403,11 @@ class StopFlag:
             self._previous = None
 
 
-def _format_eta(seconds: float) -> str:
+def format_eta(seconds: float) -> str:
+    """h:mm:ss for a progress line ("?" while unknown)."""
     if not math.isfinite(seconds):
         return "?"
-    seconds = int(seconds)
+    seconds = max(0, int(seconds))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
@@ -506,7 +507,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 eta = (engine.final_env_steps - steps) / rate if rate > 0 else float("inf")
                 first = " (first call: includes compilation)" if calls == 1 else ""
                 print(f"[train] steps {steps:,}/{engine.final_env_steps:,} | {scalars['perf/env_steps_per_s']:,.0f} "
-                      f"env-steps/s | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {_format_eta(eta)} | "
+                      f"env-steps/s | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | "
                       f"eval return {last_eval:.2f}{first}", flush=True)
             if stop.requested:
                 if verbose:
