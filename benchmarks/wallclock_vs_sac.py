@@ -145,24 +145,30 @@ def markdown_table(rows: list[dict]) -> str:
 # Runs.
 # ----------------------------------------------------------------------------------------
 
-def split_overrides(pairs: dict) -> tuple[dict, dict]:
-    """Per-agent override dicts: loop fields and shared agent fields to both, the rest to
-    the agent that has the field; ValueError for a field neither has."""
+def overrides_per_agent(pairs: dict, agent_names) -> dict[str, dict]:
+    """{agent: overrides}: loop fields and shared agent fields to every agent, the rest to the
+    agents that have the field; ValueError for a field none has, or for --agent."""
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
     from mjx_smfp.config import TrainConfig
 
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    agent_fields = {a: set(config_lib.flat_field_types(agents.get_class(a).Config)) for a in AGENTS}
-    per_agent = {a: {} for a in AGENTS}
+    agent_fields = {a: set(config_lib.flat_field_types(agents.get_class(a).Config)) for a in agent_names}
+    per_agent = {a: {} for a in agent_names}
     for key, value in pairs.items():
         if key in ("agent",):
-            raise ValueError("--agent is set by this benchmark (both smfp and sac are run)")
-        owners = [a for a in AGENTS if key in train_fields or key in agent_fields[a]]
+            raise ValueError(f"--agent is set by this benchmark (it runs {', '.join(agent_names)})")
+        owners = [a for a in agent_names if key in train_fields or key in agent_fields[a]]
         if not owners:
-            raise ValueError(f"unknown option --{key} (neither a loop field nor an smfp/sac agent field)")
+            raise ValueError(f"unknown option --{key} (neither a loop field nor a field of {'/'.join(agent_names)})")
         for a in owners:
             per_agent[a][key] = value
+    return per_agent
+
+
+def split_overrides(pairs: dict) -> tuple[dict, dict]:
+    """(smfp, sac) overrides: see `overrides_per_agent`."""
+    per_agent = overrides_per_agent(pairs, AGENTS)
     return per_agent["smfp"], per_agent["sac"]
 
 
@@ -287,14 +293,14 @@ def write_outputs(runs: list[dict], rows: list[dict], meta: dict, stem: str) -> 
                    "runs": [{k: v for k, v in r.items() if k != "points"} for r in runs]}, f, indent=2)
 
 
-def write_results_md(body: str, path: str | None = None) -> None:
-    """Replace (or append) our section of benchmarks/RESULTS.md (or `path`) with `body`."""
+def write_results_md(body: str, path: str | None = None, heading: str = SECTION) -> None:
+    """Replace (or append) the `heading` section of benchmarks/RESULTS.md (or `path`) with `body`."""
     path = path or os.path.join(os.path.dirname(__file__), "RESULTS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    section = SECTION + "\n\n" + body.strip() + "\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
+    section = heading + "\n\n" + body.strip() + "\n"
+    if heading in text:
+        start = text.index(heading)
+        nxt = text.find("\n## ", start + len(heading))
         text = text[:start] + section + (text[nxt:] if nxt >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
