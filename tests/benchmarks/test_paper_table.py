@@ -17,12 +17,15 @@ def _write_metrics(run_dir, records):
 
 
 def test_curves_keep_the_later_record_of_a_step_and_summarise_over_seeds(tmp_path):
-    recs = [{"step": s, "eval/return_mean": 0.0, "eval/return_mean/seed_0": float(s), "eval/return_mean/seed_1": 2.0 * s}
-            for s in range(1, 13)]
-    recs.insert(5, {"step": 3, "eval/return_mean/seed_0": -100.0, "eval/return_mean/seed_1": -100.0})
-    recs.append({"step": 13, "train/critic_loss": 1.0})  # not an evaluation
-    _write_metrics(tmp_path, recs[:5] + [{"step": 3, "eval/return_mean/seed_0": 9.0, "eval/return_mean/seed_1": 9.0}]
-                   + recs[5:])
+    def rec(step, v0, v1):
+        return {"step": step, "eval/return_mean": (v0 + v1) / 2, "eval/return_mean/seed_0": v0,
+                "eval/return_mean/seed_1": v1}
+
+    # A first life logs steps 1-4 and is killed after its checkpoint at step 2; the resumed life
+    # logs steps 3-12 again (the true values s and 2s).
+    first = [rec(1, 1.0, 2.0), rec(2, 2.0, 4.0), rec(3, -100.0, -100.0), rec(4, -100.0, -100.0)]
+    resumed = [rec(s, float(s), 2.0 * s) for s in range(3, 13)] + [{"step": 13, "train/critic_loss": 1.0}]
+    _write_metrics(tmp_path, first + resumed)
     curves = pt.read_curves(str(tmp_path))
     assert len(curves) == 2 and [s for s, _ in curves[0]] == list(range(1, 13))
     assert curves[0][2] == (3, 3.0)  # the resumed run's record (logged after the stale one) wins
