@@ -141,6 +141,7 @@ class MeanFlowPolicy:
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
     config: MeanFlowConfig = MeanFlowConfig()
+    network_calls = 1  # network evaluations per action: the one-step map
 
     @property
     def network(self) -> MeanFlowNetwork:
