@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 from benchmarks import machine
-from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves, overrides_per_agent
+from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves, split_overrides
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "results", "paper")
 FINAL_EVALS = 10  # the final return is the mean of each seed's last 10 evaluations
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         unknown = [x for x in given if x not in known]
         if unknown:
             raise SystemExit(f"error: unknown {name}(s) {unknown}; known: {', '.join(known)}")
-    per_agent = overrides_per_agent(overrides, agent_names)
+    per_agent = split_overrides(overrides, agent_names)
     os.makedirs(args.out, exist_ok=True)
     if not args.report:
         runs = [(t, a) for t in tasks for a in agent_names]

@@ -40,7 +40,9 @@ import numpy as np
 from benchmarks import machine
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
-AGENTS = ("smfp", "sac")
+AGENTS = ("smfp", "sac")  # the default --agents
+LABELS = {"smfp": "SMFP", "sac": "Gaussian SAC", "sacflow": "SAC Flow", "dime": "DIME"}
+COLOURS = {"smfp": "tab:blue", "sac": "tab:orange", "sacflow": "tab:green", "dime": "tab:red"}
 DEFAULT_THRESHOLDS = {"multimodal": 0.8}  # of the bandit's optimum 1.0
 SECTION = "## SMFP vs Gaussian SAC (wall-clock)"
 
@@ -145,9 +147,9 @@ def markdown_table(rows: list[dict]) -> str:
 # Runs.
 # ----------------------------------------------------------------------------------------
 
-def overrides_per_agent(pairs: dict, agent_names) -> dict[str, dict]:
-    """{agent: overrides}: loop fields and shared agent fields to every agent, the rest to the
-    agents that have the field; ValueError for a field none has, or for --agent."""
+def split_overrides(pairs: dict, agent_names=AGENTS) -> dict[str, dict]:
+    """Per-agent override dicts: loop fields and shared agent fields to every agent, the rest to
+    the agents that have the field; ValueError for a field none has."""
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
     from mjx_smfp.config import TrainConfig
@@ -157,19 +159,13 @@ def overrides_per_agent(pairs: dict, agent_names) -> dict[str, dict]:
     per_agent = {a: {} for a in agent_names}
     for key, value in pairs.items():
         if key in ("agent",):
-            raise ValueError(f"--agent is set by this benchmark (it runs {', '.join(agent_names)})")
+            raise ValueError("--agent is set by this benchmark (use --agents a,b,...)")
         owners = [a for a in agent_names if key in train_fields or key in agent_fields[a]]
         if not owners:
-            raise ValueError(f"unknown option --{key} (neither a loop field nor a field of {'/'.join(agent_names)})")
+            raise ValueError(f"unknown option --{key} (neither a loop field nor a field of {', '.join(agent_names)})")
         for a in owners:
             per_agent[a][key] = value
     return per_agent
-
-
-def split_overrides(pairs: dict) -> tuple[dict, dict]:
-    """(smfp, sac) overrides: see `overrides_per_agent`."""
-    per_agent = overrides_per_agent(pairs, AGENTS)
-    return per_agent["smfp"], per_agent["sac"]
 
 
 def run_one(cfg, agent_cfg, budget_s: float, eval_every_s: float, label: str, progress) -> dict:
@@ -242,7 +238,6 @@ def plot(runs: list[dict], path: str, title: str, threshold: float, budget_s: fl
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    colours = {"smfp": "tab:blue", "sac": "tab:orange"}
     max_steps = max(p["env_steps"] for r in runs for p in r["points"])
     # Wall-clock: a run's final policy is what it has at the end of its budget, so its last
     # eval is carried to budget_s. Env steps: runs end at different step counts, so the mean
@@ -257,13 +252,12 @@ def plot(runs: list[dict], path: str, title: str, threshold: float, budget_s: fl
         for agent in dict.fromkeys(r["agent"] for r in runs):
             mean, sd, count = mean_sd_curves(data, agent, x_key, grid, step, all_seeds=every)
             n = sum(1 for r in runs if r["agent"] == agent)
-            label = "SMFP" if agent == "smfp" else "Gaussian SAC" if agent == "sac" else agent
-            ax.plot(grid, mean, color=colours.get(agent), label=f"{label} (mean ± s.d., {n} seeds)")
-            ax.fill_between(grid, mean - sd, mean + sd, color=colours.get(agent), alpha=0.2)
+            ax.plot(grid, mean, color=COLOURS.get(agent), label=f"{LABELS.get(agent, agent)} (mean ± s.d., {n} seeds)")
+            ax.fill_between(grid, mean - sd, mean + sd, color=COLOURS.get(agent), alpha=0.2)
             for r in runs:
                 if r["agent"] == agent:
                     ax.plot([p[x_key] for p in r["points"]], [p["return"] for p in r["points"]], ".",
-                            color=colours.get(agent), alpha=0.35, ms=3)
+                            color=COLOURS.get(agent), alpha=0.35, ms=3)
         ax.axhline(threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("deterministic eval return")
@@ -338,6 +332,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--agents", default=",".join(AGENTS), help="registered agents to compare, e.g. smfp,sac,sacflow,dime")
     parser.add_argument("--budget-minutes", type=float, required=True, help="wall-clock budget per run")
     parser.add_argument("--preset", default="auto")
     parser.add_argument("--threshold", type=float, default=None,
@@ -360,16 +355,17 @@ def main(argv=None):
     from mjx_smfp.runner import format_eta
 
     pairs = config_lib.parse_cli_pairs(rest)
-    smfp_over, sac_over = split_overrides(pairs)
+    names = tuple(a.strip() for a in args.agents.split(",") if a.strip())
+    overrides = split_overrides(pairs, names)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     budget_s = 60.0 * args.budget_minutes
     eval_every_s = args.eval_every_s or budget_s / 20
     configs = {}
-    for agent, over in (("smfp", smfp_over), ("sac", sac_over)):
+    for agent, over in overrides.items():
         configs[agent] = config_lib.build({**over, "env": args.env, "agent": agent, "preset": args.preset})
-    cfg0 = configs["smfp"][0]
-    only = {a: sorted(set(o) - set(smfp_over if a == "sac" else sac_over)) for a, o in
-            (("smfp", smfp_over), ("sac", sac_over))}
+    cfg0 = configs[names[0]][0]
+    shared = set.intersection(*(set(o) for o in overrides.values()))
+    only = {a: sorted(set(o) - shared) for a, o in overrides.items()}
     mach = machine.summary()
     print(f"[wallclock] {mach}")
     print(f"[wallclock] {args.env} {cfg0.env_kwargs} preset {cfg0.preset}: {cfg0.num_envs} envs, batch "
@@ -378,7 +374,8 @@ def main(argv=None):
           f"{budget_s:.0f} s/run (compile counted, eval excluded), eval every {eval_every_s:.1f} s; seeds {seeds}"
           + "".join(f"; {a}-only overrides: {', '.join(o)}" for a, o in only.items() if o), flush=True)
 
-    order = [(s, a) for i, s in enumerate(seeds) for a in (AGENTS if i % 2 == 0 else AGENTS[::-1])]
+    # Agents interleaved, the order rotated per seed, so a slow phase of the machine hits all alike.
+    order = [(s, names[(i + j) % len(names)]) for i, s in enumerate(seeds) for j in range(len(names))]
     runs: list[dict] = []
     t_all = time.time()
 
@@ -417,7 +414,7 @@ def main(argv=None):
     meta = {"machine": mach, "date": date, "env": args.env, "env_kwargs": cfg0.env_kwargs, "preset": cfg0.preset,
             "seeds": seeds, "budget_s": budget_s, "eval_every_s": eval_every_s, "threshold": threshold,
             "overrides": pairs, "order": order, "compile_cache": bool(args.compile_cache),
-            "configs": {a: config_lib.to_dict(*configs[a]) for a in AGENTS},
+            "configs": {a: config_lib.to_dict(*configs[a]) for a in names},
             "total_s": time.time() - t_all}
     try:
         meta["load_average"] = os.getloadavg()

@@ -29,6 +29,8 @@ class TanhGaussianPolicy:
     def network(self) -> MLP:
         return MLP(hidden=tuple(self.hidden), out=2 * self.action_size, kernel_init_scale_out=0.01)
 
+    network_calls = 1  # network evaluations per action
+
     def init(self, rng: jax.Array, obs_size: int):
         return self.network.init(rng, jnp.zeros((1, obs_size)))
 

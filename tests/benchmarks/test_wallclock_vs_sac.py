@@ -56,10 +56,12 @@ def test_curves_on_grid_step_and_interp():
     assert list(count) == [2, 0]
 
 
-def test_split_overrides_routes_agent_only_fields():
-    smfp, sac = wc.split_overrides({"batch_size": "128", "actor_lr": "1e-3", "md_coef": "0.02"})
-    assert smfp == {"batch_size": "128", "actor_lr": "1e-3", "md_coef": "0.02"}
-    assert sac == {"batch_size": "128", "actor_lr": "1e-3"}
+def test_split_overrides_routes_agent_only_fields_to_any_list_of_agents():
+    out = wc.split_overrides({"batch_size": "128", "actor_lr": "1e-3", "md_coef": "0.02", "flow_steps": "2"},
+                             ("smfp", "sac", "sacflow", "dime"))
+    assert out["smfp"] == {"batch_size": "128", "actor_lr": "1e-3", "md_coef": "0.02"}
+    assert out["sac"] == out["dime"] == {"batch_size": "128", "actor_lr": "1e-3"}
+    assert out["sacflow"] == {"batch_size": "128", "actor_lr": "1e-3", "flow_steps": "2"}
 
 
 def test_results_md_section_replaced(tmp_path):

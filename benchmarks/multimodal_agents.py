@@ -1,0 +1,144 @@
+"""Behaviour on the 4-mode bandit, every agent trained the same way: the mass each puts on each
+optimal mode, its mean reward, and a scatter of its stochastic actions side by side.
+
+    python -m benchmarks.multimodal_agents --agents sac,smfp,sacflow,dime --seeds 0,1,2
+
+Each (agent, seed) trains with the `multimodal` task preset (gamma 0, 64x64 nets, learning rates
+1e-3, alpha_0 0.01) for `--steps` env steps, then draws 4000 stochastic actions. Writes
+benchmarks/results/multimodal_agents.{csv,json,png}; --write_results_md appends the table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+
+import numpy as np
+
+from benchmarks import machine
+from benchmarks.throughput import RESULTS_DIR
+from benchmarks.wallclock_vs_sac import LABELS
+
+SECTION = "## Multimodality: the 4-mode bandit, every agent"
+
+
+def train_and_sample(agent: str, seed: int, steps: int, samples: int = 4000) -> dict:
+    """Train `agent` on the bandit and return its stochastic actions, mode masses and reward."""
+    import jax
+    import jax.numpy as jnp
+
+    import envs
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.engine import Engine
+
+    cfg, agent_cfg = config_lib.build(dict(env="multimodal", env_kwargs='{"num_modes": 4}', agent=agent,
+                                           preset="cpu", num_envs=16, total_env_steps=steps, batch_size=128,
+                                           updates_per_step=4, normalize_obs=False, eval_interval=0, seed=seed))
+    engine = Engine(cfg, agent_cfg)
+    t0 = time.time()
+    ts, _ = engine.warmup(engine.init_state())
+    for _ in range(cfg.train_calls):
+        ts, _ = engine.train_chunk(ts)
+    bandit = envs.make("multimodal", num_modes=4)
+    actions = jax.jit(engine.agent.act)(ts.agent, jnp.zeros((samples, bandit.observation_size)),
+                                        jax.random.PRNGKey(seed + 11))
+    return dict(agent=agent, seed=seed, seconds=time.time() - t0, actions=np.asarray(actions),
+                masses=np.asarray(bandit.mode_masses(actions)), reward=float(bandit.reward(actions).mean()),
+                modes_over_10pct=int(np.sum(np.asarray(bandit.mode_masses(actions)) >= 0.10)))
+
+
+def scatter(runs: list[dict], path: str, title: str) -> None:
+    """One panel per agent (its first seed's actions) with the optimal modes marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import envs
+
+    centres = envs.make("multimodal", num_modes=4).centres
+    first = {}
+    for r in runs:
+        first.setdefault(r["agent"], r)
+    fig, axes = plt.subplots(1, len(first), figsize=(4.2 * len(first), 4.4), sharex=True, sharey=True, squeeze=False)
+    for ax, (agent, r) in zip(axes[0], first.items()):
+        ax.scatter(r["actions"][:, 0], r["actions"][:, 1], s=2, alpha=0.3)
+        ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="red", s=80)
+        masses = ", ".join(f"{m:.2f}" for m in r["masses"])
+        ax.set_title(f"{LABELS.get(agent, agent)}: mass [{masses}]\nreward {r['reward']:.2f}", fontsize=9)
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1, 1)
+        ax.set_aspect("equal")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def table(runs: list[dict]) -> list[dict]:
+    """Per agent, mean ± s.d. over seeds of the reward, the largest mode mass and the modes holding >= 10 %."""
+    rows = []
+    for agent in dict.fromkeys(r["agent"] for r in runs):
+        mine = [r for r in runs if r["agent"] == agent]
+        reward = np.array([r["reward"] for r in mine])
+        top = np.array([r["masses"].max() for r in mine])
+        modes = np.array([r["modes_over_10pct"] for r in mine])
+        rows.append(dict(agent=agent, seeds=len(mine), reward_mean=reward.mean(), reward_sd=reward.std(),
+                         top_mode_mass_mean=top.mean(), top_mode_mass_sd=top.std(), modes_mean=modes.mean(),
+                         modes_sd=modes.std(), seconds_mean=float(np.mean([r["seconds"] for r in mine]))))
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| agent | seeds | mean reward | largest mode mass | modes with ≥ 10 % mass | train s (CPU) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {LABELS.get(r['agent'], r['agent'])} | {r['seeds']} | {r['reward_mean']:.2f} ± "
+                     f"{r['reward_sd']:.2f} | {r['top_mode_mass_mean']:.2f} ± {r['top_mode_mass_sd']:.2f} | "
+                     f"{r['modes_mean']:.1f} ± {r['modes_sd']:.1f} | {r['seconds_mean']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", default="sac,smfp,sacflow,dime")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=8000, help="env steps per run")
+    parser.add_argument("--out", default=RESULTS_DIR)
+    parser.add_argument("--write_results_md", action="store_true")
+    args = parser.parse_args(argv)
+    mach, date = machine.summary(), time.strftime("%Y-%m-%d")
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for agent in [a.strip() for a in args.agents.split(",") if a.strip()]:
+            runs.append(train_and_sample(agent, seed, args.steps))
+            r = runs[-1]
+            print(f"[bandit] {agent} seed {seed}: reward {r['reward']:.3f}, masses {np.round(r['masses'], 2)}, "
+                  f"{r['seconds']:.0f} s", flush=True)
+    rows = table(runs)
+    md = markdown(rows)
+    print(md)
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, "multimodal_agents")
+    scatter(runs, stem + ".png", f"4-mode bandit, {args.steps:,} env steps each, 4000 stochastic actions — {mach}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"machine": mach, "date": date, "steps": args.steps, "rows": rows,
+                   "runs": [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()
+                             if k != "actions"} for r in runs]}, f, indent=2)
+    with open(stem + ".csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if args.write_results_md:
+        path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
+        with open(path, "a") as f:
+            f.write(f"\n{SECTION}\n\n`python -m benchmarks.multimodal_agents --agents {args.agents} --seeds "
+                    f"{args.seeds} --steps {args.steps}` ({date}); machine: {mach}. Scatter: "
+                    f"`benchmarks/results/multimodal_agents.png`.\n\n{md}")
+    return runs, rows
+
+
+if __name__ == "__main__":
+    main()
