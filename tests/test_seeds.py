@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mjx_smfp import config as config_lib
+from mjx_smfp import replay as replay_lib
 from mjx_smfp.agents.sac import SAC
 from mjx_smfp.config import TrainConfig
 from mjx_smfp.engine import Engine
@@ -126,6 +127,15 @@ def test_a_nan_in_one_seed_stops_the_run_naming_that_seed(tmp_path):
     bad = [k for k in range(2) if w00[k] > 0]
     with pytest.raises(NonFiniteError, match=rf"in seed\(s\) \[{bad[0]}\] of 2 between env steps"):
         run(eng, str(tmp_path), verbose=False)
+
+
+def test_the_replay_memory_check_counts_every_seeds_ring(single, two, monkeypatch):
+    one_ring = replay_lib.nbytes(CFG.replay_capacity, 3, 2)
+    # Room for 1.5 rings (at the check's 80 % usable fraction): one seed fits, two do not.
+    monkeypatch.setattr(replay_lib, "free_memory_bytes", lambda device=None: (int(1.5 * one_ring / 0.8), "test"))
+    single.check_fits()
+    with pytest.raises(ValueError, match=r"num_seeds=2 rings of replay_capacity=400 rows each"):
+        two.check_fits()
 
 
 def test_seeds_and_devices_do_not_combine_yet():
