@@ -291,6 +291,8 @@ def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
             d = run_dir_of(args.out, task, agent)
             curves[task][agent] = read_curves(d)
             status = read_status(d)["status"]
+            if status == "not started" and curves[task][agent]:
+                status = "in progress"  # or stopped; re-run the command to continue it
             rows.append({"task": task, "agent": agent, "status": status, "budget": args.budget,
                          **summarise_run(curves[task][agent])})
         plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),
