@@ -40,7 +40,7 @@ class TrainConfig:
     env_kwargs: str = "{}"  # JSON object of task constructor options, e.g. '{"num_modes": 4}'
     num_envs: int = 16  # parallel envs stepped together (global over devices)
     episode_length: int = 1000  # time limit of an episode, in env steps
-    total_env_steps: int = 100_000  # rounded up to whole host calls (see train_calls)
+    total_env_steps: int = 100_000  # env steps to train for, rounded up to whole host calls
     batch_size: int = 256  # transitions per gradient update (global unless batch_per_device)
     updates_per_step: int = 4  # G: gradient updates per iteration (one step of all envs)
     replay_capacity: int = 300_000  # transitions the device-resident replay ring holds

@@ -166,7 +166,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 scalars.update(_evaluate(engine, ts, eval_rng, steps))
                 last_eval = scalars["eval/return_mean"]
             logger.write(steps, scalars)
-            if _crossed(prev_steps, steps, cfg.checkpoint_interval) or stop.requested:
+            if _crossed(prev_steps, steps, cfg.checkpoint_interval):
                 save(steps, ts)
             if verbose and (time.time() - last_print > 5.0 or steps >= engine.final_env_steps or stop.requested):
                 last_print = time.time()
@@ -176,7 +176,9 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 say(f"steps {steps:,}/{engine.final_env_steps:,} | {scalars['perf/env_steps_per_s']:,.0f} env-steps/s | "
                     f"{scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | train return "
                     f"{train_return:.2f} (length {train_length:.0f}) | eval return {last_eval:.2f}{first}")
-            if stop.requested:
+            if stop.requested:  # checked once, last: a signal that came during this call still saves
+                if checkpointer.latest_step() != steps:
+                    save(steps, ts)
                 say(f"stopped; checkpoint saved to {checkpointer.latest_path()} (continue: python -m "
                     f"launch.train --resume {run_dir})")
                 break
