@@ -193,7 +193,10 @@ def _type_name(typ: Any) -> str:
     return getattr(typ, "__name__", str(typ))
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A field value as the command line writes it: `64,64`, `none`, `true`, `''`."""
+    if value == "":
+        return "''"
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     if value is None or isinstance(value, bool):
@@ -221,7 +224,7 @@ def help_text(overrides: dict[str, Any]) -> str:
         agent_values.update(dataclasses.asdict(getattr(agent_cfg, nested_name)))
 
     def rows(names, types, values, meanings):
-        return [f"  --{n:<22} {_type_name(types[n]):<10} {_show(values[n]):<16} {meanings.get(n, '')}" for n in names]
+        return [f"  --{n:<22} {_type_name(types[n]):<10} {show_value(values[n]):<16} {meanings.get(n, '')}" for n in names]
 
     train_types, agent_types = _field_types(TrainConfig), flat_field_types(agent_cls)
     own_agent = set(_field_types(agent_cls)) - set(_nested(agent_cls))
