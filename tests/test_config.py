@@ -31,6 +31,10 @@ def test_presets_and_cli_overrides_reach_train_and_agent_fields():
     ({"num_envs": "0"}, r"num_envs=0 must be positive"),
     ({"gamma": "high"}, r"--gamma: cannot read 'high' as float"),
     ({"env_kwargs": "num_modes=4"}, r"env_kwargs='num_modes=4' is not a JSON object"),
+    ({"num_devices": "3", "num_envs": "16"}, r"num_devices=3 asked for, but only 1 cpu device"),  # not divisibility
+    ({"seed": str(2**32)}, r"seed=4294967296 must be < 2\*\*32"),
+    ({"actor_lr": "nan"}, r"actor_lr=nan must be finite and > 0"),
+    ({"eval_interval": "-1"}, r"eval_interval=-1 must be >= 0"),
 ])
 def test_bad_options_raise_errors_naming_the_field(overrides, message):
     with pytest.raises(ValueError, match=message):
