@@ -12,6 +12,8 @@ from typing import Optional
 _REGISTRY: dict[str, str] = {
     "sac": "mjx_smfp.agents.sac:SAC",
     "smfp": "mjx_smfp.agents.smfp:SMFP",
+    "sacflow": "mjx_smfp.agents.sacflow:SACFlow",
+    "dime": "mjx_smfp.agents.dime:DIME",
 }
 
 

@@ -33,7 +33,6 @@ Entropy surrogates, i.e. what `log_prob` returns as log pi_hat(a|s):
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from typing import Callable, Optional, Sequence
 
@@ -43,65 +42,13 @@ import jax.numpy as jnp
 from flax import struct
 
 from mjx_smfp import meanflow as mf
-from mjx_smfp.networks import MLP
+from mjx_smfp.networks import ACTIVATIONS, INPUT_LAYERS, MLP, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import squashed_gaussian_log_prob, standard_normal_logpdf, tanh_log_det
 
 LOG_SIGMA_MIN = -5.0
 LOG_SIGMA_MAX = 1.0
 SIGMA_MODES = ("per_dim", "state", "zero")
 ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
-INPUT_LAYERS = ("split", "concat")
-ACTIVATIONS = {"silu": nn.silu, "relu": nn.relu}
-
-
-def sinusoidal_embedding(t: jax.Array, num_frequencies: int, max_frequency: float = 100.0) -> jax.Array:
-    """[sin(f_k t), cos(f_k t)] for geometrically spaced f_k in [1, max_frequency]; t: [B] -> [B, 2K]."""
-    freqs = jnp.exp(jnp.linspace(0.0, math.log(max_frequency), num_frequencies))
-    angles = t[:, None] * freqs[None, :]
-    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
-
-
-class TimeEmbedding(nn.Module):
-    """Sinusoidal features of a scalar time followed by a 2-layer SiLU MLP."""
-
-    dim: int = 64
-    num_frequencies: int = 16
-
-    @nn.compact
-    def __call__(self, t):
-        h = sinusoidal_embedding(t, self.num_frequencies)
-        h = nn.silu(nn.Dense(self.dim)(h))
-        return nn.Dense(self.dim)(h)
-
-
-class InputLayer(nn.Module):
-    """First layer of u_theta on the input groups [s, z, emb(t), emb(t - r)], as a SUM of
-    per-group matmuls, so groups may have different (broadcastable) batch shapes: the time
-    embeddings of the one-step map (r = 0, t = 1) are computed once ([1, E]) and broadcast,
-    instead of once per sample.
-
-    "concat": one kernel over the concatenated groups, LeCun-initialised on the total
-    fan-in, i.e. exactly Dense(concat(groups)). "split": one kernel per group, each
-    LeCun-initialised on its own fan-in (with "concat" the 2 * embed_dim embedding features
-    dominate the fan-in and the state enters ~6x weaker than in the Gaussian actor)."""
-
-    features: int
-    mode: str = "concat"
-
-    @nn.compact
-    def __call__(self, *groups):
-        sizes = [g.shape[-1] for g in groups]
-        init = nn.initializers.lecun_normal()
-        if self.mode == "concat":
-            kernel = self.param("kernel", init, (sum(sizes), self.features))
-            bounds = [0] + list(itertools.accumulate(sizes))
-            kernels = [kernel[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
-        else:  # "split" (MeanFlowConfig validates the mode)
-            kernels = [self.param(f"kernel_{i}", init, (n, self.features)) for i, n in enumerate(sizes)]
-        out = self.param("bias", nn.initializers.zeros, (self.features,))
-        for g, k in zip(groups, kernels):
-            out = out + g @ k
-        return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -168,35 +168,15 @@ def test_a_policy_built_directly_is_the_policy_the_agent_trains():
 
 
 # ----------------------------------------------------------------------------------------
-# RL: multimodality on the multimodal bandit, and learning a small state-dependent task.
-# Both run through the real compiled loop (mjx_smfp.loop.Engine).
+# RL: multimodality on the multimodal bandit, and learning a small state-dependent task,
+# through the real compiled loop (tests/agents/bandit.py).
 # ----------------------------------------------------------------------------------------
-import dataclasses  # noqa: E402
 import os  # noqa: E402
 
 from mjx_smfp.agents.sac import SAC  # noqa: E402
 from mjx_smfp.config import TrainConfig  # noqa: E402
-from mjx_smfp.engine import Engine  # noqa: E402
+from tests.agents.bandit import BANDIT, MULTIMODAL, train  # noqa: E402
 from tests.dummy_envs import DummyTask  # noqa: E402
-
-# One-step bandit, 4 equal modes at (+-0.6, +-0.6): 8k env steps, ~2k gradient steps.
-MULTIMODAL = TrainConfig(env="multimodal", env_kwargs='{"num_modes": 4}', num_envs=16, episode_length=1,
-                         total_env_steps=8_000, batch_size=128, updates_per_step=4, replay_capacity=20_000,
-                         learning_starts=256, iterations_per_call=50, eval_interval=0, eval_episodes=16,
-                         checkpoint_interval=0, normalize_obs=False)
-# What both agents share on the bandit ("trained the same way"): gamma = 0 (one-step task),
-# rewards in [0, 1] so a small temperature, and faster learning rates for the short budget.
-BANDIT = dict(actor_hidden=(64, 64), critic_hidden=(64, 64), gamma=0.0, actor_lr=1e-3, critic_lr=1e-3,
-              init_temperature=0.01)
-
-
-def train(agent: str, agent_config, cfg: TrainConfig, seed: int = 0, task=None):
-    engine = Engine(dataclasses.replace(cfg, agent=agent), agent_config, task=task)
-    ts = engine.init_state(seed)
-    ts, _ = engine.warmup(ts)
-    for _ in range(cfg.train_calls):
-        ts, _ = engine.train_chunk(ts)
-    return engine, ts
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from mjx_smfp.policies.densities import tanh_log_det
-from mjx_smfp.policies.meanflow import InputLayer, conditional_log_prob, jacobian_log_prob
+from mjx_smfp.networks import InputLayer
+from mjx_smfp.policies.meanflow import conditional_log_prob, jacobian_log_prob
 from tests.flow_policies import flow_policy
 
 OBS_SIZE = 3
