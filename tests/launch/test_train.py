@@ -108,7 +108,7 @@ def test_preset_fast_runs_on_a_cpu_when_insisted_on():
     assert cfg.preset == "fast"
 
 
-@pytest.mark.parametrize("agent", ["sac", "smfp"])
+@pytest.mark.parametrize("agent", agents.names())
 def test_help_lists_every_option_of_the_chosen_agent_with_its_resolved_default(agent, capsys):
     assert train_cli.main(["--help", "--agent", agent, "--env", "multimodal"]) == ""  # returns: exit status 0
     out = capsys.readouterr().out
