@@ -60,7 +60,7 @@ class SMFP(SoftActorCriticAgent):
     @dataclasses.dataclass(frozen=True)
     class Config(SoftActorCriticConfig):
         # Networks, optimisation and temperature: SoftActorCriticConfig's fields (shared with SAC).
-        init_temperature: float = 0.1  # SAC: 1.0; see docs/smfp.md "Inverted pendulum"
+        init_temperature: float = 0.1  # initial alpha (SAC: 1.0); see docs/smfp.md "Inverted pendulum"
         policy: MeanFlowConfig = MeanFlowConfig()  # the actor (SMFP.md §3-4)
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
@@ -73,18 +73,18 @@ class SMFP(SoftActorCriticAgent):
         meanflow_variant: str = "meanflow"  # "meanflow" | "improved"
         meanflow_weight_power: float = 1.0  # p in w = 1/(||delta||^2 + c)^p
         meanflow_weight_eps: float = 1e-3  # c
-        time_mean: float = -0.4  # logit-normal (r, t) sampler
-        time_std: float = 1.0
+        time_mean: float = -0.4  # mean of the logit-normal (r, t) sampler
+        time_std: float = 1.0  # std of the logit-normal (r, t) sampler
         equal_time_fraction: float = 0.75  # fraction of the batch with r = t
         one_step_fraction: float = 0.0  # fraction of MeanFlow rows at exactly (r, t) = (0, 1), the one-step map
         # -- mirror descent (§5) --------------------------------------------------------
         md_coef: float = 0.01  # beta (initial value when learned)
         learn_md_coef: bool = False  # dual-tune beta toward target_kl
-        target_kl: float = 0.05
-        md_coef_lr: float = 3e-4
+        target_kl: float = 0.05  # KL to the anchor that learn_md_coef tunes beta toward
+        md_coef_lr: float = 3e-4  # Adam learning rate of log beta (learn_md_coef)
         anchor_update: str = "hard"  # "hard" | "ema"
         anchor_period: int = 1000  # K: actor steps between hard copies
-        anchor_ema_rate: float = 0.005
+        anchor_ema_rate: float = 0.005  # Polyak rate of the anchor for anchor_update="ema"
 
         def __post_init__(self):
             super().__post_init__()
@@ -170,6 +170,10 @@ class SMFP(SoftActorCriticAgent):
             return self.policy.best_of_n(state.actor_params, obs, jax.random.PRNGKey(0), score,
                                          self.config.eval_best_of_n, stochastic=False)
         return self.policy.deterministic(state.actor_params, obs)
+
+    def policy_state(self, state: SMFPState, keep: tuple[str, ...] = ("actor_params",)):
+        """The actor, plus the critic when evaluation scores samples with it (eval_best_of_n > 1)."""
+        return super().policy_state(state, keep + ("critic_params",) * (self.config.eval_best_of_n > 1))
 
     def actor_loss(self, actor_params, state: SMFPState, batch: Transition, temperature, rng):
         """The unified objective (§6) or the weighted-particle alternative, per `actor_update`."""

@@ -190,6 +190,10 @@ class SoftActorCriticAgent(Agent):
     def eval_act(self, state, obs: jax.Array) -> jax.Array:
         return self.policy.deterministic(state.actor_params, obs)
 
+    def policy_state(self, state, keep: tuple[str, ...] = ("actor_params",)):
+        """`state` with only the fields `eval_act` reads (the rest None): what a policy file holds."""
+        return state.replace(**{f.name: None for f in dataclasses.fields(state) if f.name not in keep})
+
     def critic_step(self, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
         """One critic step on the soft min-backup with a' ~ pi(.|s'), then the Polyak target."""
         c = self.config
