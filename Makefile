@@ -7,12 +7,13 @@ ENV     ?= humanoid
 AGENT   ?= smfp
 PRESET  ?= auto
 ARGS    ?=
+RUN     ?= runs
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 export MUJOCO_GL ?= egl
 # Hide XLA / compile-cache INFO and WARNING lines (errors still show).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help install train evaluate test bench clean
+.PHONY: help install train evaluate test bench plot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +29,9 @@ install: $(STAMP)  ## create .venv and install (idempotent)
 
 train: $(STAMP)  ## train: make train ENV=humanoid AGENT=smfp|sac PRESET=auto|cpu|fast|paper ARGS=...
 	$(BIN)/python -m launch.train --env $(ENV) --agent $(AGENT) --preset $(PRESET) $(ARGS)
+
+plot: $(STAMP)  ## learning curves: make plot RUN="runs/humanoid/smfp runs/humanoid/sac" ARGS="--x time --out curves.png"
+	$(BIN)/python -m launch.plot $(RUN) $(ARGS)
 
 test: $(STAMP)  ## run the test suite (CPU, 2 workers)
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 2 --durations=15 tests

@@ -20,7 +20,9 @@ from benchmarks import machine
 from benchmarks.throughput import RESULTS_DIR, agent_costs
 
 SECTION = "## Cost of a policy class (NFE, ms per action, ms per update)"
-HEADER = ("| date | env | agent | NFE | ms/action @1 | @256 | @4096 | ms/update @256 | @8192 | update / SAC | "
+HEADER = ("Same actor/critic widths for every agent; interleaved rounds, median per cell, so ratios within one "
+          "run are comparable even on a loaded machine (absolute ms are not: the load average is in the JSON).\n\n"
+          "| date | env | agent | NFE | ms/action @1 | @256 | @4096 | ms/update @256 | @8192 | update / SAC | "
           "action@4096 / SAC | machine |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 
 
@@ -49,7 +51,7 @@ def measure(names: list[str], obs_size: int, action_size: int, hidden: tuple, ac
 
 
 def markdown_rows(rows: list[dict], env: str, date: str, mach: str, act_envs: tuple, batches: tuple) -> str:
-    lines = []
+    lines, mach = [], mach.replace(" | ", ", ")
     for r in rows:
         acts = " | ".join(f"{r[f'act_{n}_ms']:.3f}" for n in act_envs)
         updates = " | ".join(f"{r[f'update_{b}_ms']:.2f}" for b in batches)
@@ -98,7 +100,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"policy_cost_{args.env}")
     with open(stem + ".json", "w") as f:
-        json.dump({"machine": mach, "date": date, "env": args.env, "hidden": hidden, "rows": rows}, f, indent=2)
+        json.dump({"machine": machine.describe(), "date": date, "env": args.env, "hidden": hidden, "rows": rows}, f,
+                  indent=2)
     with open(stem + ".csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

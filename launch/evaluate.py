@@ -1,10 +1,15 @@
-"""Evaluate a run's latest checkpoint: `python -m launch.evaluate RUN_DIR --episodes N
-[--video out.mp4] [--step K]`.
+"""Evaluate a run's policy: `python -m launch.evaluate RUN_DIR [--episodes N] [--video out.mp4]
+[--step K] [--gymnasium]`.
 
-Runs N deterministic episodes (the policy's `eval_act`) on fresh env copies and prints
-mean ± s.d. of the return. With `--video`, renders one episode with MuJoCo's offscreen
-renderer (`mujoco.Renderer` on the task's `mj_model`) and writes it with imageio; where no
-GL backend is available it says so (set MUJOCO_GL=egl or osmesa).
+Runs N deterministic episodes (the policy's `eval_act`) on fresh MJX env copies and prints
+mean ± s.d. of the return. The policy comes from RUN_DIR/policy/ (the small policy file
+written with the latest checkpoint: no replay ring is restored) when present, else, and
+with `--step`, from the full checkpoint. With `--gymnasium`, the same policy also runs in
+Gymnasium's own MuJoCo v5 env on the CPU (launch/gymnasium_eval.py: real MuJoCo, the XML's
+solver) and both returns are printed side by side, a sim-to-sim check.
+With `--video`, renders one episode (Gymnasium's camera with `--gymnasium`, else MuJoCo's
+offscreen renderer on the task's `mj_model`); where no GL backend is available it says so
+(set MUJOCO_GL=egl or osmesa).
 """
 from __future__ import annotations
 
@@ -18,32 +23,45 @@ import numpy as np
 
 
 def load(run_dir: str, episodes: int | None = None, step: int | None = None):
-    """(engine, train state restored from the checkpoint at `step`, default latest)."""
+    """(engine, `policy_file.Policy`): the run's policy file when present and no `step` is
+    asked for, else the policy of the checkpoint at `step` (default latest)."""
     from mjx_smfp import checkpoint as ckpt_lib
     from mjx_smfp import config as config_lib
+    from mjx_smfp import policy_file
     from mjx_smfp.engine import Engine
 
     with open(os.path.join(run_dir, "config.json")) as f:
         cfg, agent_cfg = config_lib.from_dict(json.load(f))
     if episodes is not None:
         cfg = dataclasses.replace(cfg, eval_episodes=episodes)
+    if step is None and policy_file.find(run_dir):
+        # The policy file holds unsharded arrays: evaluate on one device whatever the run used.
+        return Engine(dataclasses.replace(cfg, num_devices=1), agent_cfg), policy_file.load(run_dir)
     engine = Engine(cfg, agent_cfg)
     checkpointer = ckpt_lib.Checkpointer(os.path.join(run_dir, "checkpoints"))
     if checkpointer.latest_step() is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir}/checkpoints")
     ts = checkpointer.restore(engine.abstract_state(), step)
     checkpointer.close()
-    return engine, ts
+    return engine, policy_file.Policy(engine.agent, ts.agent, ts.normalizer, cfg, int(ts.env_steps))
 
 
-def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, height: int = 480) -> tuple[int, str]:
-    """Render one deterministic episode to `path` (a GIF beside it if MP4 cannot be written);
-    returns (number of frames, path written)."""
+def evaluation_state(policy):
+    """A TrainState holding only what `Engine.evaluate` reads: the agent state and normaliser."""
+    from mjx_smfp.steps import TrainState
+
+    return TrainState(agent=policy.agent_state, normalizer=policy.normalizer, replay=None, env_state=None,
+                      rng=None, env_steps=policy.env_steps, updates=None)
+
+
+def render_episode(engine, policy, path: str, seed: int = 0, width: int = 640, height: int = 480) -> tuple[int, str]:
+    """Render one deterministic episode of `policy` in the MJX task to `path` (a GIF beside it
+    if MP4 cannot be written); returns (number of frames, path written)."""
     import jax
     import jax.numpy as jnp
     import mujoco
 
-    from mjx_smfp import normalizer as norm_lib
+    from launch.gymnasium_eval import write_video
 
     raw, cfg = engine.task, engine.cfg
     mj_model = getattr(raw, "mj_model", None)
@@ -56,12 +74,7 @@ def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, heigh
             f"no OpenGL backend for offscreen rendering ({type(err).__name__}: {err}); "
             "set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa (CPU, needs libosmesa) and retry") from err
 
-    def policy(obs):
-        if cfg.normalize_obs:
-            obs = norm_lib.normalize(ts.normalizer, obs)
-        return engine.agent.eval_act(ts.agent, obs[None])[0]
-
-    reset, step, policy = jax.jit(raw.reset), jax.jit(raw.step), jax.jit(policy)
+    reset, step = jax.jit(raw.reset), jax.jit(raw.step)
     state = reset(jax.random.PRNGKey(seed))
     data = mujoco.MjData(mj_model)
     frames = []
@@ -71,41 +84,55 @@ def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, heigh
         mujoco.mj_forward(mj_model, data)
         renderer.update_scene(data)
         frames.append(renderer.render().copy())
-        state = step(state, policy(state.obs))
+        state = step(state, jnp.asarray(policy(state.obs)))
         if float(state.done) > 0 or not bool(jnp.all(jnp.isfinite(state.obs))):
             break
     renderer.close()
-    import imageio
-
-    fps = int(round(1.0 / getattr(raw, "dt", 0.02)))
-    try:
-        imageio.mimsave(path, frames, fps=fps)
-    except Exception as err:  # noqa: BLE001 - missing ffmpeg plugin
-        gif = os.path.splitext(path)[0] + ".gif"
-        imageio.mimsave(gif, frames, duration=1000 / fps)
-        print(f"no MP4 writer ({type(err).__name__}); writing a GIF instead (pip install imageio-ffmpeg for MP4)")
-        path = gif
-    return len(frames), path
+    return len(frames), write_video(frames, path, int(round(1.0 / getattr(raw, "dt", 0.02))))
 
 
 def main(argv: list[str] | None = None) -> tuple[float, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir")
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest policy)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--video", default=None, help="write one rendered episode here (e.g. out.mp4)")
+    parser.add_argument("--gymnasium", action="store_true",
+                        help="also run the policy in Gymnasium's own MuJoCo v5 env (CPU) and compare the returns")
     args = parser.parse_args(argv)
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # before any JAX computation: keeps warm cache loads silent
     import jax
 
-    engine, ts = load(args.run_dir, args.episodes, args.step)
-    returns, lengths = engine.evaluate(ts, jax.random.PRNGKey(args.seed))
+    engine, policy = load(args.run_dir, args.episodes, args.step)
+    cfg = engine.cfg
+    returns, lengths = engine.evaluate(evaluation_state(policy), jax.random.PRNGKey(args.seed))
     mean, std = float(np.mean(returns)), float(np.std(returns))
-    print(f"{engine.cfg.agent} on {engine.cfg.env} at env step {int(ts.env_steps):,}: return {mean:.3f} ± {std:.3f} "
-          f"over {len(returns)} episodes (mean length {float(np.mean(lengths)):.1f})")
-    if args.video:
+    print(f"{cfg.agent} on {cfg.env} at env step {policy.env_steps:,}, {len(returns)} deterministic episodes:\n"
+          f"  MJX       return {mean:.3f} ± {std:.3f} (mean length {float(np.mean(lengths)):.1f})")
+    if args.gymnasium:
+        from launch import gymnasium_eval
+
+        def rollout(video):
+            return gymnasium_eval.rollout_gymnasium(cfg.env, cfg.env_options, policy, args.episodes, seed=args.seed,
+                                                    episode_length=cfg.episode_length, video=video)
+
         try:
-            n, written = render_episode(engine, ts, args.video, seed=args.seed)
+            try:
+                gym_returns = rollout(args.video)
+            except RuntimeError as err:  # no GL backend: say so, compare without the video
+                print(f"video: {err}", file=sys.stderr)
+                gym_returns = rollout(None)
+        except ValueError as err:  # a task without a Gymnasium counterpart
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2)
+        print(f"  Gymnasium return {np.mean(gym_returns):.3f} ± {np.std(gym_returns):.3f} "
+              f"({gymnasium_eval.GYMNASIUM_IDS[cfg.env]}, MuJoCo on the CPU)")
+    elif args.video:
+        try:
+            n, written = render_episode(engine, policy, args.video, seed=args.seed)
             print(f"wrote {n} frames to {written}")
         except RuntimeError as err:
             print(f"video: {err}", file=sys.stderr)

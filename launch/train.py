@@ -1,11 +1,14 @@
 """Train an agent on an MJX task: `python -m launch.train --env humanoid --agent sac --preset auto
-[--field value ...] [--resume RUN_DIR]`.
+[--field value ...] [--resume RUN_DIR]`; `--help` (with --agent/--env/--preset) lists every
+option with its type, default and meaning.
 
 Any TrainConfig field or agent Config field can be overridden (`--batch_size 512`,
 `--temperature_lr 1e-3`). Runs are written to `<log_dir>/<env>/<agent>/<timestamp>/`
 (TensorBoard events, metrics.jsonl/csv, config.json, checkpoints/). `--resume RUN_DIR`
 continues that run from its latest checkpoint with its saved config; only the fields in
-`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C saves a checkpoint and exits.
+`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM saves a checkpoint and exits
+(status 0). Each checkpoint also writes the policy alone to RUN_DIR/policy/ (mjx_smfp/policy_file.py).
+`--preset fast` (thousands of envs) is refused on a CPU-only machine unless `--allow_cpu_fast true`.
 Data parallel: `--num_devices N` (0 = all devices; num_envs, replay_capacity and batch_size
 are global and must divide by N; `--batch_per_device true` makes batch_size per device).
 Multi-host: run through launch/multihost.py; only process 0 prints and logs.
@@ -18,6 +21,34 @@ import sys
 import time
 
 RESUME_OVERRIDABLE = ("total_env_steps", "eval_interval", "checkpoint_interval", "keep_checkpoints")
+# Tasks whose MJX physics is too heavy for a CPU, and the training speed measured for humanoid
+# with the cpu preset on a 2-core CPU (issue 13: ~2 min warm-up, then ~90 env-steps/s).
+HEAVY_TASKS = ("humanoid", "humanoidstandup", "ant")
+CPU_HUMANOID_STEPS_PER_S = 90
+
+
+def backend_summary() -> str:
+    """What trains: `gpu: NVIDIA H200 x1`, `cpu: 2 cores`."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return f"cpu: {len(os.sched_getaffinity(0))} cores"
+    return f"{device.platform}: {device.device_kind} x{jax.device_count()}"
+
+
+def heavy_task_note(cfg) -> str | None:
+    """What to expect (and do) when a GPU-sized task runs on the CPU backend; None otherwise."""
+    import jax
+
+    if cfg.env not in HEAVY_TASKS or jax.default_backend() != "cpu":
+        return None
+    hours = cfg.total_env_steps / CPU_HUMANOID_STEPS_PER_S / 3600
+    physics = "" if cfg.env_options.get("physics") == "gpu" else """ --env_kwargs '{"physics": "gpu"}' (faster physics),"""
+    return (f"note: {cfg.env} is meant for a GPU. On this CPU expect minutes of warm-up, then about "
+            f"{CPU_HUMANOID_STEPS_PER_S} env-steps/s (humanoid, measured): ETA ~{hours:.1f} h for "
+            f"{cfg.total_env_steps:,} env steps. Faster:{physics} fewer --total_env_steps, a GPU machine "
+            "(--preset auto picks fast there), or --env inverted_pendulum to try the pipeline in minutes.")
 
 
 def resolve(argv: list[str]):
@@ -26,6 +57,7 @@ def resolve(argv: list[str]):
 
     pairs = config_lib.parse_cli_pairs(argv)
     resume_dir = pairs.pop("resume", None)
+    allow_cpu_fast = config_lib.parse_value("allow_cpu_fast", pairs.pop("allow_cpu_fast", "false"), bool)
     if resume_dir is not None:
         path = os.path.join(resume_dir, "config.json")
         if not os.path.exists(path):
@@ -46,6 +78,12 @@ def resolve(argv: list[str]):
         config_lib.validate(cfg)
         return cfg, agent_cfg, cfg.run_dir, True
     cfg, agent_cfg = config_lib.build(pairs)
+    import jax
+
+    if cfg.preset == "fast" and jax.default_backend() == "cpu" and not allow_cpu_fast:
+        raise ValueError("--preset fast is sized for GPUs (thousands of envs, batches of 8192, 1024-wide "
+                         "critics) and would crawl on this CPU-only machine; use --preset cpu (or auto, which "
+                         "picks cpu here), or add --allow_cpu_fast true to insist")
     run_dir = cfg.run_dir or os.path.join(cfg.log_dir, cfg.env, cfg.agent, time.strftime("%Y%m%d-%H%M%S"))
     import dataclasses
 
@@ -55,9 +93,19 @@ def resolve(argv: list[str]):
 
 def main(argv: list[str] | None = None) -> str:
     argv = sys.argv[1:] if argv is None else argv
+    from mjx_smfp import config as config_lib
+
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
+        try:
+            print(config_lib.help_text(config_lib.parse_cli_pairs([a for a in argv if a not in ("-h", "--help")])))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2)
         return ""
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # before any JAX computation: keeps warm cache loads silent
     # Multi-host (launch/multihost.py sets MJX_SMFP_*): start jax.distributed before any device
     # is touched (resolving `--preset auto` already asks for the backend). No-op otherwise.
     from mjx_smfp import distributed
@@ -76,15 +124,20 @@ def main(argv: list[str] | None = None) -> str:
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
     try:
         engine = Engine(cfg, agent_cfg)
-    except ValueError as err:  # e.g. num_envs not divisible by the device count found, bad env_kwargs
+        engine.check_fits()
+    except ValueError as err:  # e.g. num_envs not divisible by the device count found, bad env_kwargs,
+        # a replay ring larger than memory
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if is_main:
         devices = (f", {engine.num_shards} {jax.devices()[0].platform} device(s) over {jax.process_count()} "
                    f"process(es)" if engine.mesh is not None else "")
-        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}): {cfg.num_envs} envs, batch {cfg.batch_size}"
-              f"{' per device' if cfg.batch_per_device else ''}, {cfg.updates_per_step} updates/iteration, "
-              f"{cfg.total_env_steps:,} env steps{devices} -> {run_dir}", flush=True)
+        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}) on {backend_summary()}: {cfg.num_envs} envs, "
+              f"batch {cfg.batch_size}{' per device' if cfg.batch_per_device else ''}, {cfg.updates_per_step} "
+              f"updates/iteration, {cfg.total_env_steps:,} env steps{devices} -> {run_dir}", flush=True)
+        note = heavy_task_note(cfg)
+        if note:
+            print(f"[train] {note}", flush=True)
     try:
         run(engine, run_dir, resume=resume)  # every process: checkpoint saves are collective
     except NonFiniteError as err:

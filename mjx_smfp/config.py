@@ -9,12 +9,23 @@ command line.
 Every field can be overridden with `--field value`; agent fields (e.g. `--temperature_lr
 1e-3`) go to the agent's Config. Unknown or inconsistent options raise ValueError naming
 the field.
+
+The command line is this module's small flat parser, not tyro: tyro is not among the pinned
+dependencies, and its nested `--policy.sigma-mode` options would break the flat
+`--field value` syntax that runs, presets, `config.json` and scripts already use. `--help`
+is generated from the same dataclasses (`help_text`): each field's type, its default
+resolved for the chosen env/agent/preset, and its meaning, read from the inline `# comment`
+beside the field (`field_comments`), so the help cannot drift from the code.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
+import io
 import json
+import textwrap
+import tokenize
 import typing
 from typing import Any
 
@@ -23,35 +34,33 @@ SCALES = ("auto", "cpu", "fast", "paper")
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    env: str = "inverted_pendulum"
-    agent: str = "sac"
-    preset: str = "cpu"  # the resolved scale (never "auto" once resolved)
+    env: str = "inverted_pendulum"  # task name (see the list of envs)
+    agent: str = "sac"  # agent name: its Config adds the agent options
+    preset: str = "cpu"  # scale preset: auto, cpu, fast or paper (stored resolved, never auto)
     env_kwargs: str = "{}"  # JSON object of task constructor options, e.g. '{"num_modes": 4}'
-    num_envs: int = 16
-    episode_length: int = 1000
-    total_env_steps: int = 100_000  # rounded up to whole host calls (see train_calls)
-    batch_size: int = 256
+    num_envs: int = 16  # parallel envs stepped together (global over devices)
+    episode_length: int = 1000  # time limit of an episode, in env steps
+    total_env_steps: int = 100_000  # env steps to train for, rounded up to whole host calls
+    batch_size: int = 256  # transitions per gradient update (global unless batch_per_device)
     updates_per_step: int = 4  # G: gradient updates per iteration (one step of all envs)
-    replay_capacity: int = 300_000
+    replay_capacity: int = 300_000  # transitions the device-resident replay ring holds
     learning_starts: int = 5_000  # env steps of uniform random actions before any update
     iterations_per_call: int = 100  # iterations per compiled host call (lax.scan length)
-    normalize_obs: bool = True
+    normalize_obs: bool = True  # running mean/variance normalisation of observations
     eval_interval: int = 20_000  # env steps between evaluations; 0 disables
     eval_episodes: int = 10  # episodes per evaluation (run in parallel on separate envs)
     checkpoint_interval: int = 50_000  # env steps between checkpoints; 0 = only at the end
-    keep_checkpoints: int = 3
-    seed: int = 0
+    keep_checkpoints: int = 3  # newest checkpoints kept on disk
+    seed: int = 0  # RNG seed of the run (init, envs, exploration)
     log_dir: str = "runs"  # runs go to <log_dir>/<env>/<agent>/<timestamp>/
     run_dir: str = ""  # explicit run directory (overrides log_dir layout); set on resume
     # Data parallelism over the `data` mesh axis (mjx_smfp/distributed.py): 1 = the plain
     # single-device engine, N > 1 = N devices, 0 = every visible device (all hosts).
     # num_envs and replay_capacity are global (split over devices); batch_size is global
     # (strong scaling) unless batch_per_device (then it is per device, global = N x batch).
-    num_devices: int = 1
-    batch_per_device: bool = False
-    # Independent runs in one compiled program (a leading vmap axis of the train state); run k
-    # uses the keys of `seed + k`. Seeds and devices do not combine yet (num_devices must be 1).
-    num_seeds: int = 1
+    num_devices: int = 1  # devices to train on: 1 = plain single device, N > 1 = N devices, 0 = all
+    batch_per_device: bool = False  # batch_size per device (global batch = N x batch_size)
+    num_seeds: int = 1  # independent runs in one program (a vmap axis); run k = seed + k; needs num_devices 1
 
     @property
     def env_options(self) -> dict:
@@ -139,6 +148,108 @@ def flat_field_types(cls) -> dict[str, Any]:
                 raise TypeError(f"{cls.__qualname__}: field {name!r} is declared twice (nested configs need unique names)")
             out[name] = sub
     return out
+
+
+def _own_field_comments(cls) -> dict[str, str]:
+    """{field: inline comment} of the fields `cls` itself declares (`name: type = x  # comment`)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # no source (e.g. a frozen install): no meanings
+        return {}
+    out, depth, line = {}, 0, []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.INDENT:
+            depth += 1
+        elif tok.type == tokenize.DEDENT:
+            depth -= 1
+        elif tok.type == tokenize.NL and all(t.type == tokenize.COMMENT for t in line):
+            line = []  # a comment-only line belongs to no field
+        elif tok.type == tokenize.NEWLINE:
+            if depth == 1 and len(line) > 1 and line[0].type == tokenize.NAME and line[1].string == ":":
+                comments = [t for t in line if t.type == tokenize.COMMENT and t.start[0] == line[0].start[0]]
+                out[line[0].string] = comments[0].string.lstrip("#").strip() if comments else ""
+            line = []
+        elif tok.type != tokenize.NL:
+            line.append(tok)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in out.items() if k in fields}
+
+
+def field_comments(cls) -> dict[str, str]:
+    """The meaning of every field of config class `cls` by its command-line name, from the
+    inline comments in its source (a subclass's comment wins); nested configs included."""
+    out: dict[str, str] = {}
+    for klass in [*reversed(cls.__mro__), *_nested(cls).values()]:
+        if dataclasses.is_dataclass(klass):
+            out.update(_own_field_comments(klass))
+    return out
+
+
+def _type_name(typ: Any) -> str:
+    args = [a for a in typing.get_args(typ) if a is not type(None) and a is not Ellipsis]
+    if typing.get_origin(typ) is tuple:
+        return f"{_type_name(args[0] if args else str)},..."
+    if len(args) < len(typing.get_args(typ)) and args:  # Optional[X]
+        return f"{_type_name(args[0])}|none"
+    return getattr(typ, "__name__", str(typ))
+
+
+def show_value(value: Any) -> str:
+    """A field value as the command line writes it: `64,64`, `none`, `true`, `''`."""
+    if value == "":
+        return "''"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+TASK_FIELDS = ("env", "env_kwargs", "episode_length")
+
+
+def help_text(overrides: dict[str, Any]) -> str:
+    """Every option of the run `overrides` chose (only `env`, `agent`, `preset` are read),
+    grouped loop / agent / task: type, default after presets, meaning; plus the valid envs,
+    agents and presets."""
+    import envs
+    from mjx_smfp import agents
+
+    chosen = {k: v for k, v in overrides.items() if k in ("env", "agent", "preset")}
+    cfg, agent_cfg = build(chosen)
+    agent_cls = agents.get_class(cfg.agent).Config
+    train_meaning, agent_meaning = field_comments(TrainConfig), field_comments(agent_cls)
+    train_values = dataclasses.asdict(cfg)
+    agent_values = {k: getattr(agent_cfg, k) for k in _field_types(type(agent_cfg)) if k not in _nested(agent_cls)}
+    for nested_name in _nested(agent_cls):
+        agent_values.update(dataclasses.asdict(getattr(agent_cfg, nested_name)))
+
+    def rows(names, types, values, meanings):
+        return [f"  --{n:<22} {_type_name(types[n]):<10} {show_value(values[n]):<16} {meanings.get(n, '')}" for n in names]
+
+    train_types, agent_types = _field_types(TrainConfig), flat_field_types(agent_cls)
+    own_agent = set(_field_types(agent_cls)) - set(_nested(agent_cls))
+    loop = [n for n in train_types if n not in TASK_FIELDS and n != "agent"]
+    task_cls = envs.get_class(cfg.env)
+    task_options = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(task_cls.__init__).parameters.values()
+                             if p.name != "self" and p.default is not inspect.Parameter.empty)
+    auto = "cpu" if resolve_scale("auto") == "cpu" else "fast"
+    return "\n".join([
+        f"envs: {', '.join(envs.names())}",
+        f"agents: {', '.join(agents.names())}",
+        f"presets: {', '.join(SCALES)} (auto = cpu without an accelerator, else fast; here: {auto})",
+        f"Defaults below are for --agent {cfg.agent} --env {cfg.env} --preset {overrides.get('preset', 'auto')}"
+        f" (dataclass < scale preset < task preset < command line); pass those to see others.",
+        "", f"  {'--option':<24} {'type':<10} {'default':<16} meaning",
+        "loop (TrainConfig):", *rows(loop, train_types, train_values, train_meaning),
+        "", f"agent ({agent_cls.__qualname__}):", *rows(["agent"], train_types, train_values, train_meaning),
+        *rows([n for n in agent_types if n in own_agent], agent_types, agent_values, agent_meaning),
+        *[line for name, typ in _nested(agent_cls).items() for line in (
+            f" {name} ({typ.__qualname__}): {agent_meaning.get(name, '')}",
+            *rows(list(_field_types(typ)), agent_types, agent_values, agent_meaning))],
+        "", "task:", *rows(TASK_FIELDS, train_types, train_values, train_meaning),
+        f"  {cfg.env} options for --env_kwargs: {task_options or 'none'}",
+    ])
 
 
 def make_config(cls, values: dict):
@@ -268,6 +379,14 @@ def validate(cfg: TrainConfig) -> None:
     check_seeds(cfg.num_seeds, cfg.num_devices)
     if cfg.num_devices < 0:
         raise ValueError(f"num_devices={cfg.num_devices} must be >= 0 (0 = all visible devices)")
+    if cfg.num_devices > 1:  # before any divisibility: a missing device is the first thing to fix
+        import jax
+
+        if cfg.num_devices > jax.device_count():
+            raise ValueError(f"num_devices={cfg.num_devices} asked for, but only {jax.device_count()} "
+                             f"{jax.devices()[0].platform} device(s) are present")
+    if cfg.seed >= 2**32:
+        raise ValueError(f"seed={cfg.seed} must be < 2**32")
     if cfg.batch_size > cfg.replay_capacity:
         raise ValueError(f"batch_size={cfg.batch_size} exceeds replay_capacity={cfg.replay_capacity}")
     if cfg.num_devices > 0:  # 0 (all devices) is checked by the Engine once the count is known

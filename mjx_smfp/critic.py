@@ -42,25 +42,14 @@ def soft_target(
     return jax.lax.stop_gradient(y)
 
 
-def critic_loss(
-    critic_params,
-    target_params,
-    batch: Transition,
-    next_action: jax.Array,
-    next_logp: jax.Array,
-    temperature: jax.Array,
-    gamma: float,
-    apply_fn: QApply,
-    entropy_in_backup: bool = True,
-) -> tuple[jax.Array, Metrics]:
+def critic_loss(critic_params, batch: Transition, target: jax.Array, apply_fn: QApply) -> tuple[jax.Array, Metrics]:
     """Sum over the Q heads of each head's batch mean of 0.5 * (Q_i(s, a) - y)^2 (every head is
     regressed with full weight, as in SAC); returns (loss, metrics).
 
-    Differentiate w.r.t. `critic_params` (argument 0) with `jax.value_and_grad(..., has_aux=True)`.
+    `target` is y from `soft_target`. Differentiate w.r.t. `critic_params` (argument 0) with
+    `jax.value_and_grad(..., has_aux=True)`.
     """
-    y = soft_target(
-        target_params, batch, next_action, next_logp, temperature, gamma, apply_fn, entropy_in_backup
-    )
+    y = target
     q = apply_fn(critic_params, batch.obs, batch.action)  # [heads, B]
     td = q - y[None]
     loss = jnp.sum(0.5 * jnp.mean(jnp.square(td), axis=1))

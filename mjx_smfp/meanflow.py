@@ -46,12 +46,20 @@ def sample_times(
     mean: float = -0.4,
     std: float = 1.0,
     equal_fraction: float = 0.75,
+    one_step_fraction: float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """(r, t), each [B], with 0 < r <= t < 1 (SMFP.md §2).
+    """(r, t), each [B], with 0 <= r <= t <= 1 (SMFP.md §2).
 
     Two logit-normal draws sigmoid(N(mean, std^2)); t is the larger, r the smaller; then
-    r := t for a random `equal_fraction` of the batch (those rows are plain flow matching).
+    r := t for a random `equal_fraction` of the batch (those rows are plain flow matching), and
+    (r, t) := (0, 1) for a random `one_step_fraction` (the one-step map the policy uses, which
+    the logit-normal draws almost never reach: P(t - r > 0.8) ~ 0.02 %; SMFP.md §6).
     """
+    if one_step_fraction > 0:
+        rng, k_one = jax.random.split(rng)
+        r, t = sample_times(rng, batch_size, mean=mean, std=std, equal_fraction=equal_fraction)
+        one = jax.random.uniform(k_one, (batch_size,)) < one_step_fraction
+        return jnp.where(one, 0.0, r), jnp.where(one, 1.0, t)
     k_a, k_b, k_eq = jax.random.split(rng, 3)
     a = jax.nn.sigmoid(mean + std * jax.random.normal(k_a, (batch_size,)))
     b = jax.nn.sigmoid(mean + std * jax.random.normal(k_b, (batch_size,)))

@@ -131,6 +131,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     """
     from mjx_smfp import checkpoint as ckpt_lib
     from mjx_smfp import config as config_lib
+    from mjx_smfp import policy_file
     from mjx_smfp.logger import Logger
 
     cfg = engine.cfg
@@ -145,6 +146,13 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(config_lib.to_dict(cfg, engine.agent.config), f, indent=2)
     stop = (stop or StopFlag()).install()
+
+    def save(steps: int, ts: TrainState) -> None:
+        """A checkpoint of the full state, and (process 0) the small policy file beside it."""
+        checkpointer.save(steps, ts)
+        if is_main:
+            policy_file.save(os.path.join(run_dir, policy_file.DIRECTORY), engine.agent, ts.agent, ts.normalizer,
+                             cfg, steps)
 
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()
@@ -196,8 +204,8 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 scalars.update(_evaluate(engine, ts, eval_rng, steps))
                 last_eval = scalars["eval/return_mean"]
             logger.write(steps, scalars)
-            if _crossed(prev_steps, steps, cfg.checkpoint_interval) or stop.requested:
-                checkpointer.save(steps, ts)
+            if _crossed(prev_steps, steps, cfg.checkpoint_interval):
+                save(steps, ts)
             if verbose and (time.time() - last_print > 5.0 or steps >= engine.final_env_steps or stop.requested):
                 last_print = time.time()
                 rate = (steps - start_steps) / max(time.time() - t_start, 1e-9)
@@ -207,12 +215,15 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} env-steps/s | "
                     f"{scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | train return "
                     f"{train_return:.2f} (length {train_length:.0f}) | eval return {last_eval:.2f}{first}")
-            if stop.requested:
-                say(f"stopped; checkpoint saved to {checkpointer.latest_path()}")
+            if stop.requested:  # checked once, last: a signal that came during this call still saves
+                if checkpointer.latest_step() != steps:
+                    save(steps, ts)
+                say(f"stopped; checkpoint saved to {checkpointer.latest_path()} (continue: python -m "
+                    f"launch.train --resume {run_dir})")
                 break
         else:
             if checkpointer.latest_step() != steps:
-                checkpointer.save(steps, ts)
+                save(steps, ts)
     finally:
         stop.uninstall()
         if own_logger:

@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from mjx_smfp import checkpoint as ckpt_lib
+from mjx_smfp import compile_cache
 from mjx_smfp import config as config_lib
 from mjx_smfp.distributed import make_data_mesh
 from mjx_smfp.engine import Engine
@@ -150,9 +151,7 @@ def check_errors() -> dict:
 
 
 def main(argv: list[str]) -> None:
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    compile_cache.configure()  # the cache of $JAX_COMPILATION_CACHE_DIR, silent on warm loads
     out = {"device_count": jax.device_count(), "errors": check_errors(), "devices": []}
     engines = {}
     for n in (1, 2, 4):

@@ -26,11 +26,15 @@ def test_presets_and_cli_overrides_reach_train_and_agent_fields():
     ({"batch_size": "4096", "replay_capacity": "1000"}, r"batch_size=4096 exceeds replay_capacity=1000"),
     ({"learning_starts": "10", "total_env_steps": "5"}, r"learning_starts=10 exceeds total_env_steps=5"),
     ({"env": "humanoid_v9"}, r"env='humanoid_v9' is not a known task; valid envs: .*inverted_pendulum"),
-    ({"agent": "ppo"}, r"unknown agent 'ppo'; valid agents: sac, smfp"),
+    ({"agent": "ppo"}, r"unknown agent 'ppo'; valid agents: .*sac.*smfp"),
     ({"preset": "huge"}, r"preset='huge' is not valid; valid presets: auto, cpu, fast, paper"),
     ({"num_envs": "0"}, r"num_envs=0 must be positive"),
     ({"gamma": "high"}, r"--gamma: cannot read 'high' as float"),
     ({"env_kwargs": "num_modes=4"}, r"env_kwargs='num_modes=4' is not a JSON object"),
+    ({"num_devices": "3", "num_envs": "16"}, r"num_devices=3 asked for, but only 1 cpu device"),  # not divisibility
+    ({"seed": str(2**32)}, r"seed=4294967296 must be < 2\*\*32"),
+    ({"actor_lr": "nan"}, r"actor_lr=nan must be finite and > 0"),
+    ({"eval_interval": "-1"}, r"eval_interval=-1 must be >= 0"),
 ])
 def test_bad_options_raise_errors_naming_the_field(overrides, message):
     with pytest.raises(ValueError, match=message):

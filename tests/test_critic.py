@@ -32,10 +32,10 @@ def test_critic_loss_is_zero_at_the_target_and_its_gradient_moves_q_toward_it():
 
     batch = Transition(obs=jnp.zeros((4, 2)), action=jnp.zeros((4, 1)), reward=jnp.ones(4), next_obs=jnp.zeros((4, 2)),
                        terminated=jnp.ones(4), truncated=jnp.zeros(4))
-    args = (batch, jnp.zeros((4, 1)), jnp.zeros(4), 0.1, 0.99, apply_fn)
-    loss, metrics = critic.critic_loss({"w": jnp.array([1.0, 1.0])}, {"w": jnp.zeros(2)}, *args)
+    y = critic.soft_target({"w": jnp.zeros(2)}, batch, jnp.zeros((4, 1)), jnp.zeros(4), 0.1, 0.99, apply_fn)
+    loss, metrics = critic.critic_loss({"w": jnp.array([1.0, 1.0])}, batch, y, apply_fn)
     assert float(loss) == 0.0 and float(metrics["target_q_mean"]) == 1.0
-    grads = jax.grad(lambda p: critic.critic_loss(p, {"w": jnp.zeros(2)}, *args)[0])({"w": jnp.array([3.0, -1.0])})
+    grads = jax.grad(lambda p: critic.critic_loss(p, batch, y, apply_fn)[0])({"w": jnp.array([3.0, -1.0])})
     assert float(grads["w"][0]) > 0 > float(grads["w"][1])
 
 
@@ -48,6 +48,6 @@ def test_critic_loss_is_the_sum_over_heads_of_each_heads_batch_mean():
     batch = Transition(obs=jnp.zeros((4, 2)), action=jnp.zeros((4, 1)), reward=jnp.zeros(4),
                        next_obs=jnp.zeros((4, 2)), terminated=jnp.ones(4), truncated=jnp.zeros(4))
     # Targets are 0 (terminal, zero reward); heads sit at 1 and 3: 0.5 * 1 + 0.5 * 9 = 5.
-    loss, _ = critic.critic_loss(None, None, batch, jnp.zeros((4, 1)), jnp.zeros(4), 0.0, 0.9,
-                                 _const_q([1.0, 3.0]))
+    y = critic.soft_target(None, batch, jnp.zeros((4, 1)), jnp.zeros(4), 0.0, 0.9, _const_q([1.0, 3.0]))
+    loss, _ = critic.critic_loss(None, batch, y, _const_q([1.0, 3.0]))
     np.testing.assert_allclose(float(loss), 5.0, rtol=1e-6)

@@ -179,3 +179,11 @@ def test_one_step_samples_reproduce_a_four_mode_mixture():
     x4 = mf.multi_step_sample(policy.field(params, jnp.zeros((n, 1))),
                               jax.random.normal(jax.random.PRNGKey(2), (n, 2)), 4)
     assert float(jnp.mean(jnp.linalg.norm(x4[:, None] - CENTERS[None], axis=-1).min(axis=1) < 0.45)) > near - 0.02
+
+
+def test_one_step_fraction_puts_that_share_of_rows_at_the_one_step_point():
+    r, t = mf.sample_times(jax.random.PRNGKey(0), 20_000, one_step_fraction=0.3)
+    at_one_step = np.asarray((r == 0.0) & (t == 1.0))
+    assert abs(at_one_step.mean() - 0.3) < 0.02
+    # the other rows are the logit-normal draws, which essentially never reach (0, 1)
+    assert float(jnp.max((t - r)[~at_one_step])) < 0.999

@@ -15,7 +15,7 @@ One gradient step:
      noise ("anchor_flow"), or replay actions atanh(clip(a)) ("replay").
    * "weighted" (§6, FPMD/DPMD style): draw `num_particles` samples from pi_k per state,
      weight them by softmax((Q - alpha log pi_k)/(alpha + beta)) = pi*/pi_k, and minimise
-     the weighted MeanFlow loss on their pre-squash actions; sigma (not the flow) is
+     the weighted MeanFlow loss on their flow outputs x; sigma (not the flow) is
      trained by the reparameterised -Q + alpha log pi_hat objective with x held fixed.
 3. Temperature alpha toward `target_entropy` (default -action_size), as in SAC.
 4. md_coef beta: fixed, or dual-tuned toward `target_kl` (mirror_descent.md_coef_loss).
@@ -39,6 +39,7 @@ from mjx_smfp import mirror_descent as md
 from mjx_smfp.agents.base import Transition
 from mjx_smfp.agents.soft_actor_critic import (SoftActorCriticAgent, SoftActorCriticConfig, SoftActorCriticState,
                                                gradient_update)
+from mjx_smfp.policies.densities import standard_normal_logpdf
 from mjx_smfp.policies.meanflow import MeanFlowConfig, MeanFlowPolicy
 
 ACTOR_UPDATES = ("reparam", "weighted")
@@ -59,7 +60,7 @@ class SMFP(SoftActorCriticAgent):
     @dataclasses.dataclass(frozen=True)
     class Config(SoftActorCriticConfig):
         # Networks, optimisation and temperature: SoftActorCriticConfig's fields (shared with SAC).
-        init_temperature: float = 0.1  # SAC: 1.0; see docs/smfp.md "Inverted pendulum"
+        init_temperature: float = 0.1  # initial alpha (SAC: 1.0); see docs/smfp.md "Inverted pendulum"
         policy: MeanFlowConfig = MeanFlowConfig()  # the actor (SMFP.md §3-4)
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
@@ -72,17 +73,18 @@ class SMFP(SoftActorCriticAgent):
         meanflow_variant: str = "meanflow"  # "meanflow" | "improved"
         meanflow_weight_power: float = 1.0  # p in w = 1/(||delta||^2 + c)^p
         meanflow_weight_eps: float = 1e-3  # c
-        time_mean: float = -0.4  # logit-normal (r, t) sampler
-        time_std: float = 1.0
+        time_mean: float = -0.4  # mean of the logit-normal (r, t) sampler
+        time_std: float = 1.0  # std of the logit-normal (r, t) sampler
         equal_time_fraction: float = 0.75  # fraction of the batch with r = t
+        one_step_fraction: float = 0.0  # fraction of MeanFlow rows at exactly (r, t) = (0, 1), the one-step map
         # -- mirror descent (§5) --------------------------------------------------------
         md_coef: float = 0.01  # beta (initial value when learned)
         learn_md_coef: bool = False  # dual-tune beta toward target_kl
-        target_kl: float = 0.05
-        md_coef_lr: float = 3e-4
+        target_kl: float = 0.05  # KL to the anchor that learn_md_coef tunes beta toward
+        md_coef_lr: float = 3e-4  # Adam learning rate of log beta (learn_md_coef)
         anchor_update: str = "hard"  # "hard" | "ema"
         anchor_period: int = 1000  # K: actor steps between hard copies
-        anchor_ema_rate: float = 0.005
+        anchor_ema_rate: float = 0.005  # Polyak rate of the anchor for anchor_update="ema"
 
         def __post_init__(self):
             super().__post_init__()
@@ -97,7 +99,7 @@ class SMFP(SoftActorCriticAgent):
                 raise ValueError("learn_md_coef=True needs md_coef > 0 (it is tuned in log space)")
             if not 0.0 < self.meanflow_fraction <= 1.0:
                 raise ValueError(f"meanflow_fraction must be in (0, 1], got {self.meanflow_fraction}")
-            for name in ("equal_time_fraction", "anchor_ema_rate"):
+            for name in ("equal_time_fraction", "one_step_fraction", "anchor_ema_rate"):
                 if not 0.0 <= getattr(self, name) <= 1.0:
                     raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1]")
             for name in ("meanflow_coef", "md_coef", "target_kl", "meanflow_weight_power", "meanflow_weight_eps"):
@@ -150,7 +152,7 @@ class SMFP(SoftActorCriticAgent):
         k_e, k_t = jax.random.split(rng)
         e = jax.random.normal(k_e, data.shape, data.dtype)
         r, t = mf.sample_times(k_t, data.shape[0], mean=c.time_mean, std=c.time_std,
-                               equal_fraction=c.equal_time_fraction)
+                               equal_fraction=c.equal_time_fraction, one_step_fraction=c.one_step_fraction)
         return mf.meanflow_loss(self.policy.field(actor_params, obs), jax.lax.stop_gradient(data), e, r, t,
                                 variant=c.meanflow_variant, weight_power=c.meanflow_weight_power,
                                 weight_eps=c.meanflow_weight_eps, sample_weight=sample_weight)
@@ -168,6 +170,10 @@ class SMFP(SoftActorCriticAgent):
             return self.policy.best_of_n(state.actor_params, obs, jax.random.PRNGKey(0), score,
                                          self.config.eval_best_of_n, stochastic=False)
         return self.policy.deterministic(state.actor_params, obs)
+
+    def policy_state(self, state: SMFPState, keep: tuple[str, ...] = ("actor_params",)):
+        """The actor, plus the critic when evaluation scores samples with it (eval_best_of_n > 1)."""
+        return super().policy_state(state, keep + ("critic_params",) * (self.config.eval_best_of_n > 1))
 
     def actor_loss(self, actor_params, state: SMFPState, batch: Transition, temperature, rng):
         """The unified objective (§6) or the weighted-particle alternative, per `actor_update`."""
@@ -237,7 +243,11 @@ class SMFP(SoftActorCriticAgent):
         reparameterised sigma objective with the flow output held fixed.
 
         The proximity to pi_k is implicit here (the particles come from pi_k and beta enters
-        the weights' temperature alpha + beta); the shared-noise KL is reported, not minimised."""
+        the weights' temperature alpha + beta); the shared-noise KL is reported, not minimised.
+        The weights use log pi_k without the boundary draw's own density log N(xi) (with it, the
+        logits carry +alpha/(alpha+beta) ||xi||^2 / 2 and the reweighted law inflates the boundary
+        noise by sqrt((alpha+beta)/beta)), and the flow is fit to the particles' flow outputs x,
+        not to their noisy y (SMFP.md §6)."""
         c = self.config
         obs = batch.obs
         b, n = obs.shape[0], c.num_particles
@@ -246,10 +256,12 @@ class SMFP(SoftActorCriticAgent):
         particles = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                            self.policy.draw(anchor_params, obs_n, k_particles))
         anchor_logp = self.policy.log_prob(anchor_params, obs_n, particles)
+        if c.policy.entropy_surrogate == "conditional":  # drop the boundary draw's own density
+            anchor_logp = anchor_logp - standard_normal_logpdf(particles.xi)
         q_particles = self.min_q(critic_params, obs_n, particles.action)
         weights = md.particle_weights(q_particles.reshape(n, b), anchor_logp.reshape(n, b), temperature, md_coef,
                                       axis=0) * n  # mean 1 per state
-        mf_loss, mf_aux = self._meanflow_loss(actor_params, obs_n, particles.y, k_mf,
+        mf_loss, mf_aux = self._meanflow_loss(actor_params, obs_n, particles.x, k_mf,
                                               sample_weight=weights.reshape(n * b))
 
         # sigma: reparameterised -Q + alpha log pi_hat with x = g(eps) held fixed.
@@ -259,13 +271,14 @@ class SMFP(SoftActorCriticAgent):
         if c.policy.sigma_mode != "zero":
             y = sample.x + jnp.exp(sample.log_sigma) * xi
             sample = sample.replace(y=y, action=jnp.tanh(y))
-        logp = self.policy.log_prob(actor_params, obs, sample)
+        # The flow is held fixed here: the "jacobian" surrogate's Jacobian is of the frozen flow too.
+        logp = self.policy.log_prob(jax.lax.stop_gradient(actor_params), obs, sample)
         q = self.min_q(critic_params, obs, sample.action)
         anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                                self.policy.forward(anchor_params, obs, eps, xi))
         kl = self._kl(sample, anchor_sample)
         loss = mf_loss + jnp.mean(-q + temperature * logp)
-        ess = 1.0 / jnp.mean(jnp.sum(jnp.square(weights / n), axis=0))  # mean effective sample size
+        ess = jnp.mean(1.0 / jnp.sum(jnp.square(weights / n), axis=0))  # mean over states of each state's ESS
         aux = dict(mf_aux, meanflow_loss=mf_loss, entropy=-jnp.mean(logp), kl=jnp.mean(kl), q_policy=jnp.mean(q),
                    sigma_mean=jnp.mean(jnp.exp(sample.log_sigma)), particle_ess=ess)
         return loss, aux

@@ -190,14 +190,19 @@ class SoftActorCriticAgent(Agent):
     def eval_act(self, state, obs: jax.Array) -> jax.Array:
         return self.policy.deterministic(state.actor_params, obs)
 
+    def policy_state(self, state, keep: tuple[str, ...] = ("actor_params",)):
+        """`state` with only the fields `eval_act` reads (the rest None): what a policy file holds."""
+        return state.replace(**{f.name: None for f in dataclasses.fields(state) if f.name not in keep})
+
     def critic_step(self, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
         """One critic step on the soft min-backup with a' ~ pi(.|s'), then the Polyak target."""
         c = self.config
         next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, rng)
+        target = critic_lib.soft_target(state.target_critic_params, batch, next_action, next_logp, temperature,
+                                        c.gamma, self.q, self.entropy_in_backup())
         params, opt_state, metrics = gradient_update(
-            critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state,
-            state.target_critic_params, batch, next_action, next_logp, temperature, c.gamma, self.q,
-            self.entropy_in_backup(), axis=self.axis, name="critic")
+            critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state, batch,
+            target, self.q, axis=self.axis, name="critic")
         return state.replace(critic_params=params, critic_opt_state=opt_state,
                              target_critic_params=critic_lib.polyak(state.target_critic_params, params, c.tau)), metrics
 

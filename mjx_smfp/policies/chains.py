@@ -159,7 +159,7 @@ class DiffusionConfig:
     time_embed_dim: int = 32  # width of the step-time embedding
     activation: str = "relu"  # hidden activation of the drift network
     beta_min: float = 0.1  # VP schedule b(t) = beta_min + t (beta_max - beta_min), t in [0, 1]
-    beta_max: float = 20.0
+    beta_max: float = 20.0  # noise rate at t = 1 of the VP schedule (>= beta_min)
     out_scale: float = 0.01  # variance scale of the drift's output layer: f ~ 0 at init
 
     def __post_init__(self):

@@ -22,12 +22,14 @@ Entropy surrogates, i.e. what `log_prob` returns as log pi_hat(a|s):
       log pi_hat = log N(xi; 0, I) - sum log sigma - sum log(1 - a^2),
   whose expectation is -H(A | eps) >= -H(A): the surrogate entropy is a LOWER bound
   (H(Y) >= H(Y | eps)). Free, but it carries no gradient into the flow except via tanh.
-* "jacobian": the exact log-density of x = g_s(eps) by change of variables,
+* "jacobian": the log-density of x = g_s(eps) by change of variables,
       log pi_hat = log N(eps; 0, I) - log|det dg_s/deps| - sum log(1 - a^2),
   with the d x d Jacobian from `jax.jacfwd` (d forward-mode passes) and `slogdet`.
-  Since y = x + independent noise, H(Y) >= H(X): also a lower bound, tight as
-  sigma -> 0, and it carries entropy gradient into the flow. It assumes g_s is
-  invertible (a folded map over-counts density). No gradient reaches sigma from it.
+  For an invertible g_s, y = x + independent noise gives H(Y) >= H(X): a lower bound, tight
+  as sigma -> 0, and it carries entropy gradient into the flow. A folding (non-injective)
+  g_s counts the density of one preimage instead of the sum over all of them, so it
+  UNDER-counts density and OVER-estimates the entropy: no bound there (x = sin(3 eps):
+  tested). The tanh term is evaluated at y = x + sigma xi, so sigma does get gradient from it.
 * "none": log pi_hat = 0 (no entropy; for the sigma = 0 ablation).
 """
 from __future__ import annotations

@@ -1,13 +1,18 @@
 """End to end through the command line: SAC learns the one-mode bandit (train CLI ->
-checkpoint -> evaluate CLI), the run directory holds what it promises, resume continues,
-and bad options exit with a message naming the field."""
+checkpoint -> evaluate CLI), the run directory holds what it promises (the policy file
+acts like the full checkpoint), resume continues, `--help` documents every option, and bad
+options exit with a message naming the field."""
+import dataclasses
 import json
 import os
+import re
 
+import numpy as np
 import pytest
 
 from launch import evaluate as evaluate_cli
 from launch import train as train_cli
+from mjx_smfp import agents, config, policy_file
 
 ARGS = ["--env", "multimodal", "--env_kwargs", '{"num_modes": 1}', "--agent", "sac", "--preset", "cpu",
         "--total_env_steps", "16000", "--actor_hidden", "64,64", "--critic_hidden", "64,64",
@@ -49,6 +54,22 @@ def test_run_dir_holds_config_metrics_tensorboard_and_checkpoint(run_dir):
     assert os.listdir(os.path.join(run_dir, "checkpoints"))
 
 
+def _size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def test_policy_file_acts_like_eval_act_on_the_full_checkpoint_and_is_far_smaller(run_dir):
+    policy = policy_file.load(run_dir)
+    engine, full = evaluate_cli.load(run_dir, step=policy.env_steps)  # the full checkpoint, replay included
+    obs = np.random.default_rng(0).normal(size=(5, engine.obs_size)).astype(np.float32) * 3
+    np.testing.assert_allclose(policy(obs), full(obs), rtol=1e-6, atol=1e-6)
+    assert policy(obs[0]).shape == (engine.action_size,)
+    assert (policy.config, policy.agent_config) == (engine.cfg, engine.agent.config)
+    assert policy.agent_state.critic_params is None and policy.agent_state.actor_opt_state is None
+    checkpoint = os.path.join(run_dir, "checkpoints", str(policy.env_steps))
+    assert _size(os.path.join(run_dir, "policy")) * 10 < _size(checkpoint)  # orbax compresses the empty replay rows
+
+
 def test_resume_continues_the_run_to_the_new_total(run_dir):
     before = _records(run_dir)[-1]["step"]
     train_cli.main(["--resume", run_dir, "--total_env_steps", str(before + 800)])
@@ -60,9 +81,46 @@ def test_resume_continues_the_run_to_the_new_total(run_dir):
     (["--env", "multimodal", "--batch_sise", "3"], "unknown option --batch_sise"),
     (["--env", "nope"], "env='nope' is not a known task"),
     (["--env", "multimodal", "--replay_capacity", "100"], "batch_size=256 exceeds replay_capacity=100"),
+    (["--env", "multimodal", "--actor_lr", "nan"], "actor_lr=nan must be finite and > 0"),
+    (["--env", "multimodal", "--gamma", "1.5"], "gamma=1.5 must be in [0, 1]"),
+    (["--env", "multimodal", "--replay_capacity", "100000000000"], "replay_capacity=100000000000 needs"),
+    (["--env", "multimodal", "--env_kwargs", '{"nosuch": 1}'], "its options: num_modes"),
+    (["--env", "multimodal", "--num_devices", "3"], "num_devices=3 asked for, but only 1 cpu device(s)"),
+    (["--env", "multimodal", "--preset", "fast"], "--preset fast is sized for GPUs"),
 ])
 def test_bad_options_exit_with_a_message_naming_the_field(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_cli.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_gpu_task_on_the_cpu_says_what_to_expect_and_what_to_do():
+    cfg, _ = config.build({"env": "humanoid", "preset": "cpu"})
+    note = train_cli.heavy_task_note(cfg)
+    assert "humanoid is meant for a GPU" in note and """'{"physics": "gpu"}'""" in note
+    assert f"ETA ~{cfg.total_env_steps / train_cli.CPU_HUMANOID_STEPS_PER_S / 3600:.1f} h" in note
+    assert train_cli.heavy_task_note(config.build({"env": "multimodal"})[0]) is None
+
+
+def test_preset_fast_runs_on_a_cpu_when_insisted_on():
+    cfg, _, _, _ = train_cli.resolve(["--env", "multimodal", "--preset", "fast", "--allow_cpu_fast", "true"])
+    assert cfg.preset == "fast"
+
+
+@pytest.mark.parametrize("agent", agents.names())
+def test_help_lists_every_option_of_the_chosen_agent_with_its_resolved_default(agent, capsys):
+    assert train_cli.main(["--help", "--agent", agent, "--env", "multimodal"]) == ""  # returns: exit status 0
+    out = capsys.readouterr().out
+    cfg, agent_cfg = config.build({"agent": agent, "env": "multimodal"})
+    values = dataclasses.asdict(cfg)
+    for key, value in dataclasses.asdict(agent_cfg).items():  # nested configs' fields are flat options
+        values.update(value if isinstance(value, dict) else {key: value})
+    meanings = {**config.field_comments(config.TrainConfig), **config.field_comments(agents.get_class(agent).Config)}
+    for name, typ in {**config.flat_field_types(config.TrainConfig),
+                      **config.flat_field_types(agents.get_class(agent).Config)}.items():
+        assert meanings[name], f"--{name} has no inline comment to explain it"
+        line = re.search(rf"^  --{name} +(\S+) +(\S*) +(.*)$", out, re.M)
+        assert line and line.group(2) == config.show_value(values[name]) and line.group(3) == meanings[name], name
+    for listed in ("envs: ", f"agents: {', '.join(agents.names())}", "presets: auto, cpu, fast, paper (auto = cpu without"):
+        assert listed in out
