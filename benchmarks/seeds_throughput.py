@@ -14,7 +14,7 @@ one after another take N chunks of the N = 1 engine, so their aggregate rate IS 
 rate, measured in the same rounds. Speed-up = the ratio. Compile time is reported, not counted.
 
 Writes benchmarks/results/seeds_throughput_<env>_<agent>.{csv,json}; `--write_results_md`
-(re)writes its section at the end of benchmarks/RESULTS.md.
+(re)writes its section (one per env and agent) at the end of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from benchmarks import machine
 from benchmarks.wallclock_vs_sac import write_results_md
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
-SECTION = "## Seeds in one program (`--num_seeds`): aggregate throughput"
+SECTION = "## Seeds in one program (`--num_seeds`): aggregate throughput"  # + " — env, agent"
 
 
 def measure(cfg, agent_cfg, seeds: list[int], rounds: int, say=print) -> list[dict]:
@@ -126,7 +126,7 @@ def main(argv=None):
             f"N, compile excluded. Machine: {machine.summary(info)} (2-core AMD CPU), {info['date']}; load average "
             f"{info['load_average'][0]:.1f} before / {info['load_average_after'][0]:.1f} after — other jobs were "
             f"running on the machine (other engineers' tests and compiles), so read the absolute rates loosely; the "
-            f"ratios come from the same interleaved rounds.\n\n{table}\n", heading=SECTION)
+            f"ratios come from the same interleaved rounds.\n\n{table}\n", heading=f"{SECTION} — {args.env}, {args.agent}")
     return rows
 
 
