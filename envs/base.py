@@ -175,8 +175,10 @@ class MjxTask(Env):
     """A Gymnasium-v5-compatible MuJoCo task simulated with MJX, behind brax's `Env` API.
 
     Subclasses set `xml_file`, `frame_skip`, `gymnasium_physics` (the XML's solver options,
-    with PGS replaced where needed) and implement `reset_qpos_qvel`, `observation` and
-    `transition`. Set `needs_cfrc_ext = True` if the task reads `cfrc_ext`.
+    with PGS replaced where needed) and implement `observation` and `transition`. The default
+    reset is Gymnasium's common one (see `reset_qpos_qvel`): a task sets `qvel_noise` and
+    passes its `reset_noise_scale`, or overrides `reset_qpos_qvel`. Set `needs_cfrc_ext =
+    True` if the task reads `cfrc_ext`.
     """
 
     xml_file: ClassVar[str]
@@ -184,9 +186,11 @@ class MjxTask(Env):
     gymnasium_physics: ClassVar[PhysicsOptions] = PhysicsOptions()
     fast_physics: ClassVar[PhysicsOptions] = FAST_PHYSICS
     needs_cfrc_ext: ClassVar[bool] = False
+    qvel_noise: ClassVar[str] = "uniform"  # or "normal": Gymnasium's two reset-noise kinds
 
-    def __init__(self, physics: str | PhysicsOptions = "gymnasium"):
+    def __init__(self, physics: str | PhysicsOptions = "gymnasium", reset_noise_scale: float = 0.0):
         self.physics = self.resolve_physics(physics)
+        self.reset_noise_scale = reset_noise_scale
         mj_model = load_gymnasium_model(self.xml_file)
         self.physics.apply(mj_model)
         self._mj_model = mj_model
@@ -234,8 +238,14 @@ class MjxTask(Env):
 
     # ----- task definition (subclasses) --------------------------------------------------
     def reset_qpos_qvel(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Initial (qpos, qvel), with the task's reset noise."""
-        raise NotImplementedError
+        """Initial (qpos, qvel): qpos0 + U(+-c), zero velocity + U(+-c) or N(0, c^2) per
+        `qvel_noise`, with c = `reset_noise_scale` (Gymnasium's `reset_model` of most tasks)."""
+        k1, k2 = jax.random.split(rng)
+        c = self.reset_noise_scale
+        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, c)
+        if self.qvel_noise == "normal":
+            return qpos, self.init_qvel + c * jax.random.normal(k2, self.init_qvel.shape)
+        return qpos, self.init_qvel + uniform_noise(k2, self.init_qvel.shape, c)
 
     def observation(self, data: mjx.Data) -> jax.Array:
         """Observation of `data`, laid out as Gymnasium's `_get_obs`."""
