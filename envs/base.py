@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.metadata
 import os
 from typing import Any, ClassVar
 
@@ -59,6 +60,49 @@ from mujoco.mjx._src import math as mjx_math
 from mujoco.mjx._src import scan as mjx_scan
 from mujoco.mjx._src.smooth import rne_postconstraint
 from mujoco.mjx._src.types import GeomType, IntegratorType
+
+# ----- the MJX internals we rely on ----------------------------------------------------------
+# This module reaches into private mujoco-mjx code: it replaces the plane-capsule collider in
+# `collision_driver._COLLISION_FUNC` (built with `collision_primitive.collider` and
+# `_plane_sphere`) and re-implements RK4 from `forward._RK4_A/_RK4_B`, `_integrate_pos`,
+# `_advance` and `scan.flat`. Private code changes without notice, so we refuse to run on a
+# version we have not checked. To admit a new version, re-verify and then widen
+# VERIFIED_MJX_VERSIONS: (1) tests/envs/test_parity.py passes for all tasks (Ant and the
+# humanoids exercise the collider); (2) mjx's own `plane_capsule` still builds the frame this
+# file corrects (or MuJoCo's frame, making the patch unnecessary); (3) `_rungekutta4` still
+# equals `mujoco.mjx._src.forward.rungekutta4` on an RK4 task (same Data to float32 rounding).
+VERIFIED_MJX_VERSIONS = ("3.17",)  # major.minor prefixes
+_PATCHED_ATTRIBUTES = {
+    collision_driver: ("_COLLISION_FUNC",),
+    collision_primitive: ("collider", "_plane_sphere"),
+    mjx_forward: ("_RK4_A", "_RK4_B", "_integrate_pos", "_advance"),
+    mjx_scan: ("flat",),
+    mjx_math: ("normalize_with_norm",),
+}
+
+
+def installed_mjx_version() -> str:
+    """The installed mujoco-mjx distribution's version."""
+    return importlib.metadata.version("mujoco-mjx")
+
+
+def check_mjx_internals() -> None:
+    """Raise ImportError unless the installed mujoco-mjx is a verified version that still has
+    every private attribute this module uses (see the comment above)."""
+    version = installed_mjx_version()
+    if not any(version == v or version.startswith(v + ".") for v in VERIFIED_MJX_VERSIONS):
+        raise ImportError(
+            f"envs needs mujoco-mjx {' or '.join(v + '.x' for v in VERIFIED_MJX_VERSIONS)} (it patches private "
+            f"MJX internals verified only there), but mujoco-mjx {version} is installed. Install a verified "
+            "version, or re-verify (see envs/base.py, 'the MJX internals we rely on') and extend "
+            "VERIFIED_MJX_VERSIONS.")
+    missing = [f"{module.__name__}.{name}" for module, names in _PATCHED_ATTRIBUTES.items()
+               for name in names if not hasattr(module, name)]
+    if missing:
+        raise ImportError(f"mujoco-mjx {version} lacks private attributes envs/base.py patches: {', '.join(missing)}")
+
+
+check_mjx_internals()
 
 GYMNASIUM_ASSETS = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets")
 
