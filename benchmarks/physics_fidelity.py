@@ -27,6 +27,7 @@ import platform
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import envs
@@ -85,6 +86,67 @@ def describe(options) -> str:
     return ", ".join(parts)
 
 
+def open_loop_action(t, action_size: int):
+    """The fixed policy of the return comparison: joint j follows 0.8 sin(2 pi t / 25 + 2 pi j / n),
+    a crude gait that moves every actuator through most of its range."""
+    phase = 2 * np.pi * np.arange(action_size) / action_size
+    return 0.8 * np.sin(2 * np.pi * t / 25 + phase)
+
+
+def returns(name: str, physics: str, episodes: int, horizon: int) -> dict:
+    """Mean (and std) return of `open_loop_action` over `episodes` episodes of up to `horizon`
+    steps from Gymnasium's reset states (seeds 0..episodes-1): in Gymnasium itself (MuJoCo,
+    float64), in ours with `gymnasium` physics and in ours with `physics` (same start states)."""
+    gym_env = parity.make_gymnasium(name, envs.make(name))
+    starts, gym_returns = [], []
+    for seed in range(episodes):
+        gym_env.reset(seed=seed)
+        starts.append((gym_env.data.qpos.copy(), gym_env.data.qvel.copy()))
+        total = 0.0
+        for t in range(horizon):
+            _, reward, terminated, _, _ = gym_env.step(parity.scale_action(gym_env, open_loop_action(t, gym_env.model.nu)))
+            total += reward
+            if terminated:
+                break
+        gym_returns.append(total)
+    qpos, qvel = (np.array(x, np.float32) for x in zip(*starts))
+    out = dict(task=name, episodes=episodes, horizon=horizon,
+               gymnasium_mujoco_return=float(np.mean(gym_returns)), gymnasium_mujoco_std=float(np.std(gym_returns)))
+    for label, preset in (("ours_gymnasium", "gymnasium"), (f"ours_{physics}", physics)):
+        ours = _mjx_returns(envs.make(name, physics=preset), qpos, qvel, horizon)
+        out[label + "_return"], out[label + "_std"] = float(np.mean(ours)), float(np.std(ours))
+        out[label + "_vs_mujoco"] = out[label + "_return"] / out["gymnasium_mujoco_return"] - 1
+    return out
+
+
+def _mjx_returns(env, qpos, qvel, horizon: int) -> np.ndarray:
+    """Per-episode returns of `open_loop_action` in our env (summed until termination)."""
+    actions = jnp.asarray(np.stack([open_loop_action(t, env.action_size) for t in range(horizon)]), "float32")
+
+    def episode(qpos, qvel):
+        data = env.state_from_qpos_qvel(qpos, qvel)
+        state = brax_state(env, data)
+
+        def body(carry, action):
+            state, alive, total = carry
+            state = env.step(state, action)
+            total = total + alive * state.reward
+            return (state, alive * (1.0 - state.done), total), None
+
+        (_, _, total), _ = jax.lax.scan(body, (state, 1.0, 0.0), actions)
+        return total
+
+    return np.asarray(jax.jit(jax.vmap(episode))(qpos, qvel))
+
+
+def brax_state(env, data):
+    """A brax State around `data` (what `env.reset` returns, at a given start state)."""
+    from brax.envs.base import State
+    zero = jnp.zeros(())
+    metrics = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).metrics
+    return State(data, env.observation(data), zero, zero, {k: zero for k in metrics}, {})
+
+
 def machine_info() -> dict:
     import mujoco
     return dict(cpu_model=cpu_model("unknown"), cores=len(os.sched_getaffinity(0)), load_average=os.getloadavg(),
@@ -102,6 +164,9 @@ def markdown(rows: list[dict], env_counts: list[int]) -> str:
         cells = [r["task"], r["options"], f"{r['obs_err_median']:.1e}", f"{r['obs_err_max']:.1e}",
                  f"{r['reward_err_median']:.1e}", f"{r['reward_err_max']:.1e}", f"{r['termination_agrees']:.0%}"]
         for n in env_counts:
+            if f"speedup_{n}" not in r:  # speed not measured for this task
+                cells += ["—"] * 3
+                continue
             cells += [f"{r[f'gymnasium_steps_per_s_{n}']:,.0f}", f"{r[f'steps_per_s_{n}']:,.0f}",
                       f"{r[f'speedup_{n}']:.1f}x"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -112,17 +177,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(ALL_TASKS), help="comma-separated task names")
     parser.add_argument("--physics", default="gpu", help="preset compared against 'gymnasium'")
-    parser.add_argument("--envs", default="128,1024", help="batch sizes for the speed measurement")
+    parser.add_argument("--envs", default="128,1024", help="batch sizes for the speed measurement ('': skip it)")
     parser.add_argument("--steps", type=int, default=5, help="env steps per timed scan")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs (best kept) after a warm-up")
     parser.add_argument("--states", type=int, default=64, help="Gymnasium states for the fidelity check")
+    parser.add_argument("--returns", default="", help="tasks for the open-loop return comparison (none: skip)")
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--horizon", type=int, default=1000)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
-    env_counts = [int(n) for n in args.envs.split(",")]
+    env_counts = [int(n) for n in args.envs.split(",") if n]  # none: fidelity only
 
     machine = machine_info()
+    if args.returns:
+        comparisons = [returns(name, args.physics, args.episodes, args.horizon) for name in args.returns.split(",")]
+        for c in comparisons:
+            print(json.dumps(c), flush=True)
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "physics_returns.json"), "w") as f:
+            json.dump(dict(machine=machine, args=vars(args), rows=comparisons), f, indent=2)
     rows = []
-    for name in args.tasks.split(","):
+    for name in [t for t in args.tasks.split(",") if t]:
         t0 = time.time()
         env = envs.make(name, physics=args.physics)
         row = dict(task=name, physics=args.physics, options=describe(env.physics), **fidelity(name, args.physics, args.states))
@@ -134,7 +209,8 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), f"({time.time() - t0:.0f} s)", flush=True)
         write_outputs(rows, dict(machine, load_average_end=os.getloadavg()), vars(args), args.out)
-    print(markdown(rows, env_counts))
+    if rows:
+        print(markdown(rows, env_counts))
     print("machine:", machine)
 
 
