@@ -226,5 +226,6 @@ def write_outputs(rows: list[dict], machine: dict, args: dict, out_dir: str) -> 
     with open(base + ".json", "w") as f:
         json.dump(dict(machine=machine, args=args, rows=rows), f, indent=2)
 
+
 if __name__ == "__main__":
     main()

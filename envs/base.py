@@ -192,7 +192,8 @@ def drop_self_collisions(mj_model: mujoco.MjModel) -> None:
 FAST_PHYSICS = PhysicsOptions(solver="newton", iterations=4, ls_iterations=8)
 # For MJX on accelerators, where a batch costs its slowest env: FAST_PHYSICS's solver budget
 # and semi-implicit Euler (one forward pass per step instead of RK4's four). Tasks with
-# self-contacts also prune those (Humanoid*). Measured fidelity and speed: docs/physics.md.
+# self-contacts also prune those (Humanoid*); Ant keeps RK4. Measured fidelity and speed:
+# docs/physics.md.
 GPU_PHYSICS = PhysicsOptions(solver="newton", iterations=4, ls_iterations=8, integrator="euler")
 
 
