@@ -42,12 +42,14 @@ comma   := ,
 EXTRAS  := dev$(if $(filter 1,$(GPU)),$(comma)cuda$(CUDA))
 STAMP   := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-# Packages the GPU machine lacks (see README, "Running on a GPU"), at constraints/py3.12.txt's
-# versions; `make wheelhouse` fetches their cp312 manylinux wheels into .wheelhouse/.
+# What the GPU machine lacks, at constraints/py3.12.txt's versions: the project's dependencies
+# and their Requires-Dist that are not in its image (../shared/design/STACK.md; the device tool's
+# KINDS.md lists the image). `make wheelhouse` fetches their cp312 manylinux wheels into
+# .wheelhouse/ (about 34 MiB: the device machine takes at most 64 MiB of working tree).
 WHEELHOUSE     := .wheelhouse
 WHEELHOUSE_PKGS := mujoco mujoco-core mujoco-studio mujoco-mjx brax gymnasium farama-notifications \
                    tensorboardX flask flask-cors itsdangerous blinker jaxopt ml-collections trimesh \
-                   glfw pyopengl
+                   glfw pyopengl websockets
 WHEELHOUSE_MAX_MB := 60
 
 .PHONY: help install train evaluate test bench bench-gpu wheelhouse gpu-check clean
