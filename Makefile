@@ -60,12 +60,12 @@ help:  ## list the targets
 	@echo "             GPU=$(GPU) (0|1; default: 1 when nvidia-smi answers) CUDA=$(CUDA) (12|13) PY=/path/to/python3.12"
 
 $(STAMP): pyproject.toml $(wildcard constraints/*.txt)
-	@set -e; py="$(PY)"; \
-	if [ -z "$$py" ]; then for c in $(PY_CANDIDATES); do \
+	@set -e; py=; \
+	for c in $(or $(PY),$(PY_CANDIDATES)); do \
 	  if $$c -c 'import sys, venv, ensurepip; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null; \
-	  then py=$$c; break; fi; done; fi; \
+	  then py=$$c; break; fi; done; \
 	if [ -z "$$py" ]; then echo "make install: no usable Python 3.11-3.13 (with venv and ensurepip) among:" \
-	  "$(PY_CANDIDATES). Install one (3.12 preferred), or name it: make install PY=/path/to/python3.12" >&2; exit 1; fi; \
+	  "$(or $(PY),$(PY_CANDIDATES)). Install one (3.12 preferred), or name it: make install PY=/path/to/python3.12" >&2; exit 1; fi; \
 	ver=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$$ver" ]; then \
 	  echo "make install: $(VENV) is not Python $$ver; recreating it"; rm -rf $(VENV); fi; \
