@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import time
 import traceback
 
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from benchmarks.machine import cpu_model
+from benchmarks.machine import describe as describe_machine
 from envs.wrappers import wrap_for_training
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -162,17 +161,6 @@ def bench_task(name: str, num_envs_list: list[int], steps: int, episode_length: 
 # ----------------------------------------------------------------------------------------------
 # Machine, outputs
 # ----------------------------------------------------------------------------------------------
-def machine_info() -> dict:
-    cpu = cpu_model("unknown")
-    import mujoco
-    return dict(
-        cpu_model=cpu, cores=len(os.sched_getaffinity(0)), load_average=os.getloadavg(),
-        jax_backend=jax.default_backend(), devices=[str(d) for d in jax.devices()],
-        jax=jax.__version__, mujoco=mujoco.__version__, python=platform.python_version(),
-        date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    )
-
-
 def write_outputs(rows: list[dict], skipped: dict, machine: dict, out_dir: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.join(out_dir, "env_throughput")
@@ -252,7 +240,7 @@ def main(argv=None) -> None:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     num_envs = [int(n) for n in args.num_envs.split(",")]
     raw_num_envs = None if args.raw_num_envs == "all" else {int(n) for n in args.raw_num_envs.split(",")}
-    machine = machine_info()
+    machine = describe_machine()
     print(f"machine: {machine}", flush=True)
 
     rows, skipped = [], {}

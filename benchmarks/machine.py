@@ -1,8 +1,12 @@
-"""What the benchmarks record about the machine they ran on."""
+"""What the benchmarks record about the machine they ran on: one description for all of them."""
 from __future__ import annotations
 
+import os
+import platform
+import time
 
-def cpu_model(default: str) -> str:
+
+def cpu_model(default: str = "unknown") -> str:
     """The CPU's model name from /proc/cpuinfo, or `default` where there is none (not Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
@@ -12,3 +16,23 @@ def cpu_model(default: str) -> str:
     except OSError:
         pass
     return default
+
+
+def describe() -> dict:
+    """CPU, cores, load, accelerator (kind x count), versions and date, as JSON-able data."""
+    import jax
+    import mujoco
+
+    dev = jax.devices()[0]
+    return dict(cpu_model=cpu_model(platform.processor() or "unknown"), cores=len(os.sched_getaffinity(0)),
+                load_average=os.getloadavg(), jax_backend=jax.default_backend(),
+                device_kind=getattr(dev, "device_kind", dev.platform), device_count=jax.device_count(),
+                jax=jax.__version__, mujoco=mujoco.__version__, python=platform.python_version(),
+                date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+
+
+def summary(info: dict | None = None) -> str:
+    """One line for tables and logs: 'CPU model, N cores | jax V BACKEND backend (KIND xN)'."""
+    m = info or describe()
+    return (f"{m['cpu_model']}, {m['cores']} cores | jax {m['jax']} {m['jax_backend']} backend "
+            f"({m['device_kind']} x{m['device_count']})")

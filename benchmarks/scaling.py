@@ -28,16 +28,13 @@ RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 def worker(args) -> dict:
     """One measurement at `args.n` devices (run in its own process)."""
-    import dataclasses
-
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from mjx_smfp import agents
     from mjx_smfp import config as config_lib
     from mjx_smfp.distributed import DATA_AXIS, make_data_mesh
-    from mjx_smfp.loop import Engine
+    from mjx_smfp.engine import Engine
 
     n = args.n
     scale = 1 if args.mode == "strong" else n
@@ -46,7 +43,7 @@ def worker(args) -> dict:
                      replay_capacity=args.replay_capacity * scale, iterations_per_call=args.iterations_per_call,
                      updates_per_step=args.updates_per_step, eval_interval=0)
     cfg, agent_cfg = config_lib.build(overrides)
-    engine = Engine(cfg, agents.make(cfg.agent, agent_cfg))
+    engine = Engine(cfg, agent_cfg)
     ts = engine.init_state()
     ts, _ = engine.warmup(ts)
     t = time.time()

@@ -6,7 +6,7 @@
 Measures, at the same num_envs / batch size / updates per step / replay capacity / network
 sizes (2x256 actor and critic, LayerNorm critic, for parity with brax's defaults):
   * raw:   `jax.vmap(env.step)` of the bare task inside a `lax.scan` (no wrapper, no agent);
-  * ours:  `loop.Engine.train_chunk` (act -> step -> insert -> G updates), steady state;
+  * ours:  `engine.Engine.train_chunk` (act -> step -> insert -> G updates), steady state;
   * brax:  `brax.training.agents.sac.train` on the same task object (brax's wrappers), its
            own per-epoch `training/sps`, first (compiling) epoch dropped;
   * agent: per-update cost and batched action-sampling cost of the agent(s) at num_envs and
@@ -22,22 +22,16 @@ import csv
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from benchmarks import machine
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 NET = dict(actor_hidden=(256, 256), critic_hidden=(256, 256))
-
-
-def machine() -> str:
-    dev = jax.devices()[0]
-    kind = getattr(dev, "device_kind", dev.platform)
-    return f"{platform.node()} | {dev.platform}:{kind} x{jax.device_count()} | {os.cpu_count()} CPU cores | jax {jax.__version__}"
 
 
 def _block(tree):
@@ -71,10 +65,10 @@ def raw_stepping(env, num_envs: int, steps: int, repeats: int = 3) -> dict:
     return {"env_steps_per_s": steps * num_envs / best, "compile_s": compile_s}
 
 
-def our_loop(cfg, agent, calls: int) -> dict:
-    from mjx_smfp.loop import Engine
+def our_loop(cfg, agent_cfg, calls: int) -> dict:
+    from mjx_smfp.engine import Engine
 
-    engine = Engine(cfg, agent)
+    engine = Engine(cfg, agent_cfg)
     ts = engine.init_state()
     ts, _ = engine.warmup(ts)
     _block(ts)
@@ -219,12 +213,14 @@ def _agent_timers(name: str, agent_cfg_overrides: dict, obs_size: int, action_si
                   act_envs: tuple[int, ...], repeats: int):
     """Jitted timers for one agent: {"update": fn, "act_<n>": fn ...}, each running `repeats` calls."""
     from mjx_smfp import agents
+    from mjx_smfp import config as config_lib
     from mjx_smfp.agents.base import Transition
 
-    cls = agents.get_class(name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    agent = cls(cls.Config(**{k: v for k, v in agent_cfg_overrides.items() if k in fields}))
-    state = agent.init(jax.random.PRNGKey(0), obs_size, action_size)
+    cls = agents.get_class(name).Config
+    fields = config_lib.flat_field_types(cls)
+    agent_cfg = config_lib.make_config(cls, {k: v for k, v in agent_cfg_overrides.items() if k in fields})
+    agent = agents.make(name, agent_cfg, obs_size, action_size)
+    state = agent.init(jax.random.PRNGKey(0))
     k = jax.random.split(jax.random.PRNGKey(1), 4)
     batch = Transition(obs=jax.random.normal(k[0], (batch_size, obs_size)),
                        action=jax.random.uniform(k[1], (batch_size, action_size), minval=-1, maxval=1),
@@ -312,18 +308,18 @@ def main(argv=None):
     from mjx_smfp import config as config_lib
 
     overrides = {"env": args.env, "agent": args.agent, "preset": args.preset, "replay_capacity": args.replay_capacity,
-                 **{k: v for k, v in NET.items() if k in {f.name for f in dataclasses.fields(agents.get_class(args.agent).Config)}}}
+                 **{k: v for k, v in NET.items() if k in config_lib.flat_field_types(agents.get_class(args.agent).Config)}}
     for key in ("num_envs", "batch_size", "updates_per_step", "iterations_per_call", "learning_starts"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     cfg, agent_cfg = config_lib.build(overrides)
     cfg = dataclasses.replace(cfg, eval_episodes=1)
     env = envs.make(cfg.env, **cfg.env_options)
-    print(f"[bench] {machine()}")
+    print(f"[bench] {machine.summary()}")
     print(f"[bench] {cfg.env} / {cfg.agent}: {cfg.num_envs} envs, batch {cfg.batch_size}, G={cfg.updates_per_step}, "
           f"{cfg.iterations_per_call} iterations per call, replay {cfg.replay_capacity:,}", flush=True)
 
-    result = {"machine": machine(), "env": cfg.env, "agent": cfg.agent, "num_envs": cfg.num_envs,
+    result = {"machine": machine.summary(), "env": cfg.env, "agent": cfg.agent, "num_envs": cfg.num_envs,
               "batch_size": cfg.batch_size, "updates_per_step": cfg.updates_per_step,
               "iterations_per_call": cfg.iterations_per_call, "replay_capacity": cfg.replay_capacity,
               "networks": "actor 2x256, critic 2x256 + LayerNorm", "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -333,7 +329,7 @@ def main(argv=None):
         result["raw_env_steps_per_s"] = raw["env_steps_per_s"]
         print(f"[bench] raw MJX stepping: {raw['env_steps_per_s']:,.0f} env-steps/s", flush=True)
 
-        ours = our_loop(cfg, agents.make(cfg.agent, agent_cfg), args.calls)
+        ours = our_loop(cfg, agent_cfg, args.calls)
         result.update(ours_env_steps_per_s=ours["env_steps_per_s"], ours_updates_per_s=ours["updates_per_s"],
                       ours_compile_s=ours["compile_s"])
         print(f"[bench] ours ({cfg.agent}): {ours['env_steps_per_s']:,.0f} env-steps/s, {ours['updates_per_s']:,.0f} "

@@ -5,7 +5,7 @@
 
 For every seed, trains SMFP and SAC one after the other (order alternates per seed, so slow
 phases of a shared machine hit both agents equally) with the SAME resolved preset, overrides
-and wall-clock budget per run. Each run drives `loop.Engine` directly (init_state, warmup,
+and wall-clock budget per run. Each run drives `engine.Engine` directly (init_state, warmup,
 train_chunk, evaluate), so the budget is checked between host calls: a chunk is not started
 when the last chunk's duration would take the run past the budget.
 
@@ -33,12 +33,11 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import time
 
 import numpy as np
 
-from benchmarks.machine import cpu_model
+from benchmarks import machine
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 AGENTS = ("smfp", "sac")
@@ -146,24 +145,15 @@ def markdown_table(rows: list[dict]) -> str:
 # Runs.
 # ----------------------------------------------------------------------------------------
 
-def machine() -> str:
-    import jax
-
-    cpu = cpu_model(platform.processor() or "cpu")
-    dev = jax.devices()[0]
-    kind = getattr(dev, "device_kind", dev.platform)
-    return (f"{cpu}, {os.cpu_count()} cores | jax {jax.__version__} {jax.default_backend()} backend "
-            f"({kind} x{jax.device_count()})")
-
-
 def split_overrides(pairs: dict) -> tuple[dict, dict]:
     """Per-agent override dicts: loop fields and shared agent fields to both, the rest to
     the agent that has the field; ValueError for a field neither has."""
     from mjx_smfp import agents
+    from mjx_smfp import config as config_lib
     from mjx_smfp.config import TrainConfig
 
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    agent_fields = {a: {f.name for f in dataclasses.fields(agents.get_class(a).Config)} for a in AGENTS}
+    agent_fields = {a: set(config_lib.flat_field_types(agents.get_class(a).Config)) for a in AGENTS}
     per_agent = {a: {} for a in AGENTS}
     for key, value in pairs.items():
         if key in ("agent",):
@@ -180,13 +170,12 @@ def run_one(cfg, agent_cfg, budget_s: float, eval_every_s: float, label: str, pr
     """Train one agent under a wall-clock budget; returns its eval points and timings."""
     import jax
 
-    from mjx_smfp import agents
-    from mjx_smfp.loop import Engine
+    from mjx_smfp.engine import Engine
 
     eval_s = 0.0
     t0 = time.perf_counter()
     clock = lambda: time.perf_counter() - t0 - eval_s  # noqa: E731  (run clock, evaluation excluded)
-    engine = Engine(cfg, agents.make(cfg.agent, agent_cfg))
+    engine = Engine(cfg, agent_cfg)
     ts = engine.init_state(cfg.seed)
     ts, _ = engine.warmup(ts)
     jax.block_until_ready(ts.env_steps)
@@ -362,7 +351,7 @@ def main(argv=None):
     if not args.compile_cache:
         jax.config.update("jax_enable_compilation_cache", False)
     from mjx_smfp import config as config_lib
-    from mjx_smfp.loop import format_eta
+    from mjx_smfp.runner import format_eta
 
     pairs = config_lib.parse_cli_pairs(rest)
     smfp_over, sac_over = split_overrides(pairs)
@@ -375,7 +364,7 @@ def main(argv=None):
     cfg0 = configs["smfp"][0]
     only = {a: sorted(set(o) - set(smfp_over if a == "sac" else sac_over)) for a, o in
             (("smfp", smfp_over), ("sac", sac_over))}
-    mach = machine()
+    mach = machine.summary()
     print(f"[wallclock] {mach}")
     print(f"[wallclock] {args.env} {cfg0.env_kwargs} preset {cfg0.preset}: {cfg0.num_envs} envs, batch "
           f"{cfg0.batch_size}, G={cfg0.updates_per_step}, {cfg0.iterations_per_call} iterations/call, "

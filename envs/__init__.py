@@ -30,10 +30,14 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(name: str, **options):
-    """Build the task `name`; keyword options go to the task's constructor."""
+def get_class(name: str):
+    """The task class registered under `name` (imported on first use)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(names())}")
     module_name, class_name = _REGISTRY[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(**options)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def make(name: str, **options):
+    """Build the task `name`; keyword options go to the task's constructor."""
+    return get_class(name)(**options)

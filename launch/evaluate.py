@@ -19,22 +19,19 @@ import numpy as np
 
 def load(run_dir: str, episodes: int | None = None, step: int | None = None):
     """(engine, train state restored from the checkpoint at `step`, default latest)."""
-    import jax
-
-    from mjx_smfp import agents
     from mjx_smfp import checkpoint as ckpt_lib
     from mjx_smfp import config as config_lib
-    from mjx_smfp.loop import Engine
+    from mjx_smfp.engine import Engine
 
     with open(os.path.join(run_dir, "config.json")) as f:
         cfg, agent_cfg = config_lib.from_dict(json.load(f))
     if episodes is not None:
         cfg = dataclasses.replace(cfg, eval_episodes=episodes)
-    engine = Engine(cfg, agents.make(cfg.agent, agent_cfg))
+    engine = Engine(cfg, agent_cfg)
     checkpointer = ckpt_lib.Checkpointer(os.path.join(run_dir, "checkpoints"))
     if checkpointer.latest_step() is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir}/checkpoints")
-    ts = checkpointer.restore(jax.eval_shape(engine.init, jax.random.PRNGKey(cfg.seed)), step)
+    ts = checkpointer.restore(engine.abstract_state(), step)
     checkpointer.close()
     return engine, ts
 
@@ -48,7 +45,7 @@ def render_episode(engine, ts, path: str, seed: int = 0, width: int = 640, heigh
 
     from mjx_smfp import normalizer as norm_lib
 
-    raw, cfg = engine.raw_env, engine.cfg
+    raw, cfg = engine.task, engine.cfg
     mj_model = getattr(raw, "mj_model", None)
     if mj_model is None:
         raise ValueError(f"env {cfg.env!r} has no mj_model to render")

@@ -70,14 +70,13 @@ def main(argv: list[str] | None = None) -> str:
         raise SystemExit(2)
     import jax
 
-    from mjx_smfp import agents
-    from mjx_smfp.loop import Engine, NonFiniteError, run
+    from mjx_smfp.engine import Engine
+    from mjx_smfp.runner import NonFiniteError, run
 
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
-    agent = agents.make(cfg.agent, agent_cfg)
     try:
-        engine = Engine(cfg, agent)
-    except ValueError as err:  # e.g. num_envs not divisible by the device count found
+        engine = Engine(cfg, agent_cfg)
+    except ValueError as err:  # e.g. num_envs not divisible by the device count found, bad env_kwargs
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if is_main:

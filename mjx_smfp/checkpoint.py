@@ -1,9 +1,12 @@
 """Orbax checkpoints of the FULL train state (params, optimiser states, targets,
 temperature, normaliser, replay ring, env states, RNG, counters).
 
-The state is saved as its flat list of leaves and restored into the tree structure of a
-template (a concrete or `jax.eval_shape` state built from the same config), so any pytree
-(flax, brax, mjx dataclasses) round-trips without per-type serialisation code. Saving is
+Leaves are saved under their tree path ("agent.actor_params.params.Dense_0.kernel",
+"replay.data.obs", ...) and restored into a template (the Engine's `abstract_state()`), so
+any pytree (flax, brax, mjx dataclasses) round-trips without per-type code, adding a field
+never shifts the others, and a checkpoint whose structure differs from the template is an
+error naming the first missing or extra path. Zero-size leaves (e.g. empty contact arrays of
+an mjx.Data) are not saved (orbax cannot) and are rebuilt from the template. Saving is
 synchronous: the loop donates the state to its next call, so the save must be complete
 before the buffers are reused.
 """
@@ -18,10 +21,26 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 
-def _flat(tree) -> dict[str, Any]:
-    """Leaves by index; zero-size leaves (e.g. empty contact arrays of an mjx.Data) are left
-    out (orbax cannot save them) and rebuilt from the template on restore."""
-    return {f"leaf_{i:05d}": leaf for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)) if leaf.size > 0}
+def _key_name(entry) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def leaf_paths(tree) -> list[tuple[str, Any]]:
+    """(dotted tree path, leaf) for every leaf of `tree`, in tree order."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return [(".".join(_key_name(e) for e in path), leaf) for path, leaf in flat]
+
+
+def _saved(tree) -> dict[str, Any]:
+    """The leaves that are stored: every non-empty leaf, by its path."""
+    return {path: leaf for path, leaf in leaf_paths(tree) if math.prod(leaf.shape) > 0}
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's tree paths differ from the state the run expects."""
 
 
 class Checkpointer:
@@ -33,10 +52,11 @@ class Checkpointer:
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                                  enable_async_checkpointing=False),
+            item_handlers=ocp.StandardCheckpointHandler(),  # so metadata reads before any save
         )
 
     def save(self, step: int, state) -> str:
-        self._manager.save(int(step), args=ocp.args.StandardSave(_flat(state)), force=True)
+        self._manager.save(int(step), args=ocp.args.StandardSave(_saved(state)), force=True)
         self._manager.wait_until_finished()
         return self.path(step)
 
@@ -56,17 +76,22 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint under {self.directory}")
-        leaves, treedef = jax.tree_util.tree_flatten(template)
-        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        abstract = {
-            f"leaf_{i:05d}": jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
-                                                  sharding=getattr(leaf, "sharding", None) or sharding)
-            for i, leaf in enumerate(leaves) if math.prod(leaf.shape) > 0
-        }
+        expected = _saved(template)
+        metadata = self._manager.item_metadata(step)
+        stored = set(getattr(metadata, "tree", metadata).keys())
+        missing, extra = sorted(set(expected) - stored), sorted(stored - set(expected))
+        if missing or extra:
+            what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+            raise CheckpointMismatchError(
+                f"checkpoint {self.path(step)} does not match this run's state: {what} "
+                f"({len(missing)} missing, {len(extra)} extra paths); was it written by another version or config?")
+        default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        abstract = {path: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=getattr(leaf, "sharding", None) or default)
+                    for path, leaf in expected.items()}
         restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        out = [restored[f"leaf_{i:05d}"] if f"leaf_{i:05d}" in restored else jnp.zeros(leaf.shape, leaf.dtype)
-               for i, leaf in enumerate(leaves)]
-        return jax.tree_util.tree_unflatten(treedef, out)
+        leaves = [restored[path] if path in restored else jnp.zeros(leaf.shape, leaf.dtype)
+                  for path, leaf in leaf_paths(template)]
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
 
     def close(self):
         self._manager.close()

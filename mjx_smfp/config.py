@@ -4,7 +4,8 @@ presets per scale and task, command-line overrides, and start-up validation.
 Scales: `fast` (thousands of envs, large batches, several updates per iteration —
 FastSAC-style, for accelerators), `paper` (1 env, batch 256, UTD 1, 1M steps, replay 1M),
 `cpu` (a laptop-sized run), and `auto` (cpu without an accelerator, else fast).
-Precedence: dataclass defaults < scale preset < task preset < command line.
+Precedence: dataclass defaults < scale preset < task preset (any scale, then this scale) <
+command line.
 Every field can be overridden with `--field value`; agent fields (e.g. `--temperature_lr
 1e-3`) go to the agent's Config. Unknown or inconsistent options raise ValueError naming
 the field.
@@ -15,7 +16,7 @@ import dataclasses
 import difflib
 import json
 import typing
-from typing import Any, Optional
+from typing import Any
 
 SCALES = ("auto", "cpu", "fast", "paper")
 
@@ -120,6 +121,35 @@ def _field_types(cls) -> dict[str, Any]:
     return out
 
 
+def _nested(cls) -> dict[str, type]:
+    """Fields of `cls` that are themselves config dataclasses (e.g. SMFP's `policy`)."""
+    return {name: typ for name, typ in _field_types(cls).items() if dataclasses.is_dataclass(typ)}
+
+
+def flat_field_types(cls) -> dict[str, Any]:
+    """Every settable field of config class `cls` by its command-line name: its own fields and
+    those of nested configs (SMFP's `policy.sigma_mode` is `--sigma_mode`)."""
+    out = {k: v for k, v in _field_types(cls).items() if k not in _nested(cls)}
+    for typ in _nested(cls).values():
+        for name, sub in _field_types(typ).items():
+            if name in out:
+                raise TypeError(f"{cls.__qualname__}: field {name!r} is declared twice (nested configs need unique names)")
+            out[name] = sub
+    return out
+
+
+def make_config(cls, values: dict):
+    """Build `cls` from flat field values, routing nested configs' fields into them."""
+    nested = _nested(cls)
+    own = {k: v for k, v in values.items() if k in _field_types(cls) and k not in nested}
+    for field_name, typ in nested.items():
+        sub = {k: v for k, v in values.items() if k in _field_types(typ)}
+        if isinstance(values.get(field_name), dict):  # from JSON (config.json)
+            sub = {**values[field_name], **sub}
+        own[field_name] = typ(**sub)
+    return cls(**own)
+
+
 def parse_value(name: str, text: Any, typ: Any) -> Any:
     """Convert a command-line string to field type `typ` (int, float, bool, str, tuple, Optional)."""
     if not isinstance(text, str):
@@ -190,11 +220,12 @@ def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig
         agent_config_cls = agents.get_class(agent).Config
 
     train_types = _field_types(TrainConfig)
-    agent_types = _field_types(agent_config_cls)
+    agent_types = flat_field_types(agent_config_cls)
     train_kw: dict[str, Any] = {}
     agent_kw: dict[str, Any] = {}
-    for key, (t_kw, a_kw) in ((scale, SCALE_PRESETS[scale]), ((env, scale), TASK_PRESETS.get((env, scale), ({}, {}))),
-                              ((env, "*"), TASK_PRESETS.get((env, "*"), ({}, {})))):
+    # Precedence: scale preset < task preset for every scale ("*") < task preset for this scale.
+    for t_kw, a_kw in (SCALE_PRESETS[scale], TASK_PRESETS.get((env, "*"), ({}, {})),
+                       TASK_PRESETS.get((env, scale), ({}, {}))):
         train_kw.update(t_kw)
         agent_kw.update({k: v for k, v in a_kw.items() if k in agent_types})
     for name, value in overrides.items():
@@ -209,7 +240,7 @@ def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig
             raise ValueError(f"unknown option --{name}{hint}; valid options: {', '.join(valid)}")
     train_kw["preset"] = scale
     cfg = TrainConfig(**train_kw)
-    agent_cfg = agent_config_cls(**agent_kw)
+    agent_cfg = make_config(agent_config_cls, agent_kw)
     validate(cfg)
     return cfg, agent_cfg
 
@@ -275,6 +306,9 @@ def from_dict(data: dict, agent_config_cls=None) -> tuple[TrainConfig, Any]:
         from mjx_smfp import agents
 
         agent_config_cls = agents.get_class(data["train"]["agent"]).Config
-    agent_types = _field_types(agent_config_cls)
-    agent_kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data["agent"].items() if k in agent_types}
-    return TrainConfig(**data["train"]), agent_config_cls(**agent_kw)
+    def restore(value):
+        if isinstance(value, list):
+            return tuple(value)
+        return {k: restore(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    return TrainConfig(**data["train"]), make_config(agent_config_cls, restore(data["agent"]))

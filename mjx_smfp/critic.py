@@ -53,7 +53,8 @@ def critic_loss(
     apply_fn: QApply,
     entropy_in_backup: bool = True,
 ) -> tuple[jax.Array, Metrics]:
-    """Mean over heads and batch of 0.5 * (Q_i(s, a) - y)^2; returns (loss, metrics).
+    """Sum over the Q heads of each head's batch mean of 0.5 * (Q_i(s, a) - y)^2 (every head is
+    regressed with full weight, as in SAC); returns (loss, metrics).
 
     Differentiate w.r.t. `critic_params` (argument 0) with `jax.value_and_grad(..., has_aux=True)`.
     """
@@ -62,7 +63,7 @@ def critic_loss(
     )
     q = apply_fn(critic_params, batch.obs, batch.action)  # [heads, B]
     td = q - y[None]
-    loss = 0.5 * jnp.mean(jnp.square(td)) * q.shape[0]  # sum over heads, mean over batch
+    loss = jnp.sum(0.5 * jnp.mean(jnp.square(td), axis=1))
     metrics = {
         "critic_loss": loss,
         "q_mean": q.mean(),

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 
@@ -48,6 +47,3 @@ class TwinQ(nn.Module):
         )(hidden=self.hidden, out=1, layer_norm=self.layer_norm)
         return heads(x)[..., 0]
 
-
-def param_count(params) -> int:
-    return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))

@@ -7,7 +7,6 @@ imported. Prints one JSON object (the last stdout line) that the tests assert on
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -17,11 +16,11 @@ import time
 import jax
 import numpy as np
 
-from mjx_smfp import agents
 from mjx_smfp import checkpoint as ckpt_lib
 from mjx_smfp import config as config_lib
 from mjx_smfp.distributed import make_data_mesh
-from mjx_smfp.loop import Engine, run
+from mjx_smfp.engine import Engine
+from mjx_smfp.runner import run
 
 # multimodal with one mode: a one-step bandit, reward exp(-|a - (0.6, 0.6)|^2 / 0.08) (max 1).
 BASE = dict(env="multimodal", env_kwargs='{"num_modes": 1}', agent="sac", preset="cpu", num_envs=16,
@@ -61,7 +60,7 @@ def check_devices(n: int) -> tuple[dict, Engine, list]:
     and the state after COMPARE_CALLS calls."""
     t = time.time()
     cfg, agent_cfg = build(num_devices=n)
-    engine = Engine(cfg, agents.make("sac", agent_cfg), mesh=make_data_mesh(1) if n == 1 else None)
+    engine = Engine(cfg, agent_cfg, mesh=make_data_mesh(1) if n == 1 else None)
     ts = engine.init_state()
     ts, _ = engine.warmup(ts)
     early = None
@@ -91,7 +90,7 @@ def check_plain_equals(sharded_early: list) -> dict:
     """The plain single-device engine == the shard_map path forced on a 1-device mesh, bit for bit."""
     t = time.time()
     cfg, agent_cfg = build(num_devices=1)
-    engine = Engine(cfg, agents.make("sac", agent_cfg))
+    engine = Engine(cfg, agent_cfg)
     ts = engine.init_state()
     ts, _ = engine.warmup(ts)
     for _ in range(COMPARE_CALLS):
@@ -127,7 +126,7 @@ def check_smfp(n: int) -> dict:
     cfg, agent_cfg = config_lib.build({**{k: v for k, v in BASE.items() if k not in (
         "init_temperature", "actor_lr", "critic_lr", "temperature_lr")}, "agent": "smfp", "num_devices": n,
         "iterations_per_call": 10, "updates_per_step": 2})
-    engine = Engine(cfg, agents.make("smfp", agent_cfg))
+    engine = Engine(cfg, agent_cfg)
     ts = engine.init_state()
     ts, _ = engine.warmup(ts)
     for _ in range(2):
@@ -144,8 +143,8 @@ def check_errors() -> dict:
         replay_capacity=error_of(lambda: build(num_devices=4, replay_capacity=2046)),
         batch_size=error_of(lambda: build(num_devices=4, batch_size=66)),
         batch_per_device_ok=error_of(lambda: build(num_devices=4, batch_size=66, batch_per_device=True)),
-        too_many=error_of(lambda: Engine(build(num_devices=8)[0], agents.make("sac"))),
-        all_devices=error_of(lambda: Engine(build(num_devices=0, num_envs=18)[0], agents.make("sac"))),
+        too_many=error_of(lambda: Engine(*build(num_devices=8))),
+        all_devices=error_of(lambda: Engine(*build(num_devices=0, num_envs=18))),
         negative=error_of(lambda: build(num_devices=-1)),
     )
 

@@ -1,4 +1,6 @@
 """Config: presets resolve, overrides reach train and agent fields, bad options name the field."""
+import json
+
 import pytest
 
 from mjx_smfp import config
@@ -33,3 +35,24 @@ def test_presets_and_cli_overrides_reach_train_and_agent_fields():
 def test_bad_options_raise_errors_naming_the_field(overrides, message):
     with pytest.raises(ValueError, match=message):
         config.build(overrides)
+
+
+def test_a_scale_specific_task_preset_beats_the_any_scale_one(monkeypatch):
+    monkeypatch.setitem(config.TASK_PRESETS, ("inverted_pendulum", "*"), (dict(batch_size=64), {}))
+    monkeypatch.setitem(config.TASK_PRESETS, ("inverted_pendulum", "paper"), (dict(batch_size=128), {}))
+    assert config.build({"env": "inverted_pendulum", "preset": "paper"})[0].batch_size == 128
+    assert config.build({"env": "inverted_pendulum", "preset": "cpu"})[0].batch_size == 64
+
+
+def test_nested_policy_fields_are_flat_options_and_round_trip_through_json():
+    cfg, agent_cfg = config.build({"agent": "smfp", "sigma_mode": "per_dim", "time_embed_dim": "16"})
+    assert agent_cfg.policy.sigma_mode == "per_dim" and agent_cfg.policy.time_embed_dim == 16
+    assert config.from_dict(json.loads(json.dumps(config.to_dict(cfg, agent_cfg)))) == (cfg, agent_cfg)
+
+
+def test_env_kwargs_a_task_does_not_take_are_an_error_listing_its_options():
+    from mjx_smfp.engine import make_task
+
+    cfg, _ = config.build({"env": "inverted_pendulum", "env_kwargs": '{"nosuch": 1}'})
+    with pytest.raises(ValueError, match=r"does not fit task 'inverted_pendulum'.*its options: .*reset_noise_scale"):
+        make_task(cfg)

@@ -42,3 +42,12 @@ def test_critic_loss_is_zero_at_the_target_and_its_gradient_moves_q_toward_it():
 def test_polyak_moves_targets_by_tau():
     out = critic.polyak({"a": jnp.zeros(3)}, {"a": jnp.ones(3)}, 0.25)
     np.testing.assert_allclose(np.asarray(out["a"]), 0.25)
+
+
+def test_critic_loss_is_the_sum_over_heads_of_each_heads_batch_mean():
+    batch = Transition(obs=jnp.zeros((4, 2)), action=jnp.zeros((4, 1)), reward=jnp.zeros(4),
+                       next_obs=jnp.zeros((4, 2)), terminated=jnp.ones(4), truncated=jnp.zeros(4))
+    # Targets are 0 (terminal, zero reward); heads sit at 1 and 3: 0.5 * 1 + 0.5 * 9 = 5.
+    loss, _ = critic.critic_loss(None, None, batch, jnp.zeros((4, 1)), jnp.zeros(4), 0.0, 0.9,
+                                 _const_q([1.0, 3.0]))
+    np.testing.assert_allclose(float(loss), 5.0, rtol=1e-6)

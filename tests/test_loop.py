@@ -1,22 +1,19 @@
 """The compiled loop on a tiny dummy env: compile-once, bit-identical resume, SIGINT
 checkpoint, non-finite stop, learning, and O(batch) replay inside the compiled step."""
 import dataclasses
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from dummy_envs import DummyBatchedEnv  # noqa: E402
-
-from mjx_smfp import checkpoint as ckpt_lib  # noqa: E402
-from mjx_smfp.agents.base import Agent  # noqa: E402
-from mjx_smfp.agents.sac import SAC  # noqa: E402
-from mjx_smfp.config import TrainConfig  # noqa: E402
-from mjx_smfp.loop import Engine, NonFiniteError, StopFlag, run  # noqa: E402
+from mjx_smfp import checkpoint as ckpt_lib
+from mjx_smfp.agents.base import Agent
+from mjx_smfp.agents.sac import SAC
+from mjx_smfp.config import TrainConfig
+from mjx_smfp.engine import Engine
+from mjx_smfp.runner import NonFiniteError, StopFlag, run
+from tests.dummy_envs import DummyTask
 
 CFG = TrainConfig(env="multimodal", num_envs=8, episode_length=20, total_env_steps=6_000, batch_size=64,
                   updates_per_step=2, replay_capacity=1_000, learning_starts=200, iterations_per_call=25,
@@ -25,8 +22,8 @@ CFG = TrainConfig(env="multimodal", num_envs=8, episode_length=20, total_env_ste
 
 @pytest.fixture(scope="module")
 def engine():
-    agent = SAC(SAC.Config(actor_hidden=(64, 64), critic_hidden=(64, 64), init_temperature=0.1))
-    return Engine(CFG, agent, DummyBatchedEnv(8, 20), DummyBatchedEnv(16, 20))
+    return Engine(CFG, SAC.Config(actor_hidden=(64, 64), critic_hidden=(64, 64), init_temperature=0.1),
+                  task=DummyTask())
 
 
 def _leaves(tree):
@@ -54,7 +51,7 @@ def test_sigint_saves_a_checkpoint_and_stops_after_the_current_call(engine, tmp_
     assert int(ts.env_steps) == steps
     saved = ckpt_lib.Checkpointer(str(tmp_path / "checkpoints"))
     assert saved.latest_step() == steps
-    restored = saved.restore(jax.eval_shape(engine.init, jax.random.PRNGKey(0)))
+    restored = saved.restore(engine.abstract_state())
     for a, b in zip(_leaves(ts), _leaves(restored)):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C aborts at once
@@ -80,11 +77,8 @@ class _ExplodingAgent(Agent):
     class Config:
         pass
 
-    def __init__(self, config=None):
-        self.config = config or self.Config()
-
-    def init(self, rng, obs_size, action_size):
-        return {"w": jnp.zeros((obs_size, action_size)), "step": jnp.zeros((), jnp.int32)}
+    def init(self, rng):
+        return {"w": jnp.zeros((self.obs_size, self.action_size)), "step": jnp.zeros((), jnp.int32)}
 
     def act(self, state, obs, rng):
         return jnp.tanh(obs @ state["w"])
@@ -99,6 +93,6 @@ class _ExplodingAgent(Agent):
 
 def test_non_finite_loss_stops_the_run_naming_the_last_good_checkpoint(tmp_path):
     cfg = dataclasses.replace(CFG, iterations_per_call=2, updates_per_step=1, checkpoint_interval=1)
-    eng = Engine(cfg, _ExplodingAgent(), DummyBatchedEnv(8, 20), DummyBatchedEnv(16, 20))
+    eng = Engine(cfg, task=DummyTask(), make_agent=lambda obs, act, axis: _ExplodingAgent(_ExplodingAgent.Config(), obs, act, axis))
     with pytest.raises(NonFiniteError, match=r"last good checkpoint: .*checkpoints/216"):
         run(eng, str(tmp_path), verbose=False)

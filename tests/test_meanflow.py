@@ -13,7 +13,7 @@ import optax
 import pytest
 
 from mjx_smfp import meanflow as mf
-from mjx_smfp.policies.meanflow import MeanFlowPolicy
+from tests.flow_policies import flow_policy
 
 M = jnp.array([0.7, -1.3])
 
@@ -73,7 +73,7 @@ def test_true_average_velocity_satisfies_the_meanflow_identity_through_one_jvp()
 
 def test_jvp_equals_central_finite_difference_on_the_network():
     """The ONE-jvp total derivative of the actual policy network matches (u(z+hv, t+h) - u(z-hv, t-h))/2h."""
-    policy = MeanFlowPolicy(action_size=2, hidden=(32, 32), embed_dim=16, out_scale=1.0)
+    policy = flow_policy(2, (32, 32), time_embed_dim=16, out_scale=1.0)
     params = policy.init(jax.random.PRNGKey(0), obs_size=3)
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, 3))
     field = policy.field(params, obs)
@@ -142,7 +142,7 @@ def test_one_step_samples_reproduce_a_four_mode_mixture():
     """Train the policy's network with the MeanFlow loss alone on a 4-Gaussian 2-D mixture
     (modes at (+-1.2, +-1.2), std 0.15); ONE-step samples give each mode 25% +- 10% of the
     mass and most samples lie within 3 std of a mode."""
-    policy = MeanFlowPolicy(action_size=2, hidden=(128, 128, 128), embed_dim=32)
+    policy = flow_policy(2, (128, 128, 128), time_embed_dim=32)
     params = policy.init(jax.random.PRNGKey(0), obs_size=1)
     batch, steps = 256, 2500
     obs = jnp.zeros((batch, 1))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mjx_smfp import mirror_descent as md
-from mjx_smfp.policies.meanflow import MeanFlowPolicy
+from tests.flow_policies import flow_policy
 
 OBS_ROW = jnp.array([0.3, -0.5, 1.0])
 
@@ -32,7 +32,7 @@ def _set_sigma(params, sigma):
 def test_shared_noise_bound_upper_bounds_the_true_kl_between_two_policies(sigma_theta, sigma_k):
     """Two different nonlinear 1-D policies; true KL(pi_theta || pi_k) by quadrature on a y grid
     (tanh is a shared bijection, so the KL of the pre-squash y equals that of the actions)."""
-    policy = MeanFlowPolicy(action_size=1, hidden=(64, 64), embed_dim=16, out_scale=30.0)
+    policy = flow_policy(1, (64, 64), time_embed_dim=16, out_scale=30.0)
     theta = _set_sigma(policy.init(jax.random.PRNGKey(1), 3), sigma_theta)
     anchor = _set_sigma(policy.init(jax.random.PRNGKey(2), 3), sigma_k)
     y = jnp.linspace(-9.0, 9.0, 6001)

@@ -1,11 +1,13 @@
-"""Agent registry: `make(name, config)` -> agent; classes are imported lazily by name.
+"""Agent registry: `make(name, config, obs_size, action_size, axis)` -> a built agent;
+classes are imported lazily by name.
 
-Adding an agent: implement `mjx_smfp.agents.base.Agent` with a frozen dataclass `Config`
-nested in the class, and add "name": "module:Class" below.
+Adding an agent: a frozen `Config` dataclass nested in the class, a policy, an actor loss
+(see agents/soft_actor_critic.py), and one line "name": "module:Class" below.
 """
 from __future__ import annotations
 
 import importlib
+from typing import Optional
 
 _REGISTRY: dict[str, str] = {
     "sac": "mjx_smfp.agents.sac:SAC",
@@ -23,16 +25,11 @@ def get_class(name: str):
     if name not in _REGISTRY:
         raise ValueError(f"unknown agent {name!r}; valid agents: {', '.join(names())}")
     module_name, class_name = _REGISTRY[name].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name == module_name:
-            raise ValueError(f"agent {name!r} is registered but {module_name} does not exist yet") from err
-        raise
-    return getattr(module, class_name)
+    return getattr(importlib.import_module(module_name), class_name)
 
 
-def make(name: str, config=None):
-    """Construct agent `name` with `config` (an instance of its `Config`; default config if None)."""
+def make(name: str, config, obs_size: int, action_size: int, axis: Optional[str] = None):
+    """Build agent `name` for `obs_size`/`action_size` with `config` (its `Config`; None = defaults),
+    averaging gradients over the mesh axis `axis` (None on one device)."""
     cls = get_class(name)
-    return cls(config if config is not None else cls.Config())
+    return cls(config if config is not None else cls.Config(), obs_size, action_size, axis)

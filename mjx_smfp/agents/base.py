@@ -1,9 +1,10 @@
 """The one agent interface every agent (Gaussian SAC, SMFP, ...) implements.
 
-The compiled loop (mjx_smfp/loop.py) only ever calls these four methods, so it never
-branches on agent type. An `Agent` is a static, hashable object (config + network
-definitions) closed over by `jax.jit`; all mutable state lives in the pytree returned by
-`init` and threaded through `act`/`update`.
+The compiled loop (mjx_smfp/steps.py) only ever calls `init`, `act`, `eval_act` and `update`,
+so it never branches on agent type. An agent is built once with its sizes and its
+data-parallel axis (`agents.make(name, config, obs_size, action_size, axis)`) and never
+changes afterwards: it is a static description closed over by `jax.jit`, and all mutable
+state lives in the pytree returned by `init` and threaded through `act`/`update`.
 
 Observations reaching an agent are already normalised by the loop (the normaliser is
 part of the loop's train state), and actions are always in [-1, 1]^action_size.
@@ -38,14 +39,20 @@ class Transition:
 class Agent(abc.ABC):
     """init / act / eval_act / update: the whole contract between an agent and the loop.
 
-    `pmean_axis`: when the loop runs data-parallel under a named mesh axis, agents average
-    their gradients (and any batch statistics) over it with `pmean` (see `reduce`).
+    `axis`: the named mesh axis of a data-parallel run (None on one device); agents average
+    their gradients and batch statistics over it with `reduce`.
     """
 
-    pmean_axis: Optional[str] = None
+    Config: type  # the agent's frozen config dataclass
+
+    def __init__(self, config: Any, obs_size: int, action_size: int, axis: Optional[str] = None):
+        self.config = config
+        self.obs_size = int(obs_size)
+        self.action_size = int(action_size)
+        self.axis = axis
 
     @abc.abstractmethod
-    def init(self, rng: jax.Array, obs_size: int, action_size: int) -> Any:
+    def init(self, rng: jax.Array) -> Any:
         """Fresh agent state (params, optimiser states, targets, temperatures...)."""
 
     @abc.abstractmethod
@@ -62,6 +69,4 @@ class Agent(abc.ABC):
 
     def reduce(self, tree):
         """Average a pytree (gradients, statistics) over the data-parallel axis, if any."""
-        if self.pmean_axis is None:
-            return tree
-        return jax.lax.pmean(tree, self.pmean_axis)
+        return tree if self.axis is None else jax.lax.pmean(tree, self.axis)

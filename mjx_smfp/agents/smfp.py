@@ -28,37 +28,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
-from mjx_smfp import critic as critic_lib
 from mjx_smfp import meanflow as mf
 from mjx_smfp import mirror_descent as md
-from mjx_smfp.agents.base import Metrics, Transition
-from mjx_smfp.agents.soft_actor_critic import SoftActorCriticAgent, SoftActorCriticConfig
-from mjx_smfp.policies.meanflow import ACTIVATIONS, ENTROPY_SURROGATES, INPUT_LAYERS, SIGMA_MODES, MeanFlowPolicy
+from mjx_smfp.agents.base import Transition
+from mjx_smfp.agents.soft_actor_critic import (SoftActorCriticAgent, SoftActorCriticConfig, SoftActorCriticState,
+                                               gradient_update)
+from mjx_smfp.policies.meanflow import MeanFlowConfig, MeanFlowPolicy
 
 ACTOR_UPDATES = ("reparam", "weighted")
 MEANFLOW_TARGETS = ("anchor", "anchor_flow", "replay")
 
 
 @struct.dataclass
-class SMFPState:
-    actor_params: dict
+class SMFPState(SoftActorCriticState):
     anchor_params: dict  # pi_k, the mirror-descent anchor (frozen between refreshes)
-    critic_params: dict
-    target_critic_params: dict
-    log_temperature: jax.Array
     log_md_coef: jax.Array
-    actor_opt_state: optax.OptState
-    critic_opt_state: optax.OptState
-    temperature_opt_state: optax.OptState
     md_coef_opt_state: optax.OptState
-    step: jax.Array  # update() calls so far (drives the policy delay)
     actor_steps: jax.Array  # actor steps so far (drives the hard anchor copy)
 
 
@@ -69,15 +60,7 @@ class SMFP(SoftActorCriticAgent):
     class Config(SoftActorCriticConfig):
         # Networks, optimisation and temperature: SoftActorCriticConfig's fields (shared with SAC).
         init_temperature: float = 0.1  # SAC: 1.0; see docs/smfp.md "Inverted pendulum"
-        # -- the policy (SMFP.md §3-4) --------------------------------------------------
-        time_embed_dim: int = 64
-        sigma_mode: str = "state"  # "state" head | "per_dim" | "zero" (no-entropy ablation); docs/smfp.md
-        sigma_init: float = 0.1
-        sigma_hidden: int = 64  # width of the state sigma head (small: it sees only s and is pure overhead)
-        actor_input_layer: str = "concat"  # "split" (per-input first layer) | "concat" (one Dense)
-        actor_activation: str = "relu"  # hidden activation of u_theta: "relu" | "silu"
-        flow_init_scale: float = 0.5  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
-        entropy_surrogate: str = "conditional"  # "conditional" | "jacobian" | "none"
+        policy: MeanFlowConfig = MeanFlowConfig()  # the actor (SMFP.md §3-4)
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
         # -- the actor objective (§6) ---------------------------------------------------
@@ -102,53 +85,62 @@ class SMFP(SoftActorCriticAgent):
         anchor_ema_rate: float = 0.005
 
         def __post_init__(self):
-            choices = dict(sigma_mode=SIGMA_MODES, entropy_surrogate=ENTROPY_SURROGATES, actor_update=ACTOR_UPDATES,
-                           meanflow_target=MEANFLOW_TARGETS, meanflow_variant=mf.VARIANTS,
-                           anchor_update=md.ANCHOR_UPDATES, actor_input_layer=INPUT_LAYERS,
-                           actor_activation=tuple(ACTIVATIONS))
+            super().__post_init__()
+            choices = dict(actor_update=ACTOR_UPDATES, meanflow_target=MEANFLOW_TARGETS,
+                           meanflow_variant=mf.VARIANTS, anchor_update=md.ANCHOR_UPDATES)
             for name, valid in choices.items():
                 if getattr(self, name) not in valid:
                     raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
-            if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
-                raise ValueError("sigma_mode='zero' has no conditional entropy: set entropy_surrogate to "
-                                 "'jacobian' or 'none'")
-            if self.entropy_surrogate == "none" and self.learn_temperature:
+            if self.policy.entropy_surrogate == "none" and self.learn_temperature:
                 raise ValueError("entropy_surrogate='none' has no entropy to tune: set learn_temperature=False")
             if self.learn_md_coef and self.md_coef <= 0:
                 raise ValueError("learn_md_coef=True needs md_coef > 0 (it is tuned in log space)")
-            if self.learn_temperature and self.init_temperature <= 0:
-                raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
             if not 0.0 < self.meanflow_fraction <= 1.0:
                 raise ValueError(f"meanflow_fraction must be in (0, 1], got {self.meanflow_fraction}")
-            for name in ("sigma_hidden", "anchor_period", "num_particles", "best_of_n", "eval_best_of_n", "policy_delay"):
+            for name in ("equal_time_fraction", "anchor_ema_rate"):
+                if not 0.0 <= getattr(self, name) <= 1.0:
+                    raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1]")
+            for name in ("meanflow_coef", "md_coef", "target_kl", "meanflow_weight_power", "meanflow_weight_eps"):
+                if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                    raise ValueError(f"{name}={getattr(self, name)} must be finite and >= 0")
+            if not math.isfinite(self.md_coef_lr) or self.md_coef_lr <= 0:
+                raise ValueError(f"md_coef_lr={self.md_coef_lr} must be finite and > 0")
+            for name in ("anchor_period", "num_particles", "best_of_n", "eval_best_of_n"):
                 if getattr(self, name) < 1:
                     raise ValueError(f"{name} must be >= 1")
 
-    def __init__(self, config: "SMFP.Config" = None):
-        super().__init__(config if config is not None else SMFP.Config())
-        self.policy: Optional[MeanFlowPolicy] = None
+    State = SMFPState
+
+    def __init__(self, config: "SMFP.Config", obs_size: int, action_size: int, axis=None):
+        super().__init__(config, obs_size, action_size, axis)
+        self.md_coef_optimizer = optax.adam(config.md_coef_lr)
 
     # -- helpers -----------------------------------------------------------------------
-    def make_policy(self, action_size: int) -> MeanFlowPolicy:
-        c = self.config
-        return MeanFlowPolicy(action_size=action_size, hidden=tuple(c.actor_hidden), embed_dim=c.time_embed_dim,
-                              sigma_mode=c.sigma_mode, sigma_init=c.sigma_init, sigma_hidden=c.sigma_hidden,
-                              entropy_surrogate=c.entropy_surrogate,
-                              flow_init_scale=c.flow_init_scale, input_layer=c.actor_input_layer,
-                              activation=c.actor_activation)
+    def make_policy(self) -> MeanFlowPolicy:
+        return MeanFlowPolicy(action_size=self.action_size, hidden=tuple(self.config.actor_hidden),
+                              config=self.config.policy)
 
-    def _min_q(self, params, obs, action):
-        return self._q(params, obs, action).min(axis=0)
+    def extra_state(self, actor_params) -> dict:
+        log_md_coef = jnp.asarray(math.log(max(self.config.md_coef, 1e-30)), jnp.float32)
+        return dict(anchor_params=actor_params, log_md_coef=log_md_coef,
+                    md_coef_opt_state=self.md_coef_optimizer.init(log_md_coef),
+                    actor_steps=jnp.zeros((), jnp.int32))
 
-    def _temperature(self, state: SMFPState) -> jax.Array:
-        if self.config.entropy_surrogate == "none":
+    def temperature(self, state) -> jax.Array:
+        if self.config.policy.entropy_surrogate == "none":
             return jnp.zeros(())
         return jnp.exp(state.log_temperature)
+
+    def md_coef(self, state) -> jax.Array:
+        return jnp.exp(state.log_md_coef) if self.config.md_coef > 0 else jnp.zeros(())
+
+    def entropy_in_backup(self) -> bool:
+        return self.config.entropy_in_backup and self.config.policy.entropy_surrogate != "none"
 
     def _kl(self, sample, anchor_sample) -> jax.Array:
         """Shared-noise KL bound (§5); with sigma = 0 it is infinite, so use 0.5 ||x - x_k||^2."""
         anchor_x = jax.lax.stop_gradient(anchor_sample.x)
-        if self.config.sigma_mode == "zero":
+        if self.config.policy.sigma_mode == "zero":
             return 0.5 * jnp.sum(jnp.square(sample.x - anchor_x), axis=-1)
         return md.shared_noise_kl(sample.x, sample.log_sigma, anchor_x,
                                   jax.lax.stop_gradient(anchor_sample.log_sigma))
@@ -164,122 +156,43 @@ class SMFP(SoftActorCriticAgent):
                                 weight_eps=c.meanflow_weight_eps, sample_weight=sample_weight)
 
     # -- Agent interface ---------------------------------------------------------------
-    def init(self, rng: jax.Array, obs_size: int, action_size: int) -> SMFPState:
-        c = self.config
-        self.action_size = action_size
-        self.policy = self.make_policy(action_size)
-        k_actor, k_critic = jax.random.split(rng)
-        actor_params = self.policy.init(k_actor, obs_size)
-        critic_params = self.critic_net.init(k_critic, jnp.zeros((1, obs_size)), jnp.zeros((1, action_size)))
-        log_temperature = jnp.asarray(math.log(max(c.init_temperature, 1e-30)), jnp.float32)
-        log_md_coef = jnp.asarray(math.log(max(c.md_coef, 1e-30)), jnp.float32)
-        return SMFPState(
-            actor_params=actor_params,
-            anchor_params=actor_params,
-            critic_params=critic_params,
-            target_critic_params=critic_params,
-            log_temperature=log_temperature,
-            log_md_coef=log_md_coef,
-            actor_opt_state=self._optimizer(c.actor_lr).init(actor_params),
-            critic_opt_state=self._optimizer(c.critic_lr).init(critic_params),
-            temperature_opt_state=optax.adam(c.temperature_lr).init(log_temperature),
-            md_coef_opt_state=optax.adam(c.md_coef_lr).init(log_md_coef),
-            step=jnp.zeros((), jnp.int32),
-            actor_steps=jnp.zeros((), jnp.int32),
-        )
-
     def act(self, state: SMFPState, obs: jax.Array, rng: jax.Array) -> jax.Array:
         if self.config.best_of_n > 1:
-            score = lambda o, a: self._min_q(state.critic_params, o, a)  # noqa: E731
+            score = lambda o, a: self.min_q(state.critic_params, o, a)  # noqa: E731
             return self.policy.best_of_n(state.actor_params, obs, rng, score, self.config.best_of_n)
         return self.policy.draw(state.actor_params, obs, rng).action
 
     def eval_act(self, state: SMFPState, obs: jax.Array) -> jax.Array:
         if self.config.eval_best_of_n > 1:
-            score = lambda o, a: self._min_q(state.critic_params, o, a)  # noqa: E731
+            score = lambda o, a: self.min_q(state.critic_params, o, a)  # noqa: E731
             return self.policy.best_of_n(state.actor_params, obs, jax.random.PRNGKey(0), score,
                                          self.config.eval_best_of_n, stochastic=False)
         return self.policy.deterministic(state.actor_params, obs)
 
-    def update(self, state: SMFPState, batch: Transition, rng: jax.Array) -> tuple[SMFPState, Metrics]:
+    def actor_loss(self, actor_params, state: SMFPState, batch: Transition, temperature, rng):
+        """The unified objective (§6) or the weighted-particle alternative, per `actor_update`."""
+        loss = self._reparam_loss if self.config.actor_update == "reparam" else self._weighted_loss
+        return loss(actor_params, state.anchor_params, state.critic_params, batch, temperature, self.md_coef(state),
+                    rng)
+
+    def actor_step(self, state: SMFPState, batch: Transition, temperature, rng):
+        """The shared actor + temperature step, then the anchor refresh (§5) and the md_coef dual step."""
         c = self.config
-        k_next, k_actor = jax.random.split(rng)
-        temperature = self._temperature(state)
-        md_coef = jnp.exp(state.log_md_coef) if c.md_coef > 0 else jnp.zeros(())
+        state, metrics = super().actor_step(state, batch, temperature, rng)
+        actor_steps = state.actor_steps + 1
+        state = state.replace(actor_steps=actor_steps, anchor_params=md.update_anchor(
+            state.anchor_params, state.actor_params, actor_steps, mode=c.anchor_update, period=c.anchor_period,
+            ema_rate=c.anchor_ema_rate))
+        if c.learn_md_coef:
+            log_md_coef, opt_state, _ = gradient_update(
+                lambda b: (md.md_coef_loss(b, metrics["kl"], c.target_kl), {}), self.md_coef_optimizer,
+                state.log_md_coef, state.md_coef_opt_state, axis=self.axis, name="md_coef")
+            state = state.replace(log_md_coef=log_md_coef, md_coef_opt_state=opt_state)
+        return state, metrics
 
-        # 1. Critic: the shared soft min-backup with the entropy surrogate as log pi.
-        next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, k_next)
-        (_, critic_metrics), critic_grads = jax.value_and_grad(critic_lib.critic_loss, has_aux=True)(
-            state.critic_params, state.target_critic_params, batch, next_action, next_logp,
-            temperature, c.gamma, self._q, c.entropy_in_backup and c.entropy_surrogate != "none",
-        )
-        critic_grads = self.reduce(critic_grads)
-        critic_updates, critic_opt_state = self._optimizer(c.critic_lr).update(
-            critic_grads, state.critic_opt_state, state.critic_params)
-        critic_params = optax.apply_updates(state.critic_params, critic_updates)
-        target_critic_params = critic_lib.polyak(state.target_critic_params, critic_params, c.tau)
-
-        # 2. Actor: the unified objective (§6) or the weighted-particle alternative.
-        actor_loss = self._reparam_loss if c.actor_update == "reparam" else self._weighted_loss
-
-        def actor_step(_):
-            (a_loss, aux), grads = jax.value_and_grad(actor_loss, has_aux=True)(
-                state.actor_params, state.anchor_params, critic_params, batch, temperature, md_coef, k_actor)
-            grads = self.reduce(grads)
-            updates, actor_opt_state = self._optimizer(c.actor_lr).update(
-                grads, state.actor_opt_state, state.actor_params)
-            actor_params = optax.apply_updates(state.actor_params, updates)
-            actor_steps = state.actor_steps + 1
-            anchor_params = md.update_anchor(state.anchor_params, actor_params, actor_steps, mode=c.anchor_update,
-                                             period=c.anchor_period, ema_rate=c.anchor_ema_rate)
-
-            # 3. Temperature toward the target entropy (of the surrogate).
-            def temperature_loss(log_t):
-                return jnp.exp(log_t) * jax.lax.stop_gradient(aux["entropy"] - self._target_entropy())
-
-            t_grad = self.reduce(jax.grad(temperature_loss)(state.log_temperature))
-            t_upd, temperature_opt_state = optax.adam(c.temperature_lr).update(t_grad, state.temperature_opt_state)
-            log_temperature = state.log_temperature + (t_upd if c.learn_temperature else 0.0)
-
-            # 4. md_coef toward the target KL.
-            b_grad = self.reduce(jax.grad(md.md_coef_loss)(state.log_md_coef, aux["kl"], c.target_kl))
-            b_upd, md_coef_opt_state = optax.adam(c.md_coef_lr).update(b_grad, state.md_coef_opt_state)
-            log_md_coef = state.log_md_coef + (b_upd if c.learn_md_coef else 0.0)
-
-            aux = dict(aux, actor_loss=a_loss, actor_grad_norm=optax.global_norm(grads))
-            return (actor_params, anchor_params, actor_opt_state, log_temperature, temperature_opt_state,
-                    log_md_coef, md_coef_opt_state, actor_steps), aux
-
-        if c.policy_delay <= 1:
-            actor_out, aux = actor_step(None)
-        else:
-            aux_shape = jax.eval_shape(actor_step, None)[1]
-
-            def skip(_):
-                return ((state.actor_params, state.anchor_params, state.actor_opt_state, state.log_temperature,
-                         state.temperature_opt_state, state.log_md_coef, state.md_coef_opt_state,
-                         state.actor_steps),
-                        jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape))
-
-            actor_out, aux = jax.lax.cond(state.step % c.policy_delay == 0, actor_step, skip, None)
-        (actor_params, anchor_params, actor_opt_state, log_temperature, temperature_opt_state,
-         log_md_coef, md_coef_opt_state, actor_steps) = actor_out
-
-        new_state = SMFPState(
-            actor_params=actor_params, anchor_params=anchor_params, critic_params=critic_params,
-            target_critic_params=target_critic_params, log_temperature=log_temperature,
-            log_md_coef=log_md_coef, actor_opt_state=actor_opt_state, critic_opt_state=critic_opt_state,
-            temperature_opt_state=temperature_opt_state, md_coef_opt_state=md_coef_opt_state,
-            step=state.step + 1, actor_steps=actor_steps,
-        )
-        metrics = dict(critic_metrics)
-        metrics.update(aux)
-        metrics.update(
-            temperature=self._temperature(new_state),
-            md_coef=jnp.exp(log_md_coef) if c.md_coef > 0 else jnp.zeros(()),
-            critic_grad_norm=optax.global_norm(critic_grads),
-        )
-        return new_state, metrics
+    def update(self, state: SMFPState, batch: Transition, rng: jax.Array):
+        state, metrics = super().update(state, batch, rng)
+        return state, dict(metrics, md_coef=self.md_coef(state))
 
     # -- actor objectives (pure in their arguments) ------------------------------------
     def _meanflow_data(self, batch: Transition, anchor_sample):
@@ -300,7 +213,7 @@ class SMFP(SoftActorCriticAgent):
         eps, xi = self.policy.noise(k_noise, obs.shape[:-1])
         sample = self.policy.forward(actor_params, obs, eps, xi)
         logp = self.policy.log_prob(actor_params, obs, sample)
-        q = self._min_q(critic_params, obs, sample.action)
+        q = self.min_q(critic_params, obs, sample.action)
         anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                                self.policy.forward(anchor_params, obs, eps, xi))
         kl = self._kl(sample, anchor_sample)
@@ -333,7 +246,7 @@ class SMFP(SoftActorCriticAgent):
         particles = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                            self.policy.draw(anchor_params, obs_n, k_particles))
         anchor_logp = self.policy.log_prob(anchor_params, obs_n, particles)
-        q_particles = self._min_q(critic_params, obs_n, particles.action)
+        q_particles = self.min_q(critic_params, obs_n, particles.action)
         weights = md.particle_weights(q_particles.reshape(n, b), anchor_logp.reshape(n, b), temperature, md_coef,
                                       axis=0) * n  # mean 1 per state
         mf_loss, mf_aux = self._meanflow_loss(actor_params, obs_n, particles.y, k_mf,
@@ -343,11 +256,11 @@ class SMFP(SoftActorCriticAgent):
         eps, xi = self.policy.noise(k_sigma, obs.shape[:-1])
         sample = self.policy.forward(actor_params, obs, eps, xi)
         sample = sample.replace(x=jax.lax.stop_gradient(sample.x))
-        if c.sigma_mode != "zero":
+        if c.policy.sigma_mode != "zero":
             y = sample.x + jnp.exp(sample.log_sigma) * xi
             sample = sample.replace(y=y, action=jnp.tanh(y))
         logp = self.policy.log_prob(actor_params, obs, sample)
-        q = self._min_q(critic_params, obs, sample.action)
+        q = self.min_q(critic_params, obs, sample.action)
         anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                                self.policy.forward(anchor_params, obs, eps, xi))
         kl = self._kl(sample, anchor_sample)

@@ -1,52 +1,228 @@
-"""What every soft actor-critic agent here shares: the critic/optimiser/temperature config
-fields and the helpers built from them. SAC and SMFP differ only in policy and actor objective."""
+"""What every soft actor-critic agent here shares: the config fields, the state fields, one
+gradient-update helper, the critic and temperature steps, the policy delay and `update` itself.
+
+An agent built on `SoftActorCriticAgent` supplies a `Config`, a policy (`make_policy`: it must
+offer `init(rng, obs_size)`, `sample(params, obs, rng) -> (action, log pi)` and
+`deterministic(params, obs)`) and an `actor_loss`; SAC and SMFP differ only there.
+One `update` (below) is, per gradient step:
+1. critic: the twin-Q soft backup (mjx_smfp/critic.py) with a' ~ pi(.|s') and its log pi;
+2. every `policy_delay` steps, `actor_step`: one optimiser step on `actor_loss`, then the
+   temperature toward the target entropy (subclasses add their own, e.g. SMFP's anchor).
+"""
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+import math
+from typing import Any, Callable, Optional
 
+import jax
+import jax.numpy as jnp
 import optax
+from flax import struct
 
-from mjx_smfp.agents.base import Agent
+from mjx_smfp import critic as critic_lib
+from mjx_smfp.agents.base import Agent, Metrics, Transition
 from mjx_smfp.networks import TwinQ
+
+
+def _check_positive(cfg, names, strict=True):
+    for name in names:
+        value = getattr(cfg, name)
+        bad = not math.isfinite(value) or (value <= 0 if strict else value < 0)
+        if bad:
+            raise ValueError(f"{name}={value} must be finite and {'> 0' if strict else '>= 0'}")
 
 
 @dataclasses.dataclass(frozen=True)
 class SoftActorCriticConfig:
-    actor_hidden: tuple[int, ...] = (256, 256, 256)
-    critic_hidden: tuple[int, ...] = (256, 256, 256)
-    num_q_heads: int = 2
-    critic_layer_norm: bool = True
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    temperature_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    grad_clip: float = 1.0  # global-norm clip; <= 0 disables
-    init_temperature: float = 1.0
-    target_entropy: Optional[float] = None  # None -> -action_size
-    learn_temperature: bool = True
-    entropy_in_backup: bool = True
+    actor_hidden: tuple[int, ...] = (256, 256, 256)  # actor MLP widths
+    critic_hidden: tuple[int, ...] = (256, 256, 256)  # critic MLP widths (each Q head)
+    num_q_heads: int = 2  # Q heads; targets use the min over heads
+    critic_layer_norm: bool = True  # LayerNorm after each hidden critic layer
+    actor_lr: float = 3e-4  # Adam learning rate of the actor
+    critic_lr: float = 3e-4  # Adam learning rate of the critic
+    temperature_lr: float = 3e-4  # Adam learning rate of log alpha
+    gamma: float = 0.99  # discount
+    tau: float = 0.005  # Polyak rate of the target critic
+    grad_clip: float = 1.0  # global-norm clip of actor and critic gradients; <= 0 disables
+    init_temperature: float = 1.0  # initial alpha
+    target_entropy: Optional[float] = None  # alpha's target entropy; None -> -action_size
+    learn_temperature: bool = True  # tune alpha toward target_entropy
+    entropy_in_backup: bool = True  # -alpha log pi(a'|s') in the critic target
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
+
+    def __post_init__(self):
+        _check_positive(self, ("actor_lr", "critic_lr", "temperature_lr"))
+        _check_positive(self, ("init_temperature",), strict=False)
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma={self.gamma} must be in [0, 1]")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau={self.tau} must be in (0, 1]")
+        if math.isnan(self.grad_clip):
+            raise ValueError("grad_clip=nan; use a number (<= 0 disables clipping)")
+        for name in ("num_q_heads", "policy_delay"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        for name in ("actor_hidden", "critic_hidden"):
+            if not getattr(self, name) or min(getattr(self, name)) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be a non-empty list of widths >= 1")
+        if self.learn_temperature and self.init_temperature <= 0:
+            raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
+
+
+@struct.dataclass
+class SoftActorCriticState:
+    """The state every soft actor-critic agent has; agents with more subclass it."""
+
+    actor_params: Any
+    critic_params: Any
+    target_critic_params: Any
+    log_temperature: jax.Array
+    actor_opt_state: optax.OptState
+    critic_opt_state: optax.OptState
+    temperature_opt_state: optax.OptState
+    step: jax.Array  # update() calls so far (drives the policy delay)
+
+
+def gradient_update(loss_fn: Callable, optimizer: optax.GradientTransformation, params, opt_state, *args,
+                    axis: Optional[str] = None, name: str = "loss") -> tuple[Any, Any, Metrics]:
+    """One optimiser step on `loss_fn(params, *args) -> (loss, aux metrics)`, gradients averaged
+    over the mesh axis `axis` (None: one device). Returns (params, opt_state, aux plus
+    `{name}_loss` and `{name}_grad_norm`)."""
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *args)
+    if axis is not None:
+        grads = jax.lax.pmean(grads, axis)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    metrics = dict(aux, **{f"{name}_loss": loss, f"{name}_grad_norm": optax.global_norm(grads)})
+    return optax.apply_updates(params, updates), opt_state, metrics
+
+
+def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float):
+    """alpha * stop_grad(H - H_target): descending it in log alpha lowers alpha while the entropy
+    exceeds its target and raises it otherwise."""
+    return jnp.exp(log_temperature) * jax.lax.stop_gradient(entropy - target_entropy), {}
+
+
+def every(period: int, step: jax.Array, fn: Callable, state):
+    """`fn(state) -> (state, metrics)` on steps where `step % period == 0`, else `state` unchanged
+    with zero metrics. `fn` is traced once: the skip branch takes the metrics' shapes from the
+    same (cached) trace instead of tracing `fn` again."""
+    if period <= 1:
+        return fn(state)
+    fn = jax.jit(fn)
+    metric_shapes = jax.eval_shape(fn, state)[1]
+
+    def skip(s):
+        return s, jax.tree_util.tree_map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+
+    return jax.lax.cond(step % period == 0, fn, skip, state)
 
 
 class SoftActorCriticAgent(Agent):
-    """Holds `config` and the twin-Q critic; subclasses add the policy and `update`."""
+    """The shared update; subclasses give `Config`, `State`, `make_policy` and `actor_loss`."""
 
-    def __init__(self, config: SoftActorCriticConfig):
-        self.config = config
+    Config = SoftActorCriticConfig
+    State = SoftActorCriticState
+
+    def __init__(self, config: SoftActorCriticConfig, obs_size: int, action_size: int, axis: Optional[str] = None):
+        super().__init__(config, obs_size, action_size, axis)
         self.critic_net = TwinQ(hidden=tuple(config.critic_hidden), num_heads=config.num_q_heads,
                                 layer_norm=config.critic_layer_norm)
-        self.action_size: Optional[int] = None
+        self.policy = self.make_policy()
+        self.actor_optimizer = self._clipped_adam(config.actor_lr)
+        self.critic_optimizer = self._clipped_adam(config.critic_lr)
+        self.temperature_optimizer = optax.adam(config.temperature_lr)
+        self.target_entropy = -float(action_size) if config.target_entropy is None else float(config.target_entropy)
 
-    def _optimizer(self, lr: float) -> optax.GradientTransformation:
+    def _clipped_adam(self, lr: float) -> optax.GradientTransformation:
         if self.config.grad_clip > 0:
             return optax.chain(optax.clip_by_global_norm(self.config.grad_clip), optax.adam(lr))
         return optax.adam(lr)
 
-    def _target_entropy(self) -> float:
-        t = self.config.target_entropy
-        return -float(self.action_size) if t is None else float(t)
+    # -- what subclasses provide -------------------------------------------------------------
+    def make_policy(self):
+        """The policy for (obs_size, action_size, config): called once, at construction."""
+        raise NotImplementedError
 
-    def _q(self, params, obs, action):
+    def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
+        """(loss, metrics) of the actor at `actor_params`; metrics must include "entropy"."""
+        raise NotImplementedError
+
+    def extra_state(self, actor_params) -> dict:
+        """Initial values of the fields a subclass adds to `State`."""
+        return {}
+
+    # -- shared pieces -------------------------------------------------------------------------
+    def q(self, params, obs, action) -> jax.Array:
+        """Q-values of every head, [num_q_heads, B]."""
         return self.critic_net.apply(params, obs, action)
+
+    def min_q(self, params, obs, action) -> jax.Array:
+        return self.q(params, obs, action).min(axis=0)
+
+    def temperature(self, state) -> jax.Array:
+        return jnp.exp(state.log_temperature)
+
+    def entropy_in_backup(self) -> bool:
+        return self.config.entropy_in_backup
+
+    def init(self, rng: jax.Array):
+        c = self.config
+        k_actor, k_critic = jax.random.split(rng)
+        actor_params = self.policy.init(k_actor, self.obs_size)
+        critic_params = self.critic_net.init(k_critic, jnp.zeros((1, self.obs_size)), jnp.zeros((1, self.action_size)))
+        log_temperature = jnp.asarray(math.log(max(c.init_temperature, 1e-30)), jnp.float32)
+        return self.State(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            target_critic_params=critic_params,
+            log_temperature=log_temperature,
+            actor_opt_state=self.actor_optimizer.init(actor_params),
+            critic_opt_state=self.critic_optimizer.init(critic_params),
+            temperature_opt_state=self.temperature_optimizer.init(log_temperature),
+            step=jnp.zeros((), jnp.int32),
+            **self.extra_state(actor_params),
+        )
+
+    def act(self, state, obs: jax.Array, rng: jax.Array) -> jax.Array:
+        return self.policy.sample(state.actor_params, obs, rng)[0]
+
+    def eval_act(self, state, obs: jax.Array) -> jax.Array:
+        return self.policy.deterministic(state.actor_params, obs)
+
+    def critic_step(self, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
+        """One critic step on the soft min-backup with a' ~ pi(.|s'), then the Polyak target."""
+        c = self.config
+        next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, rng)
+        params, opt_state, metrics = gradient_update(
+            critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state,
+            state.target_critic_params, batch, next_action, next_logp, temperature, c.gamma, self.q,
+            self.entropy_in_backup(), axis=self.axis, name="critic")
+        return state.replace(critic_params=params, critic_opt_state=opt_state,
+                             target_critic_params=critic_lib.polyak(state.target_critic_params, params, c.tau)), metrics
+
+    def temperature_step(self, state, entropy: jax.Array):
+        """alpha toward the target entropy; unchanged (optimiser state too) when not learned."""
+        if not self.config.learn_temperature:
+            return state
+        log_t, opt_state, _ = gradient_update(temperature_loss, self.temperature_optimizer, state.log_temperature,
+                                              state.temperature_opt_state, entropy, self.target_entropy,
+                                              axis=self.axis, name="temperature")
+        return state.replace(log_temperature=log_t, temperature_opt_state=opt_state)
+
+    def actor_step(self, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
+        """One actor step on `actor_loss`, then the temperature step."""
+        params, opt_state, metrics = gradient_update(
+            self.actor_loss, self.actor_optimizer, state.actor_params, state.actor_opt_state, state, batch,
+            temperature, rng, axis=self.axis, name="actor")
+        state = state.replace(actor_params=params, actor_opt_state=opt_state)
+        return self.temperature_step(state, metrics["entropy"]), metrics
+
+    def update(self, state, batch: Transition, rng: jax.Array):
+        k_critic, k_actor = jax.random.split(rng)
+        temperature = self.temperature(state)
+        state, metrics = self.critic_step(state, batch, temperature, k_critic)
+        state, actor_metrics = every(self.config.policy_delay, state.step,
+                                     lambda s: self.actor_step(s, batch, temperature, k_actor), state)
+        state = state.replace(step=state.step + 1)
+        return state, dict(metrics, **actor_metrics, temperature=self.temperature(state))

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from mjx_smfp.networks import MLP
+from mjx_smfp.policies.densities import squashed_gaussian_log_prob
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
@@ -43,10 +44,7 @@ class TanhGaussianPolicy:
         mean, log_std = self.distribution(params, obs)
         eps = jax.random.normal(rng, mean.shape, mean.dtype)
         u = mean + jnp.exp(log_std) * eps
-        gaussian_logp = jnp.sum(-0.5 * jnp.square(eps) - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
-        # log |d tanh(u)/du| = log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), numerically stable.
-        log_det = jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
-        return jnp.tanh(u), gaussian_logp - log_det
+        return jnp.tanh(u), squashed_gaussian_log_prob(eps, log_std, u)
 
     def deterministic(self, params, obs: jax.Array) -> jax.Array:
         """tanh(mean): the mode-ish action used for evaluation."""

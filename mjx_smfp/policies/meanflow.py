@@ -32,9 +32,9 @@ Entropy surrogates, i.e. what `log_prob` returns as log pi_hat(a|s):
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import flax.linen as nn
@@ -44,6 +44,7 @@ from flax import struct
 
 from mjx_smfp import meanflow as mf
 from mjx_smfp.networks import MLP
+from mjx_smfp.policies.densities import squashed_gaussian_log_prob, standard_normal_logpdf, tanh_log_det
 
 LOG_SIGMA_MIN = -5.0
 LOG_SIGMA_MAX = 1.0
@@ -95,56 +96,80 @@ class InputLayer(nn.Module):
             kernel = self.param("kernel", init, (sum(sizes), self.features))
             bounds = [0] + list(itertools.accumulate(sizes))
             kernels = [kernel[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
-        elif self.mode == "split":
+        else:  # "split" (MeanFlowConfig validates the mode)
             kernels = [self.param(f"kernel_{i}", init, (n, self.features)) for i, n in enumerate(sizes)]
-        else:
-            raise ValueError(f"input_layer {self.mode!r} is not one of {INPUT_LAYERS}")
         out = self.param("bias", nn.initializers.zeros, (self.features,))
         for g, k in zip(groups, kernels):
             out = out + g @ k
         return out
 
 
+@dataclasses.dataclass(frozen=True)
+class MeanFlowConfig:
+    """Every option of the SMFP actor (SMFP.md §3-4), validated once, here; `SMFP.Config.policy`
+    nests one, so `MeanFlowPolicy(action_size, hidden)` is the policy the agent trains."""
+
+    time_embed_dim: int = 64  # width of the t and (t - r) embeddings
+    sigma_mode: str = "state"  # "state" head | "per_dim" | "zero" (no-entropy ablation); docs/smfp.md
+    sigma_init: float = 0.1  # initial boundary noise sigma
+    sigma_hidden: int = 64  # width of the state sigma head (small: it sees only s and is pure overhead)
+    input_layer: str = "concat"  # first layer of u_theta: "concat" (one Dense) | "split" (per input group)
+    activation: str = "relu"  # hidden activation of u_theta: "relu" | "silu"
+    flow_init_scale: float = 0.5  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
+    out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init
+    entropy_surrogate: str = "conditional"  # log pi_hat: "conditional" | "jacobian" | "none"
+
+    def __post_init__(self):
+        choices = dict(sigma_mode=SIGMA_MODES, entropy_surrogate=ENTROPY_SURROGATES, input_layer=INPUT_LAYERS,
+                       activation=tuple(ACTIVATIONS))
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
+        if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
+            raise ValueError("sigma_mode='zero' has no conditional entropy: set entropy_surrogate to "
+                             "'jacobian' or 'none'")
+        for name in ("time_embed_dim", "sigma_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        for name in ("sigma_init", "flow_init_scale", "out_scale"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be finite and > 0")
+
+
 class MeanFlowNetwork(nn.Module):
     """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]; r, t of shape [B] or [1]."""
 
     action_size: int
-    hidden: Sequence[int] = (256, 256, 256)
-    embed_dim: int = 64
-    sigma_mode: str = "per_dim"
-    sigma_init: float = 0.1
-    sigma_hidden: int = 64  # width of the "state" sigma head's one hidden layer
-    out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init, so x ~ eps
-    flow_init_scale: float = 1.0  # u = MLP + (1 - scale) z, so at init x = eps - u ~ scale * eps
-    input_layer: str = "concat"  # "concat" | "split" (see InputLayer)
-    activation: str = "silu"  # hidden activation of u_theta: "silu" (smooth) | "relu" (cheaper on CPU)
+    hidden: Sequence[int]
+    config: MeanFlowConfig
 
     def setup(self):
-        self.time_embed = TimeEmbedding(self.embed_dim)
-        self.gap_embed = TimeEmbedding(self.embed_dim)
-        self.inputs = InputLayer(self.hidden[0], self.input_layer)
-        self.trunk = MLP(hidden=tuple(self.hidden[1:]), out=self.action_size, activation=ACTIVATIONS[self.activation],
-                         kernel_init_scale_out=self.out_scale)
-        if self.sigma_mode == "per_dim":
+        c = self.config
+        self.time_embed = TimeEmbedding(c.time_embed_dim)
+        self.gap_embed = TimeEmbedding(c.time_embed_dim)
+        self.inputs = InputLayer(self.hidden[0], c.input_layer)
+        self.trunk = MLP(hidden=tuple(self.hidden[1:]), out=self.action_size, activation=ACTIVATIONS[c.activation],
+                         kernel_init_scale_out=c.out_scale)
+        if c.sigma_mode == "per_dim":
             self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
-        elif self.sigma_mode == "state":
-            self.sigma_head = MLP(hidden=(self.sigma_hidden,), out=self.action_size, kernel_init_scale_out=1e-4)
-        elif self.sigma_mode != "zero":
-            raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
+        elif c.sigma_mode == "state":
+            self.sigma_head = MLP(hidden=(c.sigma_hidden,), out=self.action_size, kernel_init_scale_out=1e-4)
 
     def __call__(self, obs, z, r, t):
-        h = ACTIVATIONS[self.activation](self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
+        c = self.config
+        h = ACTIVATIONS[c.activation](self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
         u = self.trunk(h)
-        if self.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
-            u = u + (1.0 - self.flow_init_scale) * z
+        if c.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
+            u = u + (1.0 - c.flow_init_scale) * z
         return u
 
     def log_sigma(self, obs):
+        c = self.config
         shape = obs.shape[:-1] + (self.action_size,)
-        if self.sigma_mode == "zero":
+        if c.sigma_mode == "zero":
             return jnp.full(shape, -jnp.inf, obs.dtype)
-        raw = self.raw_log_sigma if self.sigma_mode == "per_dim" else self.sigma_head(obs)
-        return jnp.clip(math.log(self.sigma_init) + jnp.broadcast_to(raw, shape), LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        raw = self.raw_log_sigma if c.sigma_mode == "per_dim" else self.sigma_head(obs)
+        return jnp.clip(math.log(c.sigma_init) + jnp.broadcast_to(raw, shape), LOG_SIGMA_MIN, LOG_SIGMA_MAX)
 
     def init_all(self, obs, z, r, t):
         return self(obs, z, r, t), self.log_sigma(obs)
@@ -162,50 +187,17 @@ class PolicySample:
     action: jax.Array  # tanh(y)
 
 
-def tanh_log_det(y: jax.Array) -> jax.Array:
-    """sum_j log(1 - tanh(y_j)^2), numerically stable; [B, d] -> [B]."""
-    return jnp.sum(2.0 * (jnp.log(2.0) - y - jax.nn.softplus(-2.0 * y)), axis=-1)
-
-
-def standard_normal_logpdf(v: jax.Array) -> jax.Array:
-    """sum_j log N(v_j; 0, 1); [B, d] -> [B]."""
-    return jnp.sum(-0.5 * jnp.square(v) - 0.5 * math.log(2 * math.pi), axis=-1)
-
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class MeanFlowPolicy:
     """Static, hashable description of the SMFP actor (jit-closable, like TanhGaussianPolicy)."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
-    embed_dim: int = 64
-    sigma_mode: str = "per_dim"
-    sigma_init: float = 0.1
-    sigma_hidden: int = 64
-    entropy_surrogate: str = "conditional"
-    out_scale: float = 0.01
-    flow_init_scale: float = 1.0
-    input_layer: str = "concat"
-    activation: str = "silu"
-
-    def __post_init__(self):
-        if self.entropy_surrogate not in ENTROPY_SURROGATES:
-            raise ValueError(f"entropy_surrogate {self.entropy_surrogate!r} is not one of {ENTROPY_SURROGATES}")
-        if self.sigma_mode not in SIGMA_MODES:
-            raise ValueError(f"sigma_mode {self.sigma_mode!r} is not one of {SIGMA_MODES}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation {self.activation!r} is not one of {tuple(ACTIVATIONS)}")
-        if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
-            raise ValueError("entropy_surrogate='conditional' needs sigma > 0; with sigma_mode='zero' use "
-                             "'jacobian' or 'none'")
+    config: MeanFlowConfig = MeanFlowConfig()
 
     @property
     def network(self) -> MeanFlowNetwork:
-        return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), embed_dim=self.embed_dim,
-                               sigma_mode=self.sigma_mode, sigma_init=self.sigma_init, sigma_hidden=self.sigma_hidden,
-                               out_scale=self.out_scale,
-                               flow_init_scale=self.flow_init_scale, input_layer=self.input_layer,
-                               activation=self.activation)
+        return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), config=self.config)
 
     def init(self, rng: jax.Array, obs_size: int):
         z = jnp.zeros((1, self.action_size))
@@ -228,7 +220,7 @@ class MeanFlowPolicy:
         """The whole map (eps, xi) -> action for given noise (shared-noise KL uses this)."""
         x = self.flow(params, obs, eps)
         log_sigma = self.log_sigma(params, obs)
-        y = x if self.sigma_mode == "zero" else x + jnp.exp(log_sigma) * xi
+        y = x if self.config.sigma_mode == "zero" else x + jnp.exp(log_sigma) * xi
         return PolicySample(eps=eps, xi=xi, x=x, log_sigma=log_sigma, y=y, action=jnp.tanh(y))
 
     def noise(self, rng: jax.Array, batch_shape) -> tuple[jax.Array, jax.Array]:
@@ -243,7 +235,7 @@ class MeanFlowPolicy:
     # -- entropy surrogates (SMFP.md §4) ----------------------------------------------
     def log_prob(self, params, obs: jax.Array, sample: PolicySample, surrogate: Optional[str] = None) -> jax.Array:
         """log pi_hat(a|s) of a draw under the chosen entropy surrogate; [B]."""
-        surrogate = surrogate or self.entropy_surrogate
+        surrogate = surrogate or self.config.entropy_surrogate
         if surrogate == "conditional":
             return conditional_log_prob(sample.xi, sample.log_sigma, sample.y)
         if surrogate == "jacobian":
@@ -281,7 +273,7 @@ class MeanFlowPolicy:
 
 def conditional_log_prob(xi: jax.Array, log_sigma: jax.Array, y: jax.Array) -> jax.Array:
     """log N(xi) - sum log sigma - sum log(1 - tanh(y)^2): log-density of a given eps (§4)."""
-    return standard_normal_logpdf(xi) - jnp.sum(log_sigma, axis=-1) - tanh_log_det(y)
+    return squashed_gaussian_log_prob(xi, log_sigma, y)
 
 
 def jacobian_log_prob(flow_fn: Callable, obs: jax.Array, eps: jax.Array, y: jax.Array) -> jax.Array:

@@ -16,7 +16,7 @@ BATCH = Transition(obs=jax.random.normal(jax.random.PRNGKey(0), (32, 3)),
 
 
 def _agent(**kw):
-    return SAC(SAC.Config(actor_hidden=(16, 16), critic_hidden=(16, 16), **kw))
+    return make("sac", SAC.Config(actor_hidden=(16, 16), critic_hidden=(16, 16), **kw), 3, 2)
 
 
 def _changed(a, b):
@@ -32,7 +32,7 @@ def delayed_agent():
 
 def test_temperature_moves_toward_the_target_entropy(delayed_agent):
     agent, update = delayed_agent
-    state = agent.init(jax.random.PRNGKey(0), 3, 2)
+    state = agent.init(jax.random.PRNGKey(0))
     for i in range(4):
         state, metrics = update(state, BATCH, jax.random.PRNGKey(i))
     # entropy (~0.1 nats) is above the target: the temperature falls, step after step.
@@ -44,7 +44,7 @@ def test_temperature_moves_toward_the_target_entropy(delayed_agent):
 
 def test_policy_delay_updates_the_actor_every_other_step_and_targets_trail_by_tau(delayed_agent):
     agent, update = delayed_agent
-    s0 = agent.init(jax.random.PRNGKey(0), 3, 2)
+    s0 = agent.init(jax.random.PRNGKey(0))
     s1, _ = update(s0, BATCH, jax.random.PRNGKey(1))  # step 0: actor + critic
     s2, _ = update(s1, BATCH, jax.random.PRNGKey(2))  # step 1: critic only
     assert _changed(s0.actor_params, s1.actor_params) and not _changed(s1.actor_params, s2.actor_params)
@@ -55,8 +55,17 @@ def test_policy_delay_updates_the_actor_every_other_step_and_targets_trail_by_ta
 
 
 def test_registry_builds_sac_and_its_actions_stay_in_bounds():
-    agent = make("sac", SAC.Config(actor_hidden=(16, 16), critic_hidden=(16, 16)))
-    state = agent.init(jax.random.PRNGKey(0), 3, 2)
+    agent = make("sac", SAC.Config(actor_hidden=(16, 16), critic_hidden=(16, 16)), 3, 2)
+    state = agent.init(jax.random.PRNGKey(0))
     obs = 100.0 * jax.random.normal(jax.random.PRNGKey(1), (64, 3))
     for action in (agent.act(state, obs, jax.random.PRNGKey(2)), agent.eval_act(state, obs)):
         assert action.shape == (64, 2) and float(jnp.abs(action).max()) <= 1.0
+
+
+def test_a_fixed_temperature_leaves_alpha_and_its_optimiser_state_untouched():
+    agent = _agent(learn_temperature=False, init_temperature=0.2)
+    state = agent.init(jax.random.PRNGKey(0))
+    new, metrics = jax.jit(agent.update)(state, BATCH, jax.random.PRNGKey(1))
+    assert not _changed(state.temperature_opt_state, new.temperature_opt_state)
+    np.testing.assert_allclose(float(metrics["temperature"]), 0.2, rtol=1e-6)
+    assert _changed(state.actor_opt_state, new.actor_opt_state)

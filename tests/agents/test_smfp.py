@@ -9,9 +9,10 @@ import pytest
 from mjx_smfp import agents
 from mjx_smfp.agents.base import Transition
 from mjx_smfp.agents.smfp import SMFP
+from mjx_smfp.policies.meanflow import MeanFlowConfig, MeanFlowPolicy
 
 OBS, ACT, BATCH = 5, 3, 16
-SMALL = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), time_embed_dim=16)
+SMALL = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), policy=MeanFlowConfig(time_embed_dim=16))
 
 
 def random_batch(seed=0):
@@ -36,8 +37,8 @@ def trees_equal(a, b):
 
 @pytest.fixture(scope="module")
 def default_agent():
-    agent = agents.make("smfp", SMFP.Config(anchor_period=3, **SMALL))
-    state = agent.init(jax.random.PRNGKey(0), OBS, ACT)
+    agent = agents.make("smfp", SMFP.Config(anchor_period=3, **SMALL), OBS, ACT)
+    state = agent.init(jax.random.PRNGKey(0))
     return agent, state, jax.jit(agent.update)
 
 
@@ -102,13 +103,13 @@ def test_anchor_is_a_hard_copy_of_the_actor_every_k_actor_steps(default_agent):
 def test_every_switch_off_default_compiles_and_trains_finite():
     """weighted particles + jacobian entropy + per-dim sigma + SiLU + split input layer + EMA anchor +
     improved MeanFlow + dual md_coef + replay MeanFlow targets + best-of-N + policy delay, in one compile."""
-    cfg = SMFP.Config(actor_update="weighted", num_particles=4, entropy_surrogate="jacobian", sigma_mode="per_dim",
-                      actor_activation="silu", actor_input_layer="split",
-                      anchor_update="ema", meanflow_variant="improved", learn_md_coef=True,
-                      meanflow_target="replay", best_of_n=4, eval_best_of_n=4, policy_delay=2,
-                      entropy_in_backup=False, **SMALL)
-    agent = SMFP(cfg)
-    state = agent.init(jax.random.PRNGKey(0), OBS, ACT)
+    policy = MeanFlowConfig(time_embed_dim=16, entropy_surrogate="jacobian", sigma_mode="per_dim", activation="silu",
+                            input_layer="split")
+    cfg = SMFP.Config(actor_update="weighted", num_particles=4, anchor_update="ema", meanflow_variant="improved",
+                      learn_md_coef=True, meanflow_target="replay", best_of_n=4, eval_best_of_n=4, policy_delay=2,
+                      entropy_in_backup=False, **dict(SMALL, policy=policy))
+    agent = agents.make("smfp", cfg, OBS, ACT)
+    state = agent.init(jax.random.PRNGKey(0))
     update = jax.jit(agent.update)
     s1, m1 = update(state, random_batch(1), jax.random.PRNGKey(1))  # step 0: actor step
     s2, m2 = update(s1, random_batch(2), jax.random.PRNGKey(2))  # step 1: critic only
@@ -124,8 +125,9 @@ def test_every_switch_off_default_compiles_and_trains_finite():
 
 
 def test_no_entropy_ablation_has_zero_sigma_and_zero_temperature():
-    agent = SMFP(SMFP.Config(sigma_mode="zero", entropy_surrogate="none", learn_temperature=False, **SMALL))
-    state = agent.init(jax.random.PRNGKey(0), OBS, ACT)
+    policy = MeanFlowConfig(time_embed_dim=16, sigma_mode="zero", entropy_surrogate="none")
+    agent = agents.make("smfp", SMFP.Config(learn_temperature=False, **dict(SMALL, policy=policy)), OBS, ACT)
+    state = agent.init(jax.random.PRNGKey(0))
     obs = random_batch().obs
     a1 = agent.act(state, obs, jax.random.PRNGKey(1))
     x = agent.policy.draw(state.actor_params, obs, jax.random.PRNGKey(1))
@@ -134,33 +136,48 @@ def test_no_entropy_ablation_has_zero_sigma_and_zero_temperature():
     assert float(metrics["temperature"]) == 0.0 and float(metrics["entropy"]) == 0.0
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("entropy_surrogate", "exact", "entropy_surrogate"),
-    ("actor_update", "ppo", "actor_update"),
-    ("anchor_update", "copy", "anchor_update"),
-    ("anchor_period", 0, "anchor_period"),
-    ("meanflow_fraction", 0.0, "meanflow_fraction"),
-    ("meanflow_fraction", 1.5, "meanflow_fraction"),
-    ("actor_activation", "tanh", "actor_activation"),
-    ("sigma_mode", "zero", "sigma_mode"),  # with the default conditional surrogate
+@pytest.mark.parametrize("config, field, value, match", [
+    (MeanFlowConfig, "entropy_surrogate", "exact", "entropy_surrogate"),
+    (SMFP.Config, "actor_update", "ppo", "actor_update"),
+    (SMFP.Config, "anchor_update", "copy", "anchor_update"),
+    (SMFP.Config, "anchor_period", 0, "anchor_period"),
+    (SMFP.Config, "meanflow_fraction", 0.0, "meanflow_fraction"),
+    (SMFP.Config, "meanflow_fraction", 1.5, "meanflow_fraction"),
+    (MeanFlowConfig, "activation", "tanh", "activation"),
+    (MeanFlowConfig, "sigma_mode", "zero", "sigma_mode"),  # with the default conditional surrogate
+    (SMFP.Config, "actor_lr", float("nan"), "actor_lr"),
+    (SMFP.Config, "gamma", 1.5, "gamma"),
 ])
-def test_bad_config_fails_at_construction_naming_the_field(field, value, match):
+def test_bad_config_fails_at_construction_naming_the_field(config, field, value, match):
     with pytest.raises(ValueError, match=match):
-        SMFP.Config(**{field: value})
+        config(**{field: value})
+
+
+def test_policy_delay_traces_the_actor_step_once(monkeypatch):
+    """The skip branch of the policy delay reuses the actor step's trace (the JVP path is costly)."""
+    agent = agents.make("smfp", SMFP.Config(policy_delay=2, **SMALL), OBS, ACT)
+    traced, loss = [], agent.actor_loss
+    monkeypatch.setattr(agent, "actor_loss", lambda *a: (traced.append(1), loss(*a))[1])
+    jax.jit(agent.update).lower(agent.init(jax.random.PRNGKey(0)), random_batch(), jax.random.PRNGKey(1))
+    assert len(traced) == 1
+
+
+def test_a_policy_built_directly_is_the_policy_the_agent_trains():
+    agent = agents.make("smfp", SMFP.Config(actor_hidden=(256, 256, 256)), OBS, ACT)
+    assert agent.policy == MeanFlowPolicy(action_size=ACT)
 
 
 # ----------------------------------------------------------------------------------------
 # RL: multimodality on the multimodal bandit, and learning a small state-dependent task.
 # Both run through the real compiled loop (mjx_smfp.loop.Engine).
 # ----------------------------------------------------------------------------------------
+import dataclasses  # noqa: E402
 import os  # noqa: E402
-import sys  # noqa: E402
 
 from mjx_smfp.agents.sac import SAC  # noqa: E402
 from mjx_smfp.config import TrainConfig  # noqa: E402
-from mjx_smfp.loop import Engine  # noqa: E402
-
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "results")
+from mjx_smfp.engine import Engine  # noqa: E402
+from tests.dummy_envs import DummyTask  # noqa: E402
 
 # One-step bandit, 4 equal modes at (+-0.6, +-0.6): 8k env steps, ~2k gradient steps.
 MULTIMODAL = TrainConfig(env="multimodal", env_kwargs='{"num_modes": 4}', num_envs=16, episode_length=1,
@@ -173,9 +190,8 @@ BANDIT = dict(actor_hidden=(64, 64), critic_hidden=(64, 64), gamma=0.0, actor_lr
               init_temperature=0.01)
 
 
-def train(agent, cfg: TrainConfig, seed: int = 0, env=None, eval_env=None):
-    engine = Engine(cfg, agent, env, eval_env, obs_size=getattr(env, "observation_size", None),
-                    action_size=getattr(env, "action_size", None))
+def train(agent: str, agent_config, cfg: TrainConfig, seed: int = 0, task=None):
+    engine = Engine(dataclasses.replace(cfg, agent=agent), agent_config, task=task)
     ts = engine.init_state(seed)
     ts, _ = engine.warmup(ts)
     for _ in range(cfg.train_calls):
@@ -184,18 +200,19 @@ def train(agent, cfg: TrainConfig, seed: int = 0, env=None, eval_env=None):
 
 
 @pytest.fixture(scope="module")
-def multimodal_actions():
+def multimodal_actions(tmp_path_factory):
     import envs
 
     bandit = envs.make("multimodal", num_modes=4)
     obs = jnp.zeros((4000, bandit.observation_size))
     out = {}
-    for name, agent in (("smfp", SMFP(SMFP.Config(**BANDIT))), ("sac", SAC(SAC.Config(**BANDIT)))):
-        _, ts = train(agent, MULTIMODAL)
-        actions = jax.jit(agent.act)(ts.agent, obs, jax.random.PRNGKey(11))
+    for name, agent_config in (("smfp", SMFP.Config(**BANDIT)), ("sac", SAC.Config(**BANDIT))):
+        engine, ts = train(name, agent_config, MULTIMODAL)
+        actions = jax.jit(engine.agent.act)(ts.agent, obs, jax.random.PRNGKey(11))
         out[name] = dict(actions=np.asarray(actions), masses=np.asarray(bandit.mode_masses(actions)),
                          reward=float(bandit.reward(actions).mean()), state=ts.agent)
-    _scatter(bandit, out, os.path.join(RESULTS_DIR, "multimodal_smfp_vs_sac.png"))
+    out["plot"] = str(tmp_path_factory.mktemp("plots") / "multimodal_smfp_vs_sac.png")
+    _scatter(bandit, out, out["plot"])
     return out
 
 
@@ -232,14 +249,11 @@ def test_smfp_puts_at_least_10_percent_on_three_of_four_optimal_modes(multimodal
 
 def test_best_of_n_evaluation_lands_on_a_mode_of_the_trained_smfp(multimodal_actions):
     """eval_best_of_n = 16 (argmax min-Q over xi = 0 draws) gives a deterministic action at a mode."""
-    import dataclasses
-
     import envs
 
     bandit = envs.make("multimodal", num_modes=4)
-    agent = SMFP(dataclasses.replace(SMFP.Config(**BANDIT), eval_best_of_n=16))
-    jax.eval_shape(lambda k: agent.init(k, bandit.observation_size, bandit.action_size),
-                   jax.random.PRNGKey(0))  # builds agent.policy without computing anything
+    agent = agents.make("smfp", SMFP.Config(eval_best_of_n=16, **BANDIT), bandit.observation_size,
+                        bandit.action_size)
     action = jax.jit(agent.eval_act)(multimodal_actions["smfp"]["state"], jnp.zeros((1, bandit.observation_size)))
     assert float(bandit.reward(action)[0]) >= 0.8, action
 
@@ -252,21 +266,18 @@ def test_gaussian_sac_trained_the_same_way_collapses_to_one_mode_or_straddles(mu
     one_mode = in_mode > 0 and sac["masses"].max() / in_mode >= 0.9
     straddles = sac["reward"] <= smfp["reward"] - 0.2
     assert one_mode or straddles, (sac, smfp["reward"])
-    assert os.path.exists(os.path.join(RESULTS_DIR, "multimodal_smfp_vs_sac.png"))
+    assert os.path.getsize(multimodal_actions["plot"]) > 0
 
 
 def test_smfp_learns_a_state_dependent_task_past_random_and_untrained_policies():
     """The loop's dummy task (reward 1 - mean|a - 0.8 obs[:2]|, 20-step episodes, gamma 0.99):
     random actions score ~0.45 per step, the untrained SMFP ~0.6; require >= 0.8 after 6k steps."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-    from dummy_envs import DummyBatchedEnv
-
     cfg = TrainConfig(env="multimodal", num_envs=8, episode_length=20, total_env_steps=6_000, batch_size=64,
                       updates_per_step=2, replay_capacity=6_000, learning_starts=200, iterations_per_call=25,
                       eval_interval=0, eval_episodes=16, checkpoint_interval=0)
-    agent = SMFP(SMFP.Config(actor_hidden=(64, 64), critic_hidden=(64, 64), time_embed_dim=16,
-                             init_temperature=0.1))
-    engine, ts = train(agent, cfg, env=DummyBatchedEnv(8, 20), eval_env=DummyBatchedEnv(16, 20))
+    agent_config = SMFP.Config(actor_hidden=(64, 64), critic_hidden=(64, 64), init_temperature=0.1,
+                               policy=MeanFlowConfig(time_embed_dim=16))
+    engine, ts = train("smfp", agent_config, cfg, task=DummyTask())
     fresh = engine.init_state()
     r0, l0 = engine.evaluate(fresh, jax.random.PRNGKey(7))
     returns, lengths = engine.evaluate(ts, jax.random.PRNGKey(7))

@@ -12,6 +12,6 @@ def test_video_without_a_gl_backend_names_the_mujoco_gl_settings(monkeypatch, tm
         raise mujoco.FatalError("an OpenGL platform library has not been loaded into this process")
 
     monkeypatch.setattr(mujoco, "Renderer", no_gl)
-    engine = SimpleNamespace(raw_env=SimpleNamespace(mj_model=object()), cfg=SimpleNamespace(env="inverted_pendulum"))
+    engine = SimpleNamespace(task=SimpleNamespace(mj_model=object()), cfg=SimpleNamespace(env="inverted_pendulum"))
     with pytest.raises(RuntimeError, match=r"no OpenGL backend .*MUJOCO_GL=egl .*MUJOCO_GL=osmesa"):
         render_episode(engine, None, str(tmp_path / "out.mp4"))

@@ -1,6 +1,5 @@
 """Tanh-Gaussian policy: actions in (-1, 1) and log-probs equal to the change-of-variables density."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from mjx_smfp.policies.gaussian import TanhGaussianPolicy

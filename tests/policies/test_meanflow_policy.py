@@ -12,8 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mjx_smfp.policies.meanflow import (InputLayer, MeanFlowPolicy, conditional_log_prob, jacobian_log_prob,
-                                       tanh_log_det)
+from mjx_smfp.policies.densities import tanh_log_det
+from mjx_smfp.policies.meanflow import InputLayer, conditional_log_prob, jacobian_log_prob
+from tests.flow_policies import flow_policy
 
 OBS_SIZE = 3
 
@@ -28,13 +29,13 @@ def with_sigma(params, sigma):
 @pytest.fixture(scope="module")
 def policy_1d():
     # A large output scale makes g(eps) = eps - u(eps) clearly nonlinear yet monotone (checked below).
-    policy = MeanFlowPolicy(action_size=1, hidden=(64, 64), embed_dim=16, out_scale=30.0)
+    policy = flow_policy(1, (64, 64), time_embed_dim=16, out_scale=30.0)
     params = policy.init(jax.random.PRNGKey(3), OBS_SIZE)
     return policy, params
 
 
 def test_sample_contract_shapes_range_sigma_init_and_deterministic_action():
-    policy = MeanFlowPolicy(action_size=3, hidden=(32, 32), embed_dim=16)
+    policy = flow_policy(3, (32, 32), time_embed_dim=16)
     params = policy.init(jax.random.PRNGKey(0), OBS_SIZE)
     obs = jax.random.normal(jax.random.PRNGKey(1), (256, OBS_SIZE))
     action, logp = policy.sample(params, obs, jax.random.PRNGKey(2))
@@ -50,10 +51,10 @@ def test_sample_contract_shapes_range_sigma_init_and_deterministic_action():
     np.testing.assert_allclose(np.asarray(policy.deterministic(params, obs)),
                                np.asarray(policy.forward(params, obs, zero, zero).action), rtol=1e-6)
     # State-dependent sigma head also starts at sigma_init; sigma_mode "zero" makes y = x.
-    state_policy = MeanFlowPolicy(action_size=3, hidden=(32, 32), embed_dim=16, sigma_mode="state")
+    state_policy = flow_policy(3, (32, 32), time_embed_dim=16, sigma_mode="state")
     sp = state_policy.init(jax.random.PRNGKey(0), OBS_SIZE)
     np.testing.assert_allclose(np.exp(np.asarray(state_policy.log_sigma(sp, obs))), 0.1, rtol=0.1)
-    zero_policy = MeanFlowPolicy(action_size=3, hidden=(32, 32), embed_dim=16, sigma_mode="zero",
+    zero_policy = flow_policy(3, (32, 32), time_embed_dim=16, sigma_mode="zero",
                                  entropy_surrogate="none")
     zs = zero_policy.draw(zero_policy.init(jax.random.PRNGKey(0), OBS_SIZE), obs, jax.random.PRNGKey(4))
     np.testing.assert_array_equal(np.asarray(zs.y), np.asarray(zs.x))
@@ -77,7 +78,7 @@ def test_concat_input_layer_is_one_dense_on_the_concatenation_and_broadcasts_tim
     assert [split[f"kernel_{i}"].shape[0] for i in range(3)] == [3, 2, 4]
     # The policy's one-step map (r, t passed as [1]) equals the field at per-sample r = 0, t = 1.
     for activation in ("silu", "relu"):
-        policy = MeanFlowPolicy(action_size=2, hidden=(16, 16), embed_dim=8, activation=activation)
+        policy = flow_policy(2, (16, 16), time_embed_dim=8, activation=activation)
         p = policy.init(jax.random.PRNGKey(2), 3)
         eps = jax.random.normal(jax.random.PRNGKey(3), (5, 2))
         per_sample = eps - policy.field(p, obs)(eps, jnp.zeros(5), jnp.ones(5))
@@ -85,14 +86,14 @@ def test_concat_input_layer_is_one_dense_on_the_concatenation_and_broadcasts_tim
 
 
 def test_flow_init_scale_narrows_the_initial_one_step_map():
-    policy = MeanFlowPolicy(action_size=2, hidden=(32, 32), embed_dim=16, flow_init_scale=0.3)
+    policy = flow_policy(2, (32, 32), time_embed_dim=16, flow_init_scale=0.3)
     params = policy.init(jax.random.PRNGKey(0), OBS_SIZE)
     s = policy.draw(params, jnp.zeros((4000, OBS_SIZE)), jax.random.PRNGKey(1))
     assert 0.25 < float(jnp.std(s.x)) < 0.35  # x ~ 0.3 eps at init
 
 
 def test_best_of_n_returns_the_highest_scoring_sample():
-    policy = MeanFlowPolicy(action_size=2, hidden=(32, 32), embed_dim=16)
+    policy = flow_policy(2, (32, 32), time_embed_dim=16)
     params = policy.init(jax.random.PRNGKey(0), OBS_SIZE)
     obs = jnp.zeros((64, OBS_SIZE))
     score = lambda o, a: a[:, 0] + a[:, 1]  # noqa: E731
@@ -144,7 +145,7 @@ def test_both_surrogates_lower_bound_the_true_entropy_and_jacobian_is_tight_as_s
 
 
 def test_surrogates_lower_bound_a_monte_carlo_entropy_in_2d():
-    policy = MeanFlowPolicy(action_size=2, hidden=(64, 64), embed_dim=16, out_scale=30.0)
+    policy = flow_policy(2, (64, 64), time_embed_dim=16, out_scale=30.0)
     params = with_sigma(policy.init(jax.random.PRNGKey(7), OBS_SIZE), 0.25)
     obs_row = jnp.array([0.5, 0.1, -0.2])
     m, n = 40_000, 2_000

@@ -1,0 +1,151 @@
+"""Room 2 of the engine: the compiled phases of one run — init, warm-up, train chunk, evaluate —
+and how the train state is laid out over devices.
+
+`Engine(cfg, agent_config)` builds the task, the agent (with its sizes and mesh axis), the
+per-device step functions (mjx_smfp/steps.py), wraps them in `shard_map` when data
+parallel, and jits each once with the train state donated, so XLA updates the replay ring
+and parameters in place. It knows nothing of logging, schedules or checkpoints (that is the
+runner, mjx_smfp/runner.py).
+
+Data parallelism: with `cfg.num_devices != 1` (or an explicit `mesh`, e.g. a 1-device
+`make_data_mesh(1)` to run the sharded path on one device) the steps run under
+`jax.shard_map` over `DATA_AXIS`: agent state, normaliser, RNG, counters and the replay write
+index/size replicated (P()), env states and replay rows sharded on their leading axis
+(P(DATA_AXIS)). With `num_devices == 1` and no mesh this is the plain single-device engine.
+"""
+from __future__ import annotations
+
+import collections
+import inspect
+from typing import Callable, Optional
+
+import jax
+import numpy as np
+
+from mjx_smfp import normalizer as norm_lib
+from mjx_smfp import replay as replay_lib
+from mjx_smfp.config import TrainConfig, check_sharding
+from mjx_smfp.distributed import DATA_AXIS, make_data_mesh
+from mjx_smfp.steps import StepContext, TrainState, make_steps
+
+
+def make_task(cfg: TrainConfig):
+    """The single-env task of `cfg` from the registry; bad `env_kwargs` give a ValueError that
+    lists the task's options."""
+    import envs
+
+    try:
+        return envs.make(cfg.env, **cfg.env_options)
+    except TypeError as err:
+        cls = envs.get_class(cfg.env)
+        options = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise ValueError(f"env_kwargs={cfg.env_kwargs} does not fit task {cfg.env!r} ({err}); "
+                         f"its options: {', '.join(options)}") from None
+
+
+class Engine:
+    """The compiled phases for one (config, agent config, task); build one per run and share it
+    (tests share one across cases to pay compilation once).
+
+    `task`: a single-env brax `Env` (default: `envs.make(cfg.env, **cfg.env_options)`); it is
+    batched with `wrap_for_training` like every real task. `make_agent(obs_size, action_size,
+    axis)`: how to build the agent (default: the registry's `cfg.agent` with `agent_config`).
+    """
+
+    def __init__(self, cfg: TrainConfig, agent_config=None, *, task=None, mesh=None,
+                 make_agent: Optional[Callable] = None):
+        from envs.wrappers import make_evaluator, wrap_for_training
+        from mjx_smfp import agents
+
+        if mesh is None and cfg.num_devices != 1:
+            mesh = make_data_mesh(cfg.num_devices)
+        self.mesh = mesh
+        self.num_shards = n = 1 if mesh is None else int(mesh.shape[DATA_AXIS])
+        envs_per, capacity_per, batch_per = check_sharding(cfg, n)
+        # Collectives and per-device keys only with more than one device: 1 device is bit-identical.
+        axis = DATA_AXIS if n > 1 else None
+        self.cfg = cfg
+        self.task = task if task is not None else make_task(cfg)
+        self.obs_size, self.action_size = int(self.task.observation_size), int(self.task.action_size)
+        if make_agent is None:
+            self.agent = agents.make(cfg.agent, agent_config, self.obs_size, self.action_size, axis)
+        else:
+            self.agent = make_agent(self.obs_size, self.action_size, axis)
+        self.env = wrap_for_training(self.task, envs_per, cfg.episode_length)
+        # Traces of each phase by this engine (a Python side effect: counts compilations).
+        self.trace_counts: collections.Counter = collections.Counter()
+        steps = make_steps(StepContext(agent=self.agent, env=self.env, cfg=cfg, replay_capacity=capacity_per,
+                                       batch_size=batch_per, axis=axis, num_shards=n), self.trace_counts)
+        init_fn, warmup_fn, train_fn = steps.init, steps.warmup_chunk, steps.train_chunk
+        if mesh is not None:
+            from jax.sharding import PartitionSpec as P
+
+            specs = self.state_specs()
+            # check_vma proves that the P() outputs (params, normaliser, counters, summary) really
+            # are replicated. On 1 device there are no collectives (bit-identity with the plain
+            # path), so the varying-axes types cannot be made to match; replication is trivial there.
+            vma = n > 1
+            init_fn = jax.shard_map(init_fn, mesh=mesh, in_specs=P(), out_specs=specs, check_vma=vma)
+            warmup_fn = jax.shard_map(warmup_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
+            train_fn = jax.shard_map(train_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
+        self.init = jax.jit(init_fn)
+        self.warmup = jax.jit(warmup_fn, donate_argnums=0)
+        self.train_chunk = jax.jit(train_fn, donate_argnums=0)
+
+        def policy_fn(params, obs):
+            self.trace_counts["evaluate"] += 1
+            agent_state, normalizer = params
+            if cfg.normalize_obs:
+                obs = norm_lib.normalize(normalizer, obs)
+            return self.agent.eval_act(agent_state, obs)
+
+        # Separate unbatched copies of the task, stopping once every first episode has ended.
+        self._evaluator = make_evaluator(self.task, policy_fn, cfg.eval_episodes, cfg.episode_length)
+
+    def state_specs(self) -> TrainState:
+        """PartitionSpecs of the train state (a pytree prefix of it): replicated except the
+        env states and the replay rows, sharded on their leading axis over DATA_AXIS."""
+        from jax.sharding import PartitionSpec as P
+
+        return TrainState(agent=P(), normalizer=P(),
+                          replay=replay_lib.ReplayBuffer(data=P(DATA_AXIS), write_index=P(), size=P()),
+                          env_state=P(DATA_AXIS), rng=P(), env_steps=P(), updates=P())
+
+    def abstract_state(self) -> TrainState:
+        """Shapes/dtypes of the (global) train state, with NamedShardings when sharded: the
+        one restore template for checkpoints (jax.eval_shape alone carries no shardings)."""
+        shapes = jax.eval_shape(self.init, jax.random.PRNGKey(self.cfg.seed))
+        if self.mesh is None:
+            return shapes
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        return jax.tree_util.tree_map(
+            lambda spec, sub: jax.tree_util.tree_map(
+                lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=NamedSharding(self.mesh, spec)), sub),
+            self.state_specs(), shapes, is_leaf=lambda x: isinstance(x, P))
+
+    def check_fits(self) -> None:
+        """ValueError (naming the sizes) if the replay ring does not fit in device memory."""
+        replay_lib.check_fits(self.cfg.replay_capacity, self.obs_size, self.action_size, self.num_shards)
+
+    def init_state(self, seed: Optional[int] = None) -> TrainState:
+        """Fresh train state (after checking that the replay ring fits in memory)."""
+        self.check_fits()
+        return self.init(jax.random.PRNGKey(self.cfg.seed if seed is None else seed))
+
+    def evaluate(self, ts: TrainState, rng: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths of `eval_episodes` deterministic episodes (host numpy); sharded
+        runs evaluate on this process's first device with its copy of the replicated params."""
+        params = (ts.agent, ts.normalizer)
+        if self.mesh is not None:
+            params = jax.tree_util.tree_map(lambda x: x.addressable_data(0), params)
+        result = self._evaluator(params, rng)
+        return np.asarray(result.returns), np.asarray(result.lengths)
+
+    @property
+    def warmup_steps(self) -> int:
+        return self.cfg.warmup_iterations * self.cfg.num_envs
+
+    @property
+    def final_env_steps(self) -> int:
+        return self.warmup_steps + self.cfg.train_calls * self.cfg.iterations_per_call * self.cfg.num_envs
