@@ -22,7 +22,7 @@ def test_smoke_run_writes_one_json_per_phase_with_finite_positive_figures(tmp_pa
         "env": "ok", "costs": "ok", "train_smfp": "ok", "train_sac": "ok", "brax": "skipped"}
 
     rows = results["env"]["rows"]
-    assert {(r["task"], r["physics_preset"]) for r in rows} == {("inverted_pendulum", "fast")}  # no "gpu" preset there
+    assert [r["task"] for r in rows] == ["inverted_pendulum"] and rows[0]["physics_preset"] in ("gpu", "fast")
     assert all(_positive(r["wrapped_steps_per_s"]) for r in rows)
     assert any(_positive(r["raw_steps_per_s"]) for r in rows)
     costs = results["costs"]
