@@ -348,6 +348,7 @@ def main(argv=None) -> None:
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else GPU
+    args.out = os.path.abspath(args.out)  # the phases run from the repository root
     os.makedirs(args.out, exist_ok=True)
     if args.phase:
         return run_phase(args.phase, sizes, args.out, args.deadline)
