@@ -287,14 +287,14 @@ def write_outputs(runs: list[dict], rows: list[dict], meta: dict, stem: str) -> 
                    "runs": [{k: v for k, v in r.items() if k != "points"} for r in runs]}, f, indent=2)
 
 
-def write_results_md(body: str, path: str | None = None) -> None:
-    """Replace (or append) our section of benchmarks/RESULTS.md (or `path`) with `body`."""
+def write_results_md(body: str, path: str | None = None, heading: str = SECTION) -> None:
+    """Replace (or append) the `heading` section of benchmarks/RESULTS.md (or `path`) with `body`."""
     path = path or os.path.join(os.path.dirname(__file__), "RESULTS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    section = SECTION + "\n\n" + body.strip() + "\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
+    section = heading + "\n\n" + body.strip() + "\n"
+    if heading in text:
+        start = text.index(heading)
+        nxt = text.find("\n## ", start + len(heading))
         text = text[:start] + section + (text[nxt:] if nxt >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

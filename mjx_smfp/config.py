@@ -62,6 +62,7 @@ class TrainConfig:
     # (strong scaling) unless batch_per_device (then it is per device, global = N x batch).
     num_devices: int = 1  # devices to train on: 1 = plain single device, N > 1 = N devices, 0 = all
     batch_per_device: bool = False  # batch_size per device (global batch = N x batch_size)
+    num_seeds: int = 1  # independent runs in one program (a vmap axis); run k = seed + k; needs num_devices 1
 
     @property
     def env_options(self) -> dict:
@@ -379,6 +380,7 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name}={getattr(cfg, name)} must be >= 0")
+    check_seeds(cfg.num_seeds, cfg.num_devices)
     if cfg.num_devices < 0:
         raise ValueError(f"num_devices={cfg.num_devices} must be >= 0 (0 = all visible devices)")
     if cfg.num_devices > 1:  # before any divisibility: a missing device is the first thing to fix
@@ -404,6 +406,16 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"env_kwargs={cfg.env_kwargs!r} is not a JSON object: {err}") from None
     if not isinstance(opts, dict):
         raise ValueError(f"env_kwargs={cfg.env_kwargs!r} must be a JSON object")
+
+
+def check_seeds(num_seeds: int, num_devices: int) -> None:
+    """ValueError unless `num_seeds` is positive and, with several seeds, the run is the plain
+    single-device engine (seeds are not sharded over devices yet)."""
+    if num_seeds <= 0:
+        raise ValueError(f"num_seeds={num_seeds} must be positive")
+    if num_seeds > 1 and num_devices != 1:
+        raise ValueError(f"num_seeds={num_seeds} with num_devices={num_devices}: seeds are not sharded over "
+                         "devices yet; use num_devices=1 with several seeds, or num_seeds=1 with several devices")
 
 
 def check_sharding(cfg: TrainConfig, num_devices: int) -> tuple[int, int, int]:

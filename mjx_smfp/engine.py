@@ -12,6 +12,13 @@ Data parallelism: with `cfg.num_devices != 1` (or an explicit `mesh`, e.g. a 1-d
 `jax.shard_map` over `DATA_AXIS`: agent state, normaliser, RNG, counters and the replay write
 index/size replicated (P()), env states and replay rows sharded on their leading axis
 (P(DATA_AXIS)). With `num_devices == 1` and no mesh this is the plain single-device engine.
+
+Seeds (`cfg.num_seeds = N > 1`): N independent runs in one program. Every phase is the same
+per-device step function under `jax.vmap`, so each leaf of the train state gains a leading
+seed axis (own agent, normaliser, replay ring, envs, key and counters) and the summary holds
+per-seed vectors; run k starts from `PRNGKey(cfg.seed + k)`, the key of a single run with
+`--seed cfg.seed+k`. With N == 1 nothing is vmapped (the plain path, bit for bit). Seeds are
+not sharded over devices yet: N > 1 needs the plain single-device engine.
 """
 from __future__ import annotations
 
@@ -20,11 +27,12 @@ import inspect
 from typing import Callable, Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mjx_smfp import normalizer as norm_lib
 from mjx_smfp import replay as replay_lib
-from mjx_smfp.config import TrainConfig, check_sharding
+from mjx_smfp.config import TrainConfig, check_seeds, check_sharding
 from mjx_smfp.distributed import DATA_AXIS, make_data_mesh
 from mjx_smfp.steps import StepContext, TrainState, make_steps
 
@@ -61,8 +69,12 @@ class Engine:
         from envs.wrappers import make_evaluator, wrap_for_training
         from mjx_smfp import agents
 
+        check_seeds(cfg.num_seeds, cfg.num_devices)
         if mesh is None and cfg.num_devices != 1:
             mesh = make_data_mesh(cfg.num_devices)
+        if mesh is not None and cfg.num_seeds > 1:
+            raise ValueError(f"num_seeds={cfg.num_seeds} needs the plain single-device engine (no device mesh)")
+        self.num_seeds = cfg.num_seeds
         self.mesh = mesh
         self.num_shards = n = 1 if mesh is None else int(mesh.shape[DATA_AXIS])
         envs_per, capacity_per, batch_per = check_sharding(cfg, n)
@@ -92,6 +104,8 @@ class Engine:
             init_fn = jax.shard_map(init_fn, mesh=mesh, in_specs=P(), out_specs=specs, check_vma=vma)
             warmup_fn = jax.shard_map(warmup_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
             train_fn = jax.shard_map(train_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
+        if self.num_seeds > 1:  # a leading seed axis on the state, the keys and the summary
+            init_fn, warmup_fn, train_fn = jax.vmap(init_fn), jax.vmap(warmup_fn), jax.vmap(train_fn)
         self.init = jax.jit(init_fn)
         self.warmup = jax.jit(warmup_fn, donate_argnums=0)
         self.train_chunk = jax.jit(train_fn, donate_argnums=0)
@@ -105,6 +119,8 @@ class Engine:
 
         # Separate unbatched copies of the task, stopping once every first episode has ended.
         self._evaluator = make_evaluator(self.task, policy_fn, cfg.eval_episodes, cfg.episode_length)
+        # Every seed's policy in one call (traced on first use, so single-seed runs never pay it).
+        self._seeds_evaluator = jax.jit(jax.vmap(self._evaluator))
 
     def state_specs(self) -> TrainState:
         """PartitionSpecs of the train state (a pytree prefix of it): replicated except the
@@ -118,7 +134,7 @@ class Engine:
     def abstract_state(self) -> TrainState:
         """Shapes/dtypes of the (global) train state, with NamedShardings when sharded: the
         one restore template for checkpoints (jax.eval_shape alone carries no shardings)."""
-        shapes = jax.eval_shape(self.init, jax.random.PRNGKey(self.cfg.seed))
+        shapes = jax.eval_shape(self.init, self.init_keys(self.cfg.seed))
         if self.mesh is None:
             return shapes
         from jax.sharding import NamedSharding, PartitionSpec as P
@@ -129,17 +145,47 @@ class Engine:
             self.state_specs(), shapes, is_leaf=lambda x: isinstance(x, P))
 
     def check_fits(self) -> None:
-        """ValueError (naming the sizes) if the replay ring does not fit in device memory."""
-        replay_lib.check_fits(self.cfg.replay_capacity, self.obs_size, self.action_size, self.num_shards)
+        """ValueError (naming the sizes) if the replay rings (one per seed) do not fit in device memory."""
+        try:
+            replay_lib.check_fits(self.cfg.replay_capacity * self.num_seeds, self.obs_size, self.action_size,
+                                  self.num_shards)
+        except ValueError as err:
+            if self.num_seeds == 1:
+                raise
+            raise ValueError(f"num_seeds={self.num_seeds} rings of replay_capacity={self.cfg.replay_capacity} rows "
+                             f"each (counted together below): {err}") from None
+
+    def init_keys(self, seed: int) -> jax.Array:
+        """The init key(s): `PRNGKey(seed)`, or with several seeds `PRNGKey(seed + k)` stacked."""
+        if self.num_seeds == 1:
+            return jax.random.PRNGKey(seed)
+        return jax.vmap(jax.random.PRNGKey)(seed + jnp.arange(self.num_seeds))
 
     def init_state(self, seed: Optional[int] = None) -> TrainState:
-        """Fresh train state (after checking that the replay ring fits in memory)."""
+        """Fresh train state (after checking that the replay rings fit in memory)."""
         self.check_fits()
-        return self.init(jax.random.PRNGKey(self.cfg.seed if seed is None else seed))
+        return self.init(self.init_keys(self.cfg.seed if seed is None else seed))
 
-    def evaluate(self, ts: TrainState, rng: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    def seed_state(self, ts: TrainState, seed: int) -> TrainState:
+        """Run `seed` (0 <= seed < num_seeds) of a train state, without the seed axis (e.g. to
+        evaluate or render one seed of a multi-seed checkpoint); `ts` itself when single-seed."""
+        if not 0 <= seed < self.num_seeds:
+            raise ValueError(f"seed={seed} is not a run of this state (num_seeds={self.num_seeds}: 0..{self.num_seeds - 1})")
+        return ts if self.num_seeds == 1 else jax.tree_util.tree_map(lambda x: x[seed], ts)
+
+    def evaluate(self, ts: TrainState, rng: jax.Array, seed: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of `eval_episodes` deterministic episodes (host numpy); sharded
-        runs evaluate on this process's first device with its copy of the replicated params."""
+        runs evaluate on this process's first device with its copy of the replicated params.
+
+        Several seeds: shape (num_seeds, eval_episodes), all seeds in one call, seed k with
+        key `fold_in(rng, k)`; with `seed=k` only that seed, the same episodes as row k."""
+        if self.num_seeds > 1 and seed is None:
+            keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(self.num_seeds))
+            result = self._seeds_evaluator((ts.agent, ts.normalizer), keys)
+            return np.asarray(result.returns), np.asarray(result.lengths)
+        if seed is not None:
+            ts = self.seed_state(ts, seed)
+            rng = rng if self.num_seeds == 1 else jax.random.fold_in(rng, seed)
         params = (ts.agent, ts.normalizer)
         if self.mesh is not None:
             params = jax.tree_util.tree_map(lambda x: x.addressable_data(0), params)

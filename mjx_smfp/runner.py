@@ -3,6 +3,13 @@ and owns everything that happens between device calls: resume or init, the evalu
 checkpoint schedule, logging, the progress line with its ETA, stop signals and the
 non-finite stop. It touches the train state only through the Engine's phases, `jax.device_get`
 of the small per-call summary, and the checkpointer.
+
+Several seeds (`cfg.num_seeds > 1`): the summary and the evaluation hold one value per seed;
+each scalar is logged per seed (`train/episode_return/seed_0`, ...), as the across-seed mean
+under its plain name (`train/episode_return`, `eval/return_mean`) and as the across-seed s.d.
+(`.../seed_sd`); `perf/env_steps_per_s` counts every seed's steps. A non-finite loss in ANY
+seed stops the whole run naming the seed(s): freezing one seed while the others go on would
+leave a table silently averaged over the survivors, and the same config would fail again.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import time
 from typing import Optional
 
 import jax
+import numpy as np
 
 from mjx_smfp.engine import Engine
 from mjx_smfp.steps import TrainState
@@ -77,10 +85,39 @@ class _NullLogger:
         pass
 
 
+def seed_scalars(name: str, value) -> dict:
+    """`{name: value}` for a single run; for a per-seed vector, `name/seed_k` per seed, the
+    across-seed mean under `name` and the s.d. (ddof 1) under `name/seed_sd`, both over the
+    seeds with a finite value (a seed may have finished no episode in a call)."""
+    v = np.asarray(value, np.float64)
+    if v.ndim == 0:
+        return {name: float(v)}
+    out = {f"{name}/seed_{k}": float(x) for k, x in enumerate(v)}
+    finite = v[np.isfinite(v)]
+    out[name] = float(finite.mean()) if finite.size else float("nan")
+    out[name + "/seed_sd"] = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+    return out
+
+
+def summary_scalars(summary: dict, prefix: str = "train/") -> dict:
+    """The logged scalars of a (host) phase summary, per seed where it has a seed axis."""
+    out = {}
+    for k, v in summary.items():
+        if k not in ("env_steps", "updates", "all_finite"):
+            out.update(seed_scalars(prefix + k, v))
+    return out
+
+
+def count(x) -> int:
+    """A step counter of the state or summary as an int (per-seed counters are all equal)."""
+    return int(x) if np.ndim(x) == 0 else int(np.max(np.asarray(x)))
+
+
 def _evaluate(engine: Engine, ts: TrainState, eval_rng: jax.Array, steps: int) -> dict:
     returns, lengths = engine.evaluate(ts, jax.random.fold_in(eval_rng, steps))
-    return {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std()),
-            "eval/length_mean": float(lengths.mean())}
+    return {**seed_scalars("eval/return_mean", returns.mean(axis=-1)),
+            **seed_scalars("eval/return_std", returns.std(axis=-1)),
+            **seed_scalars("eval/length_mean", lengths.mean(axis=-1))}
 
 
 def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[StopFlag] = None,
@@ -120,27 +157,27 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()
         ts = checkpointer.restore(engine.abstract_state())
-        say(f"resumed from {checkpointer.latest_path()} at env step {int(ts.env_steps):,}")
+        say(f"resumed from {checkpointer.latest_path()} at env step {count(ts.env_steps):,}")
     else:
         ts = engine.init_state()
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     last_eval = float("nan")
     try:
-        if int(ts.env_steps) < engine.warmup_steps:
+        if count(ts.env_steps) < engine.warmup_steps:
             say(f"warm-up: {engine.warmup_steps:,} env steps of random actions (the first call compiles; "
                 "minutes on a CPU)")
             t0 = time.time()
             ts, summary = engine.warmup(ts)
             summary = jax.device_get(summary)
-            scalars = {"train/" + k: v for k, v in summary.items() if k != "env_steps"}
+            scalars = summary_scalars(summary)
             scalars["perf/warmup_seconds"] = time.time() - t0
             if cfg.eval_interval > 0:  # a first point on the curve: the untrained policy
-                scalars.update(_evaluate(engine, ts, eval_rng, int(summary["env_steps"])))
+                scalars.update(_evaluate(engine, ts, eval_rng, count(summary["env_steps"])))
                 last_eval = scalars["eval/return_mean"]
             say(f"warm-up done in {time.time() - t0:.0f} s (eval return {last_eval:.2f}); compiling the "
                 "training step")
-            logger.write(int(summary["env_steps"]), scalars)
-        steps, updates = int(ts.env_steps), int(ts.updates)
+            logger.write(count(summary["env_steps"]), scalars)
+        steps, updates = count(ts.env_steps), count(ts.updates)
         start_steps, t_start, calls = steps, time.time(), 0
         last_print, train_return, train_length = 0.0, float("nan"), float("nan")
         while steps < engine.final_env_steps and (max_calls is None or calls < max_calls):
@@ -149,17 +186,18 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
             summary = jax.device_get(summary)
             dt = time.time() - t0
             calls += 1
-            prev_steps, steps = steps, int(summary["env_steps"])
-            prev_updates, updates = updates, int(summary["updates"])
-            if not bool(summary["all_finite"]):
+            prev_steps, steps = steps, count(summary["env_steps"])
+            prev_updates, updates = updates, count(summary["updates"])
+            finite = np.asarray(summary["all_finite"])
+            if not finite.all():
                 good = checkpointer.latest_path()
+                which = f" in seed(s) {np.flatnonzero(~finite).tolist()} of {engine.num_seeds}" if finite.ndim else ""
                 raise NonFiniteError(
-                    f"non-finite loss/metric between env steps {prev_steps} and {steps}; "
+                    f"non-finite loss/metric{which} between env steps {prev_steps} and {steps}; "
                     f"last good checkpoint: {good or 'none saved yet'}")
-            scalars = {"train/" + k: float(v) for k, v in summary.items()
-                       if k not in ("env_steps", "updates", "all_finite")}
-            scalars["perf/env_steps_per_s"] = (steps - prev_steps) / dt
-            scalars["perf/updates_per_s"] = (updates - prev_updates) / dt
+            scalars = summary_scalars(summary)
+            scalars["perf/env_steps_per_s"] = (steps - prev_steps) * engine.num_seeds / dt
+            scalars["perf/updates_per_s"] = (updates - prev_updates) * engine.num_seeds / dt
             if math.isfinite(scalars["train/episode_return"]):
                 train_return, train_length = scalars["train/episode_return"], scalars["train/episode_length"]
             if _crossed(prev_steps, steps, cfg.eval_interval) or steps >= engine.final_env_steps:
@@ -173,7 +211,8 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 rate = (steps - start_steps) / max(time.time() - t_start, 1e-9)
                 eta = (engine.final_env_steps - steps) / rate if rate > 0 else float("inf")
                 first = " (first call: includes compilation)" if calls == 1 else ""
-                say(f"steps {steps:,}/{engine.final_env_steps:,} | {scalars['perf/env_steps_per_s']:,.0f} env-steps/s | "
+                seeds = f" x {engine.num_seeds} seeds (means over seeds)" if engine.num_seeds > 1 else ""
+                say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} env-steps/s | "
                     f"{scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | train return "
                     f"{train_return:.2f} (length {train_length:.0f}) | eval return {last_eval:.2f}{first}")
             if stop.requested:  # checked once, last: a signal that came during this call still saves

@@ -1,0 +1,379 @@
+"""The paper table: every (task, agent) under the `paper` protocol, all its seeds in ONE process.
+
+    python -m benchmarks.paper_table --tasks humanoid,ant,halfcheetah,hopper,walker2d,swimmer,inverted_double_pendulum
+        --agents smfp,sac [--budget 1000000] [--seeds 5] [--out DIR] [--report] [--smoke] [--field value ...]
+
+Protocol (config preset `paper`): 1 env per seed, UTD 1, batch 256, 5K env steps of random
+actions, deterministic evaluation of 10 episodes every 5K env steps, `--budget` env steps per
+seed. The replay ring holds min(1M, budget) rows (a ring that never wraps is the same as 1M).
+The `--seeds` seeds of one (task, agent) are one multi-seed run (`num_seeds`, seeds 0..N-1),
+trained by `mjx_smfp.runner.run` in `DIR/runs/<task>/<agent>/` (config.json, metrics.jsonl,
+TensorBoard, checkpoints). Re-running the same command continues every run from its latest
+checkpoint (checkpoints every min(100K, max(5K, budget/10)) env steps and on SIGINT/SIGTERM)
+and skips finished ones (`status.json`); a run whose loss went non-finite is recorded as
+failed, not retried. `--field value` pairs go to every agent that has the field.
+Any registered agent (`mjx_smfp.agents.names()`) can be listed in `--agents`.
+
+Outputs, rewritten after every run and by `--report` (no training): `DIR/<task>.png` (eval
+return vs env steps, mean ± s.d. over seeds, one line per agent) and `DIR/paper_table.{md,csv,json}`:
+final return (mean of each seed's last 10 evaluations) and best-so-far return, mean ± s.d.
+over seeds and the 95 % bootstrap interval of the mean over seeds, each with its env-step
+budget, beside the published numbers (SMFP.md §8, ~1M steps), and a plain statement of which
+intervals overlap. `--smoke` runs the whole path in about a minute (tiny budget and nets,
+2 seeds, one cheap task) into a temporary --out unless one is given.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks import machine
+from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves, split_overrides
+
+DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "results", "paper")
+FINAL_EVALS = 10  # the final return is the mean of each seed's last 10 evaluations
+PUBLISHED_STEPS = 1_000_000
+# Published returns at ~1M env steps (Gym v4; SMFP.md §8): task -> {method: return}.
+PUBLISHED = {
+    "ant": {"SMFP": 7520, "DIME": 7100, "SAC Flow": 5850},
+    "halfcheetah": {"SMFP": 15800, "DIME": 13500, "SAC Flow": 14900},
+    "swimmer": {"SMFP": 137.2, "DIME": 118.8, "SAC Flow": 101.5},
+    "humanoid": {"SAC (reference impl.)": 5000},
+    "walker2d": {"SAC (reference impl.)": 4800},
+    "hopper": {"SAC (reference impl.)": 3200},
+}
+# --smoke: the whole path (train, resume/skip, curves, table) at toy sizes.
+# multimodal (a one-step bandit, no physics) keeps it compile-bound, not step-bound.
+SMOKE = dict(tasks="multimodal", seeds=2, budget=600,
+             overrides=dict(learning_starts=200, iterations_per_call=100, eval_interval=200, eval_episodes=4,
+                            actor_hidden="32,32", critic_hidden="32,32"))
+
+
+# ----------------------------------------------------------------------------------------
+# Aggregation (pure numpy; tested on synthetic curves).
+# ----------------------------------------------------------------------------------------
+
+def read_curves(run_dir: str) -> list[list[tuple[int, float]]]:
+    """Each seed's evaluations [(env_steps, return)] from `run_dir/metrics.jsonl`. A resumed run
+    logs again the steps after its last checkpoint: the later record of a step wins."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return []
+    by_step: dict[int, list[float]] = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line from a killed run
+                continue
+            seeds = sorted((int(k.rsplit("_", 1)[1]), k) for k in rec if k.startswith("eval/return_mean/seed_")
+                           and k[len("eval/return_mean/seed_"):].isdigit())
+            keys = [k for _, k in seeds] or (["eval/return_mean"] if "eval/return_mean" in rec else [])
+            if keys:
+                by_step[int(rec["step"])] = [np.nan if rec[k] is None else float(rec[k]) for k in keys]
+    steps = sorted(by_step)
+    num_seeds = max((len(v) for v in by_step.values()), default=0)
+    return [[(s, by_step[s][k]) for s in steps if k < len(by_step[s])] for k in range(num_seeds)]
+
+
+def bootstrap_ci(values, level: float = 0.95, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (resampling seeds with replacement)."""
+    v = np.asarray([x for x in values if np.isfinite(x)], float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    means = np.random.default_rng(seed).choice(v, size=(resamples, v.size), replace=True).mean(axis=1)
+    tail = (1.0 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+
+
+def summarise_run(curves: list[list[tuple[int, float]]]) -> dict:
+    """Final (mean of the last FINAL_EVALS evals) and best-so-far return per seed, then mean,
+    s.d. and 95 % bootstrap interval over seeds; `env_steps` = the fewest any seed reached."""
+    finals = [float(np.nanmean([r for _, r in c[-FINAL_EVALS:]])) for c in curves if c]
+    bests = [float(np.nanmax([r for _, r in c])) for c in curves if c]
+    row = {"seeds": len(finals), "env_steps": min((c[-1][0] for c in curves if c), default=0),
+           "evaluations": min((len(c) for c in curves if c), default=0)}
+    for name, vals in (("final", finals), ("best", bests)):
+        row[name + "_mean"], row[name + "_sd"], _ = _mean_sd(vals)
+        row[name + "_ci_lo"], row[name + "_ci_hi"] = bootstrap_ci(vals)
+        row[name + "_per_seed"] = vals
+    return row
+
+
+def _steps(n: float) -> str:
+    return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}K" if n >= 1e3 else f"{n:g}"
+
+
+def _ms(row: dict, name: str) -> str:
+    if not np.isfinite(row.get(name + "_mean", np.nan)):
+        return "—"
+    return (f"{row[name + '_mean']:,.1f} ± {row[name + '_sd']:,.1f} [{row[name + '_ci_lo']:,.1f}, "
+            f"{row[name + '_ci_hi']:,.1f}] @ {_steps(row['env_steps'])}")
+
+
+def overlap_notes(task: str, rows: list[dict]) -> list[str]:
+    """Plain statements: do the agents' final-return intervals overlap, and where does each
+    published number fall relative to each of our intervals (at our and their budgets)."""
+    ours = [r for r in rows if r["task"] == task and np.isfinite(r.get("final_mean", np.nan))]
+    notes = []
+    for i, a in enumerate(ours):
+        for b in ours[i + 1:]:
+            lo, hi = max(a["final_ci_lo"], b["final_ci_lo"]), min(a["final_ci_hi"], b["final_ci_hi"])
+            if lo <= hi:
+                notes.append(f"{a['agent']} vs {b['agent']}: the 95 % intervals of the final return overlap "
+                             f"— no difference resolved at {_steps(min(a['env_steps'], b['env_steps']))} steps.")
+            else:
+                top, low = (a, b) if a["final_mean"] > b["final_mean"] else (b, a)
+                notes.append(f"{top['agent']} vs {low['agent']}: the intervals do not overlap — {top['agent']} is "
+                             f"higher at {_steps(min(a['env_steps'], b['env_steps']))} steps.")
+    for method, value in PUBLISHED.get(task, {}).items():
+        for r in ours:
+            where = ("inside" if r["final_ci_lo"] <= value <= r["final_ci_hi"] else
+                     "above" if value > r["final_ci_hi"] else "below")
+            budget = ("the same budget" if r["env_steps"] >= PUBLISHED_STEPS
+                      else f"{_steps(PUBLISHED_STEPS)} vs our {_steps(r['env_steps'])} steps: not comparable yet")
+            notes.append(f"published {method} {value:,g} is {where} the interval of our {r['agent']} ({budget}).")
+    return notes
+
+
+def markdown(rows: list[dict], tasks: list[str], meta: dict) -> str:
+    lines = [f"Protocol `paper` (1 env per seed, UTD 1, batch 256, 5K random warm-up, 10 deterministic "
+             f"evaluation episodes every 5K steps), budget {_steps(meta['budget'])} env steps per seed, "
+             f"{meta['seeds']} seeds per run; {meta['machine']}; {meta['date']}. Cells: mean ± s.d. over seeds "
+             f"[95 % bootstrap interval of the mean] @ env steps per seed. Final = mean of each seed's last "
+             f"{FINAL_EVALS} evaluations; best = best evaluation so far. Published: Gym v4, ~1M steps.", ""]
+    for task in tasks:
+        lines += [f"### {task}", "", "| agent | status | seeds | final return | best-so-far return |",
+                  "|---|---|---|---|---|"]
+        for r in (r for r in rows if r["task"] == task):
+            lines.append(f"| {r['agent']} | {r['status']} | {r['seeds']} | {_ms(r, 'final')} | {_ms(r, 'best')} |")
+        for method, value in PUBLISHED.get(task, {}).items():
+            lines.append(f"| {method} (published) | — | — | {value:,g} @ {_steps(PUBLISHED_STEPS)} | — |")
+        lines += [""] + [f"- {n}" for n in overlap_notes(task, rows)] + [""]
+    return "\n".join(lines)
+
+
+def plot_task(task: str, curves_by_agent: dict, path: str, title: str) -> None:
+    """Eval return vs env steps, mean ± s.d. over seeds (where every seed has data), per agent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [{"agent": agent, "points": [{"env_steps": s, "return": r} for s, r in c]}
+            for agent, curves in curves_by_agent.items() for c in curves if c]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    if runs:
+        grid = np.linspace(0, max(p["env_steps"] for r in runs for p in r["points"]), 300)
+        for agent in dict.fromkeys(r["agent"] for r in runs):
+            mean, sd, _ = mean_sd_curves(runs, agent, "env_steps", grid, step=False, all_seeds=True)
+            n = sum(1 for r in runs if r["agent"] == agent)
+            (line,) = ax.plot(grid, mean, label=f"{agent} ({n} seeds)")
+            ax.fill_between(grid, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("env steps per seed")
+    ax.set_ylabel("deterministic eval return")
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------
+# Runs.
+# ----------------------------------------------------------------------------------------
+
+def run_dir_of(out: str, task: str, agent: str) -> str:
+    return os.path.join(out, "runs", task, agent)
+
+
+def read_status(run_dir: str) -> dict:
+    path = os.path.join(run_dir, "status.json")
+    if not os.path.exists(path):
+        return {"status": "not started"}
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_status(run_dir: str, **status) -> None:
+    with open(os.path.join(run_dir, "status.json"), "w") as f:
+        json.dump(status, f, indent=2)
+
+
+def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict, run_dir: str):
+    """(TrainConfig, agent Config) of one multi-seed paper-protocol run; ValueError when
+    `run_dir` already holds a run of a different configuration (it could not resume)."""
+    from mjx_smfp import config as config_lib
+
+    cfg, agent_cfg = config_lib.build({
+        "env": task, "agent": agent, "preset": "paper", "num_seeds": seeds, "seed": 0, "total_env_steps": budget,
+        "replay_capacity": min(1_000_000, budget), "keep_checkpoints": 2,
+        "checkpoint_interval": min(100_000, max(5_000, budget // 10)), "run_dir": run_dir, **overrides})
+    saved = os.path.join(run_dir, "config.json")
+    if os.path.exists(saved):
+        with open(saved) as f:
+            before = json.load(f)
+        now = config_lib.to_dict(cfg, agent_cfg)
+        changed = [f"{part}.{k}: {before[part].get(k)!r} -> {v!r}" for part in ("train", "agent")
+                   for k, v in json.loads(json.dumps(now[part])).items()
+                   if before[part].get(k) != v and k not in ("run_dir", "log_dir")]
+        if changed:
+            raise ValueError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); "
+                             "use the same options or another --out")
+    return cfg, agent_cfg
+
+
+def progress_line(runs: list[tuple[str, str]], out: str, budget: int, seeds: int, t0: float, steps0: int) -> str:
+    """Overall progress over every (task, agent) run, with an ETA from this invocation's rate."""
+    done = [min(budget, last_step(run_dir_of(out, t, a))) for t, a in runs]
+    total, now = budget * len(runs), sum(done)
+    rate = (now - steps0) / max(time.time() - t0, 1e-9)
+    from mjx_smfp.runner import format_eta
+
+    eta = format_eta((total - now) / rate if rate > 0 else float("inf"))
+    return (f"[paper] overall {now:,}/{total:,} env steps per seed ({100 * now / total:.0f} %, x{seeds} seeds), "
+            f"{sum(d >= budget for d in done)}/{len(runs)} runs finished, ETA {eta}")
+
+
+def last_step(run_dir: str) -> int:
+    """The last env step a run logged (0 if none)."""
+    status = read_status(run_dir)
+    if status["status"] == "done":
+        return int(status["env_steps"])
+    curves = read_curves(run_dir)
+    return max((c[-1][0] for c in curves if c), default=0)
+
+
+def train(task: str, agent: str, args, overrides: dict, stop) -> str:
+    """Train (or continue) one (task, agent) multi-seed run; returns its status."""
+    from mjx_smfp.engine import Engine
+    from mjx_smfp.runner import NonFiniteError, count, run
+
+    d = run_dir_of(args.out, task, agent)
+    status = read_status(d)
+    if status["status"] in ("done", "failed"):
+        print(f"[paper] {task}/{agent}: {status['status']} already ({status.get('note', '')}); skipped", flush=True)
+        return "skipped"
+    os.makedirs(d, exist_ok=True)
+    cfg, agent_cfg = build_config(task, agent, args.seeds, args.budget, overrides, d)
+    engine = Engine(cfg, agent_cfg)
+    print(f"[paper] {task}/{agent}: {args.seeds} seeds x {engine.final_env_steps:,} env steps in one process -> {d}",
+          flush=True)
+    try:
+        ts = run(engine, d, resume=True, stop=stop)
+    except NonFiniteError as err:
+        write_status(d, status="failed", note=str(err), env_steps=last_step(d))
+        print(f"[paper] {task}/{agent}: FAILED: {err}", flush=True)
+        return "failed"
+    steps = count(ts.env_steps)
+    if steps >= engine.final_env_steps:
+        write_status(d, status="done", env_steps=steps, note=f"{steps:,} env steps per seed")
+        return "done"
+    return "stopped"
+
+
+def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
+    """Rewrite the per-task PNGs and the paper table from the run dirs under --out."""
+    mach = machine.summary()
+    date = time.strftime("%Y-%m-%d %H:%M")
+    rows, curves = [], {}
+    for task in tasks:
+        curves[task] = {}
+        for agent in agent_names:
+            d = run_dir_of(args.out, task, agent)
+            curves[task][agent] = read_curves(d)
+            status = read_status(d)["status"]
+            if status == "not started" and curves[task][agent]:
+                status = "in progress"  # or stopped; re-run the command to continue it
+            rows.append({"task": task, "agent": agent, "status": status, "budget": args.budget,
+                         **summarise_run(curves[task][agent])})
+        plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),
+                  f"{task}, protocol paper, {args.seeds} seeds, budget {_steps(args.budget)} — {mach} — {date}")
+    meta = {"machine": mach, "date": date, "budget": args.budget, "seeds": args.seeds, "tasks": tasks,
+            "agents": agent_names, "published": PUBLISHED, "published_steps": PUBLISHED_STEPS,
+            "command": "python -m benchmarks.paper_table " + " ".join(args.argv)}
+    table = markdown(rows, tasks, meta)
+    with open(os.path.join(args.out, "paper_table.md"), "w") as f:
+        f.write(f"# Paper table\n\n`{meta['command']}`\n\n{table}\n")
+    flat = [{k: v for k, v in r.items() if not k.endswith("_per_seed")} for r in rows]
+    with open(os.path.join(args.out, "paper_table.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(flat[0]))
+        w.writeheader()
+        w.writerows(flat)
+    with open(os.path.join(args.out, "paper_table.json"), "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    print(table, flush=True)
+    return rows
+
+
+def parse(argv: list[str]):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="halfcheetah")
+    parser.add_argument("--agents", default="smfp,sac")
+    parser.add_argument("--budget", type=int, default=1_000_000, help="env steps per seed")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default=None, help=f"results folder (default {DEFAULT_OUT}; --smoke: a temporary one)")
+    parser.add_argument("--report", action="store_true", help="only rewrite the PNGs and tables (no training)")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at toy sizes in about a minute")
+    args, rest = parser.parse_known_args(argv)
+    args.argv = list(argv)
+    overrides = {}
+    if args.smoke:
+        args.tasks, args.seeds, args.budget = SMOKE["tasks"], SMOKE["seeds"], SMOKE["budget"]
+        overrides.update(SMOKE["overrides"])
+        args.out = args.out or tempfile.mkdtemp(prefix="paper_smoke_")
+    args.out = args.out or DEFAULT_OUT
+    from mjx_smfp import config as config_lib
+
+    overrides.update(config_lib.parse_cli_pairs(rest))
+    return args, overrides
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args, overrides = parse(sys.argv[1:] if argv is None else argv)
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # $JAX_COMPILATION_CACHE_DIR, if set: resumed invocations compile faster
+    import envs
+    from mjx_smfp import agents
+    from mjx_smfp.runner import StopFlag
+
+    tasks = [t for t in args.tasks.split(",") if t]
+    agent_names = [a for a in args.agents.split(",") if a]
+    for name, given, known in (("task", tasks, envs.names()), ("agent", agent_names, agents.names())):
+        unknown = [x for x in given if x not in known]
+        if unknown:
+            raise SystemExit(f"error: unknown {name}(s) {unknown}; known: {', '.join(known)}")
+    per_agent = split_overrides(overrides, agent_names)
+    os.makedirs(args.out, exist_ok=True)
+    if not args.report:
+        runs = [(t, a) for t in tasks for a in agent_names]
+        print(f"[paper] {len(runs)} runs ({', '.join(f'{t}/{a}' for t, a in runs)}), {args.seeds} seeds each, "
+              f"{args.budget:,} env steps per seed -> {args.out}; {machine.summary()}", flush=True)
+        t0, steps0 = time.time(), sum(min(args.budget, last_step(run_dir_of(args.out, t, a))) for t, a in runs)
+        stop = StopFlag()
+        for i, (task, agent) in enumerate(runs):
+            print(progress_line(runs, args.out, args.budget, args.seeds, t0, steps0) + f" | next {i + 1}/{len(runs)} "
+                  f"{task}/{agent}", flush=True)
+            status = train(task, agent, args, per_agent[agent], stop)
+            if status != "skipped":
+                report(args, tasks, agent_names)
+            if stop.requested:
+                print("[paper] stopped; re-run the same command to continue", flush=True)
+                break
+        print(progress_line(runs, args.out, args.budget, args.seeds, t0, steps0), flush=True)
+    rows = report(args, tasks, agent_names)
+    print(f"[paper] wrote {args.out}/paper_table.{{md,csv,json}} and one PNG per task", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""benchmarks/paper_table.py: its aggregation on synthetic curves, and `--smoke` end to end
+(train both agents with 2 seeds in one process each, resume-skip, PNG and tables)."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import paper_table as pt
+
+
+def _write_metrics(run_dir, records):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        for rec in records:
+            f.write(json.dumps(rec) + "\n")
+        f.write('{"step": 99, "eval/ret')  # a torn last line (killed run) is skipped
+
+
+def test_curves_keep_the_later_record_of_a_step_and_summarise_over_seeds(tmp_path):
+    def rec(step, v0, v1):
+        return {"step": step, "eval/return_mean": (v0 + v1) / 2, "eval/return_mean/seed_0": v0,
+                "eval/return_mean/seed_1": v1}
+
+    # A first life logs steps 1-4 and is killed after its checkpoint at step 2; the resumed life
+    # logs steps 3-12 again (the true values s and 2s).
+    first = [rec(1, 1.0, 2.0), rec(2, 2.0, 4.0), rec(3, -100.0, -100.0), rec(4, -100.0, -100.0)]
+    resumed = [rec(s, float(s), 2.0 * s) for s in range(3, 13)] + [{"step": 13, "train/critic_loss": 1.0}]
+    _write_metrics(tmp_path, first + resumed)
+    curves = pt.read_curves(str(tmp_path))
+    assert len(curves) == 2 and [s for s, _ in curves[0]] == list(range(1, 13))
+    assert curves[0][2] == (3, 3.0)  # the resumed run's record (logged after the stale one) wins
+    row = pt.summarise_run(curves)
+    # final = mean of the last 10 evals (steps 3..12): seed 0 -> 7.5, seed 1 -> 15.
+    assert row["final_per_seed"] == [7.5, 15.0] and row["best_per_seed"] == [12.0, 24.0]
+    assert row["final_mean"] == 11.25 and row["final_sd"] == pytest.approx(np.std([7.5, 15.0], ddof=1))
+    assert row["env_steps"] == 12 and row["seeds"] == 2 and row["evaluations"] == 12
+    assert 7.5 <= row["final_ci_lo"] <= row["final_mean"] <= row["final_ci_hi"] <= 15.0
+
+
+def test_bootstrap_interval_of_the_mean():
+    values = np.random.default_rng(1).normal(10.0, 2.0, size=40)
+    lo, hi = pt.bootstrap_ci(values)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)  # the normal-theory interval
+    assert lo < values.mean() < hi and abs((hi - lo) / 2 - half) < 0.15 * half
+    assert pt.bootstrap_ci([3.0, 3.0]) == (3.0, 3.0)
+    assert all(np.isnan(pt.bootstrap_ci([])))
+
+
+def test_overlap_notes_say_plainly_what_overlaps():
+    row = dict(task="halfcheetah", env_steps=100_000, final_mean=0.0, final_sd=1.0)
+    rows = [dict(row, agent="smfp", final_mean=5000.0, final_ci_lo=4000.0, final_ci_hi=6000.0),
+            dict(row, agent="sac", final_mean=3000.0, final_ci_lo=2500.0, final_ci_hi=3500.0),
+            dict(row, agent="other", final_mean=5500.0, final_ci_lo=5200.0, final_ci_hi=5800.0)]
+    notes = pt.overlap_notes("halfcheetah", rows)
+    assert "smfp vs sac: the intervals do not overlap — smfp is higher at 100K steps." in notes
+    assert any(n.startswith("smfp vs other: the 95 % intervals of the final return overlap") for n in notes)
+    assert ("published SMFP 15,800 is above the interval of our smfp (1M vs our 100K steps: not comparable yet)."
+            in notes)
+
+
+def test_smoke_trains_resumes_and_writes_the_table(tmp_path, capsys):
+    rows = pt.main(["--smoke", "--out", str(tmp_path)])
+    assert {(r["task"], r["agent"], r["status"], r["seeds"]) for r in rows} == {
+        (pt.SMOKE["tasks"], "smfp", "done", 2), (pt.SMOKE["tasks"], "sac", "done", 2)}
+    for r in rows:
+        assert r["env_steps"] == pt.SMOKE["budget"] and np.isfinite(r["final_mean"]) and r["final_ci_lo"] <= r["final_ci_hi"]
+    for name in ("paper_table.md", "paper_table.csv", "paper_table.json", f"{pt.SMOKE['tasks']}.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "overall" in capsys.readouterr().out  # progress + ETA lines
+    again = pt.main(["--smoke", "--out", str(tmp_path)])  # finished runs are skipped, not retrained
+    assert "done already" in capsys.readouterr().out
+    assert [r["final_mean"] for r in again] == [r["final_mean"] for r in rows]
