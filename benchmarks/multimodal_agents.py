@@ -85,9 +85,10 @@ def table(runs: list[dict]) -> list[dict]:
         reward = np.array([r["reward"] for r in mine])
         top = np.array([r["masses"].max() for r in mine])
         modes = np.array([r["modes_over_10pct"] for r in mine])
-        rows.append(dict(agent=agent, seeds=len(mine), reward_mean=reward.mean(), reward_sd=reward.std(),
-                         top_mode_mass_mean=top.mean(), top_mode_mass_sd=top.std(), modes_mean=modes.mean(),
-                         modes_sd=modes.std(), seconds_mean=float(np.mean([r["seconds"] for r in mine]))))
+        rows.append(dict(agent=agent, seeds=len(mine), reward_mean=float(reward.mean()), reward_sd=float(reward.std()),
+                         top_mode_mass_mean=float(top.mean()), top_mode_mass_sd=float(top.std()),
+                         modes_mean=float(modes.mean()), modes_sd=float(modes.std()),
+                         seconds_mean=float(np.mean([r["seconds"] for r in mine]))))
     return rows
 
 

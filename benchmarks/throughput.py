@@ -27,6 +27,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from benchmarks import machine
 
@@ -103,9 +104,29 @@ def _keep_metric_keys(env):
     return KeepMetricKeys(env)
 
 
+def _ensure_device_put_replicated() -> None:
+    """Compatibility shim for brax 0.14.2 on jax >= 0.10, which removed `jax.device_put_replicated`
+    (brax issue #671; brax's SAC/PPO call it to stack a copy of the training state per device for
+    `pmap`). Defines it, if missing, as `jax.device_put` of `len(devices)` stacked copies sharded
+    along the new leading axis over those devices: what the removed function returned. Set only
+    here, for brax's SAC in this benchmark; the project itself never calls it."""
+    if hasattr(jax, "device_put_replicated"):
+        return
+
+    def device_put_replicated(x, devices):
+        mesh = jax.sharding.Mesh(np.asarray(devices), ("replica",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("replica"))
+        return jax.tree_util.tree_map(
+            lambda a: jax.device_put(jnp.stack([a] * len(devices)), sharding), x)
+
+    jax.device_put_replicated = device_put_replicated
+
+
 def brax_sac(env, cfg, agent_cfg, calls: int) -> dict:
     """brax's SAC at the same scale; its epochs = our host calls (same iterations each)."""
     import functools
+
+    _ensure_device_put_replicated()
 
     from brax.training.agents.sac import networks as sac_networks
     from brax.training.agents.sac import train as sac_train

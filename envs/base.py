@@ -21,10 +21,11 @@ Semantics that matter for parity with Gymnasium (and that the parity tests check
 * `State.done` is true termination only; per-term rewards and Gymnasium's scalar info
   entries are in `State.metrics` (same keys at reset, zeros there, and at every step).
 
-Physics options: `physics="gymnasium"` (the default) uses each XML's solver settings;
+Physics options: `physics="gymnasium"` (the default) uses each XML's settings;
 `physics="fast"` uses Newton with 4 iterations / 8 line-search iterations for throughput;
-any `PhysicsOptions` may be passed. Timestep, integrator and frame skip are part of the task
-and are never changed.
+`physics="gpu"` adds semi-implicit Euler and, where a model has them, drops self-collisions
+(for MJX on accelerators; fidelity and speed measured in docs/physics.md); any
+`PhysicsOptions` may be passed. Timestep and frame skip are part of the task and never change.
 
 Documented deviations from Gymnasium v5:
 * Humanoid/HumanoidStandup: MJX has no PGS solver; "gymnasium" there means Newton with the
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.metadata
 import os
 from typing import Any, ClassVar
 
@@ -51,6 +53,7 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 import mujoco
+import numpy as np
 from brax.envs.base import Env, State
 from mujoco import mjx
 from mujoco.mjx._src import collision_driver, collision_primitive
@@ -60,42 +63,138 @@ from mujoco.mjx._src import scan as mjx_scan
 from mujoco.mjx._src.smooth import rne_postconstraint
 from mujoco.mjx._src.types import GeomType, IntegratorType
 
+# ----- the MJX internals we rely on ----------------------------------------------------------
+# This module reaches into private mujoco-mjx code: it replaces the plane-capsule collider in
+# `collision_driver._COLLISION_FUNC` (built with `collision_primitive.collider` and
+# `_plane_sphere`) and re-implements RK4 from `forward._RK4_A/_RK4_B`, `_integrate_pos`,
+# `_advance` and `scan.flat`. Private code changes without notice, so we refuse to run on a
+# version we have not checked. To admit a new version, re-verify and then widen
+# VERIFIED_MJX_VERSIONS: (1) tests/envs/test_parity.py passes for all tasks (Ant and the
+# humanoids exercise the collider); (2) mjx's own `plane_capsule` still builds the frame this
+# file corrects (or MuJoCo's frame, making the patch unnecessary); (3) `_rungekutta4` still
+# equals `mujoco.mjx._src.forward.rungekutta4` on an RK4 task (same Data to float32 rounding).
+VERIFIED_MJX_VERSIONS = ("3.17",)  # major.minor prefixes
+_PATCHED_ATTRIBUTES = {
+    collision_driver: ("_COLLISION_FUNC",),
+    collision_primitive: ("collider", "_plane_sphere"),
+    mjx_forward: ("_RK4_A", "_RK4_B", "_integrate_pos", "_advance"),
+    mjx_scan: ("flat",),
+    mjx_math: ("normalize_with_norm",),
+}
+
+
+def installed_mjx_version() -> str:
+    """The installed mujoco-mjx distribution's version."""
+    return importlib.metadata.version("mujoco-mjx")
+
+
+def check_mjx_internals() -> None:
+    """Raise ImportError unless the installed mujoco-mjx is a verified version that still has
+    every private attribute this module uses (see the comment above)."""
+    version = installed_mjx_version()
+    if not any(version == v or version.startswith(v + ".") for v in VERIFIED_MJX_VERSIONS):
+        raise ImportError(
+            f"envs needs mujoco-mjx {' or '.join(v + '.x' for v in VERIFIED_MJX_VERSIONS)} (it patches private "
+            f"MJX internals verified only there), but mujoco-mjx {version} is installed. Install a verified "
+            "version, or re-verify (see envs/base.py, 'the MJX internals we rely on') and extend "
+            "VERIFIED_MJX_VERSIONS.")
+    missing = [f"{module.__name__}.{name}" for module, names in _PATCHED_ATTRIBUTES.items()
+               for name in names if not hasattr(module, name)]
+    if missing:
+        raise ImportError(f"mujoco-mjx {version} lacks private attributes envs/base.py patches: {', '.join(missing)}")
+
+
+check_mjx_internals()
+
 GYMNASIUM_ASSETS = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets")
 
 _SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
+# The integrators mjx.step implements. RK4 costs four forward passes (and constraint solves)
+# per physics step, the others one.
+_INTEGRATORS = {"euler": mujoco.mjtIntegrator.mjINT_EULER, "rk4": mujoco.mjtIntegrator.mjINT_RK4,
+                "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}
 
 
 @dataclasses.dataclass(frozen=True)
 class PhysicsOptions:
-    """Constraint-solver settings: the knobs that trade simulation fidelity for speed.
+    """Simulation settings that trade fidelity for speed; timestep and frame skip stay the task's.
 
-    `iterations`/`ls_iterations` bound the solver's outer and line-search iterations (MJX
-    stops earlier once `tolerance` is met). MJX has no PGS solver, so "newton" or "cg" only.
+    `iterations`/`ls_iterations` bound the solver's outer and line-search iterations (MJX stops
+    earlier once `tolerance` is met, but under `vmap` every env pays for the slowest). MJX has
+    no PGS solver, so "newton" or "cg" only. `integrator` None keeps the XML's. With
+    `self_collisions=False` geoms of moving bodies collide only with the world's geoms (floor):
+    MJX evaluates every candidate contact every step, so limb-limb pairs cost even when apart.
+    `max_contact_points` (MJX only; MuJoCo ignores it) keeps per contact dimension only the
+    deepest that many contacts, via mjx's `max_contact_points` model numeric.
     """
 
     solver: str = "newton"
     iterations: int = 100
     ls_iterations: int = 50
     tolerance: float = 1e-8
+    integrator: str | None = None
+    self_collisions: bool = True
+    max_contact_points: int | None = None
 
     def __post_init__(self):
         if self.solver not in _SOLVERS:
             raise ValueError(f"PhysicsOptions.solver must be one of {sorted(_SOLVERS)}, got {self.solver!r}")
         if self.iterations < 1 or self.ls_iterations < 1:
             raise ValueError("PhysicsOptions.iterations and ls_iterations must be >= 1")
+        if self.integrator is not None and self.integrator not in _INTEGRATORS:
+            raise ValueError(f"PhysicsOptions.integrator must be None or one of {sorted(_INTEGRATORS)}, "
+                             f"got {self.integrator!r}")
+        if self.max_contact_points is not None and self.max_contact_points < 1:
+            raise ValueError("PhysicsOptions.max_contact_points must be None or >= 1")
 
     def apply(self, mj_model: mujoco.MjModel) -> None:
-        """Write these options into `mj_model.opt` (in place); used for ours and for the
-        reference Gymnasium env in parity tests, so both simulate the same model."""
+        """Write these options into `mj_model` (in place); used for ours and for the reference
+        Gymnasium env in parity tests, so both simulate the same model. `max_contact_points`
+        needs a model numeric, which only `load` can add."""
         mj_model.opt.solver = _SOLVERS[self.solver]
         mj_model.opt.iterations = self.iterations
         mj_model.opt.ls_iterations = self.ls_iterations
         mj_model.opt.tolerance = self.tolerance
+        if self.integrator is not None:
+            mj_model.opt.integrator = _INTEGRATORS[self.integrator]
+        if not self.self_collisions:
+            drop_self_collisions(mj_model)
+
+    def load(self, xml_file: str) -> mujoco.MjModel:
+        """Compile a gymnasium asset XML with these options applied."""
+        path = os.path.join(GYMNASIUM_ASSETS, xml_file)
+        if self.max_contact_points is None:
+            mj_model = mujoco.MjModel.from_xml_path(path)
+        else:
+            spec = mujoco.MjSpec.from_file(path)
+            spec.add_numeric(name="max_contact_points", data=[self.max_contact_points])
+            mj_model = spec.compile()
+        self.apply(mj_model)
+        return mj_model
 
 
-# Fewer solver iterations for throughput. Newton converges in a handful of iterations on
-# these small models; each task may override.
+def drop_self_collisions(mj_model: mujoco.MjModel) -> None:
+    """Let geoms of moving bodies collide only with the world body's geoms (floor, walls), by
+    clearing their `conaffinity` bits. Raises if the model's bits are such that this would
+    also drop a body-world pair (then the model needs its own pruning)."""
+    moving = mj_model.geom_bodyid != 0
+    contype, conaffinity = mj_model.geom_contype, mj_model.geom_conaffinity
+    world_contype, world_conaffinity = contype[~moving][None], conaffinity[~moving][None]
+    before = ((contype[moving][:, None] & world_conaffinity) | (conaffinity[moving][:, None] & world_contype)) != 0
+    after = (contype[moving][:, None] & world_conaffinity) != 0
+    if np.any(before != after):
+        raise ValueError("self_collisions=False would also remove contacts with the world in this model")
+    mj_model.geom_conaffinity[moving] = 0
+
+
+# Newton with few iterations: it converges in a handful on these small models; each task may
+# override. Integrator, timestep and contacts as in the XML.
 FAST_PHYSICS = PhysicsOptions(solver="newton", iterations=4, ls_iterations=8)
+# For MJX on accelerators, where a batch costs its slowest env: FAST_PHYSICS's solver budget
+# and semi-implicit Euler (one forward pass per step instead of RK4's four). Tasks with
+# self-contacts also prune those (Humanoid*); Ant keeps RK4. Measured fidelity and speed:
+# docs/physics.md.
+GPU_PHYSICS = PhysicsOptions(solver="newton", iterations=4, ls_iterations=8, integrator="euler")
 
 
 @collision_primitive.collider(ncon=2)
@@ -161,11 +260,6 @@ def mjx_step(m: mjx.Model, d: mjx.Data) -> mjx.Data:
     return mjx.step(m, d)
 
 
-def load_gymnasium_model(xml_file: str) -> mujoco.MjModel:
-    """Compile an XML from the installed gymnasium package's assets directory."""
-    return mujoco.MjModel.from_xml_path(os.path.join(GYMNASIUM_ASSETS, xml_file))
-
-
 def uniform_noise(rng: jax.Array, shape, scale: float) -> jax.Array:
     """U(-scale, scale) noise, like `np_random.uniform(low=-scale, high=scale)`."""
     return jax.random.uniform(rng, shape, minval=-scale, maxval=scale)
@@ -175,20 +269,24 @@ class MjxTask(Env):
     """A Gymnasium-v5-compatible MuJoCo task simulated with MJX, behind brax's `Env` API.
 
     Subclasses set `xml_file`, `frame_skip`, `gymnasium_physics` (the XML's solver options,
-    with PGS replaced where needed) and implement `reset_qpos_qvel`, `observation` and
-    `transition`. Set `needs_cfrc_ext = True` if the task reads `cfrc_ext`.
+    with PGS replaced where needed) and implement `observation` and `transition`. The default
+    reset is Gymnasium's common one (see `reset_qpos_qvel`): a task sets `qvel_noise` and
+    passes its `reset_noise_scale`, or overrides `reset_qpos_qvel`. Set `needs_cfrc_ext =
+    True` if the task reads `cfrc_ext`.
     """
 
     xml_file: ClassVar[str]
     frame_skip: ClassVar[int]
     gymnasium_physics: ClassVar[PhysicsOptions] = PhysicsOptions()
     fast_physics: ClassVar[PhysicsOptions] = FAST_PHYSICS
+    gpu_physics: ClassVar[PhysicsOptions] = GPU_PHYSICS
     needs_cfrc_ext: ClassVar[bool] = False
+    qvel_noise: ClassVar[str] = "uniform"  # or "normal": Gymnasium's two reset-noise kinds
 
-    def __init__(self, physics: str | PhysicsOptions = "gymnasium"):
+    def __init__(self, physics: str | PhysicsOptions = "gymnasium", reset_noise_scale: float = 0.0):
         self.physics = self.resolve_physics(physics)
-        mj_model = load_gymnasium_model(self.xml_file)
-        self.physics.apply(mj_model)
+        self.reset_noise_scale = reset_noise_scale
+        mj_model = self.physics.load(self.xml_file)
         self._mj_model = mj_model
         self.sys = mjx.put_model(mj_model)
         self.init_qpos = jnp.asarray(mj_model.qpos0, dtype=jnp.float32)
@@ -200,10 +298,10 @@ class MjxTask(Env):
     # ----- configuration -------------------------------------------------------------
     @classmethod
     def resolve_physics(cls, physics: str | PhysicsOptions) -> PhysicsOptions:
-        """Map a preset name ("gymnasium" = the task's XML settings, "fast") to options."""
+        """Map a preset name ("gymnasium" = the task's XML settings, "fast", "gpu") to options."""
         if isinstance(physics, PhysicsOptions):
             return physics
-        presets = {"gymnasium": cls.gymnasium_physics, "fast": cls.fast_physics}
+        presets = {"gymnasium": cls.gymnasium_physics, "fast": cls.fast_physics, "gpu": cls.gpu_physics}
         if physics not in presets:
             raise ValueError(f"physics must be a PhysicsOptions or one of {sorted(presets)}, got {physics!r}")
         return presets[physics]
@@ -234,8 +332,14 @@ class MjxTask(Env):
 
     # ----- task definition (subclasses) --------------------------------------------------
     def reset_qpos_qvel(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Initial (qpos, qvel), with the task's reset noise."""
-        raise NotImplementedError
+        """Initial (qpos, qvel): qpos0 + U(+-c), zero velocity + U(+-c) or N(0, c^2) per
+        `qvel_noise`, with c = `reset_noise_scale` (Gymnasium's `reset_model` of most tasks)."""
+        k1, k2 = jax.random.split(rng)
+        c = self.reset_noise_scale
+        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, c)
+        if self.qvel_noise == "normal":
+            return qpos, self.init_qvel + c * jax.random.normal(k2, self.init_qvel.shape)
+        return qpos, self.init_qvel + uniform_noise(k2, self.init_qvel.shape, c)
 
     def observation(self, data: mjx.Data) -> jax.Array:
         """Observation of `data`, laid out as Gymnasium's `_get_obs`."""
@@ -258,14 +362,17 @@ class MjxTask(Env):
         data = data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
         if qacc_warmstart is not None:
             data = data.replace(qacc_warmstart=jnp.asarray(qacc_warmstart, jnp.float32))
-        return mjx.forward(self.sys, data)
+        with jax.default_matmul_precision("highest"):
+            return mjx.forward(self.sys, data)
 
     def physics_step(self, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
-        """`frame_skip` MJX steps under `ctrl` (+ `rne_postconstraint` where cfrc_ext is used)."""
+        """`frame_skip` MJX steps under `ctrl` (+ `rne_postconstraint` where cfrc_ext is used),
+        at full float32 matmul precision (GPUs default to TF32-like precision otherwise)."""
         data = data.replace(ctrl=ctrl)
-        data = jax.lax.fori_loop(0, self.frame_skip, lambda _, d: mjx_step(self.sys, d), data)
-        if self.needs_cfrc_ext:
-            data = rne_postconstraint(self.sys, data)
+        with jax.default_matmul_precision("highest"):
+            data = jax.lax.fori_loop(0, self.frame_skip, lambda _, d: mjx_step(self.sys, d), data)
+            if self.needs_cfrc_ext:
+                data = rne_postconstraint(self.sys, data)
         return data
 
     # ----- brax Env API ---------------------------------------------------------------

@@ -37,6 +37,11 @@ def backend_summary() -> str:
     return f"{device.platform}: {device.device_kind} x{jax.device_count()}"
 
 
+def physics_name(cfg) -> str:
+    """The physics preset a run simulates with: `--physics`, unless `env_kwargs` names one."""
+    return str(cfg.env_options.get("physics", cfg.physics))
+
+
 def heavy_task_note(cfg) -> str | None:
     """What to expect (and do) when a GPU-sized task runs on the CPU backend; None otherwise."""
     import jax
@@ -44,7 +49,7 @@ def heavy_task_note(cfg) -> str | None:
     if cfg.env not in HEAVY_TASKS or jax.default_backend() != "cpu":
         return None
     hours = cfg.total_env_steps / CPU_HUMANOID_STEPS_PER_S / 3600
-    physics = "" if cfg.env_options.get("physics") == "gpu" else """ --env_kwargs '{"physics": "gpu"}' (faster physics),"""
+    physics = "" if physics_name(cfg) == "gpu" else " --physics gpu (faster physics, docs/physics.md),"
     return (f"note: {cfg.env} is meant for a GPU. On this CPU expect minutes of warm-up, then about "
             f"{CPU_HUMANOID_STEPS_PER_S} env-steps/s (humanoid, measured): ETA ~{hours:.1f} h for "
             f"{cfg.total_env_steps:,} env steps. Faster:{physics} fewer --total_env_steps, a GPU machine "
@@ -132,7 +137,8 @@ def main(argv: list[str] | None = None) -> str:
     if is_main:
         devices = (f", {engine.num_shards} {jax.devices()[0].platform} device(s) over {jax.process_count()} "
                    f"process(es)" if engine.mesh is not None else "")
-        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}) on {backend_summary()}: {cfg.num_envs} envs, "
+        physics = f", physics {physics_name(cfg)}" if hasattr(engine.task, "physics") else ""
+        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}{physics}) on {backend_summary()}: {cfg.num_envs} envs, "
               f"batch {cfg.batch_size}{' per device' if cfg.batch_per_device else ''}, {cfg.updates_per_step} "
               f"updates/iteration, {cfg.total_env_steps:,} env steps{devices} -> {run_dir}", flush=True)
         note = heavy_task_note(cfg)

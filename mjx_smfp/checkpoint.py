@@ -34,9 +34,11 @@ def leaf_paths(tree) -> list[tuple[str, Any]]:
     return [(".".join(_key_name(e) for e in path), leaf) for path, leaf in flat]
 
 
-def _saved(tree) -> dict[str, Any]:
-    """The leaves that are stored: every non-empty leaf, by its path."""
-    return {path: leaf for path, leaf in leaf_paths(tree) if math.prod(leaf.shape) > 0}
+def _saved(tree, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The leaves that are stored: every non-empty leaf, by its path, except those under `skip`
+    (path prefixes, e.g. "replay.data" to leave the replay ring out)."""
+    return {path: leaf for path, leaf in leaf_paths(tree)
+            if math.prod(leaf.shape) > 0 and not any(path == s or path.startswith(s + ".") for s in skip)}
 
 
 class CheckpointMismatchError(ValueError):
@@ -55,8 +57,9 @@ class Checkpointer:
             item_handlers=ocp.StandardCheckpointHandler(),  # so metadata reads before any save
         )
 
-    def save(self, step: int, state) -> str:
-        self._manager.save(int(step), args=ocp.args.StandardSave(_saved(state)), force=True)
+    def save(self, step: int, state, skip: tuple[str, ...] = ()) -> str:
+        """Save `state` at `step`, leaving out the subtrees whose paths start with `skip`."""
+        self._manager.save(int(step), args=ocp.args.StandardSave(_saved(state, skip)), force=True)
         self._manager.wait_until_finished()
         return self.path(step)
 
@@ -71,12 +74,13 @@ class Checkpointer:
         step = self.latest_step()
         return None if step is None else self.path(step)
 
-    def restore(self, template, step: Optional[int] = None):
-        """The saved state at `step` (latest by default) in `template`'s tree structure."""
+    def restore(self, template, step: Optional[int] = None, skip: tuple[str, ...] = ()):
+        """The saved state at `step` (latest by default) in `template`'s tree structure; leaves
+        under `skip` (not saved) come back as zeros."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint under {self.directory}")
-        expected = _saved(template)
+        expected = _saved(template, skip)
         metadata = self._manager.item_metadata(step)
         stored = set(getattr(metadata, "tree", metadata).keys())
         missing, extra = sorted(set(expected) - stored), sorted(stored - set(expected))
@@ -89,7 +93,8 @@ class Checkpointer:
         abstract = {path: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=getattr(leaf, "sharding", None) or default)
                     for path, leaf in expected.items()}
         restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        leaves = [restored[path] if path in restored else jnp.zeros(leaf.shape, leaf.dtype)
+        leaves = [restored[path] if path in restored
+                  else jnp.zeros(leaf.shape, leaf.dtype, device=getattr(leaf, "sharding", None))
                   for path, leaf in leaf_paths(template)]
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
 

@@ -14,7 +14,8 @@ elementwise scan, four interleaved runs each, showed no difference beyond the ma
 run-to-run noise (about 30 %), while a warm cache more than halves a short training run
 (inverted pendulum, 3K steps: 239 s cold, 99 s warm). The cap is applied whether or not the
 cache is on, so a run's numerics do not depend on it; a user's own `--xla_cpu_max_isa` in
-XLA_FLAGS is kept.
+XLA_FLAGS is kept. jaxlib 0.11.2 (the locked set, the GPU machine's) no longer logs these lines
+(checked on this machine), so the cap is applied only to jaxlib older than `LOADER_FIXED_IN`.
 """
 from __future__ import annotations
 
@@ -22,16 +23,24 @@ import os
 import warnings
 
 CPU_ISA_FLAG = "--xla_cpu_max_isa=AVX2"
+LOADER_FIXED_IN = (0, 11)  # the first jaxlib minor seen loading cached CPU executables silently
+
+
+def loader_flags_tuning_attributes() -> bool:
+    """True for the jaxlib versions whose cpu_aot_loader logs the tuning attributes as errors."""
+    from importlib.metadata import version
+
+    return tuple(int(p) for p in version("jaxlib").split(".")[:2]) < LOADER_FIXED_IN
 
 
 def configure(cache_dir: str | None = None) -> str | None:
-    """Cap XLA:CPU at AVX2 (see the module docstring) and turn on the persistent compilation
+    """Cap XLA:CPU at AVX2 where jaxlib needs it (module docstring) and turn on the persistent compilation
     cache in `cache_dir` (default: $JAX_COMPILATION_CACHE_DIR; neither set: no cache),
     caching every program however small or quick to compile. Call it before the first JAX
     computation: XLA reads XLA_FLAGS once, when the backend starts. Returns the cache
     directory in use, or None."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "--xla_cpu_max_isa" not in flags:
+    if "--xla_cpu_max_isa" not in flags and loader_flags_tuning_attributes():
         from jax._src import xla_bridge
 
         if xla_bridge.backends_are_initialized():

@@ -30,6 +30,7 @@ import typing
 from typing import Any
 
 SCALES = ("auto", "cpu", "fast", "paper")
+PHYSICS = ("gymnasium", "gpu", "fast")  # envs.base.MjxTask.resolve_physics's presets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TrainConfig:
     agent: str = "sac"  # agent name: its Config adds the agent options
     preset: str = "cpu"  # scale preset: auto, cpu, fast or paper (stored resolved, never auto)
     env_kwargs: str = "{}"  # JSON object of task constructor options, e.g. '{"num_modes": 4}'
+    physics: str = "gymnasium"  # MJX tasks' physics preset: gymnasium (faithful) | gpu (fast preset) | fast (docs/physics.md)
     num_envs: int = 16  # parallel envs stepped together (global over devices)
     episode_length: int = 1000  # time limit of an episode, in env steps
     total_env_steps: int = 100_000  # env steps to train for, rounded up to whole host calls
@@ -84,7 +86,7 @@ SCALE_PRESETS: dict[str, tuple[dict, dict]] = {
     "cpu": (dict(num_envs=16, batch_size=256, updates_per_step=4, replay_capacity=300_000,
                  learning_starts=5_000, iterations_per_call=100, total_env_steps=300_000,
                  eval_interval=20_000, eval_episodes=8, checkpoint_interval=50_000), {}),
-    "fast": (dict(num_envs=4096, batch_size=8192, updates_per_step=8, replay_capacity=4096 * 1024,
+    "fast": (dict(physics="gpu", num_envs=4096, batch_size=8192, updates_per_step=8, replay_capacity=4096 * 1024,
                   learning_starts=4096 * 10, iterations_per_call=50, total_env_steps=50_000_000,
                   eval_interval=2_000_000, eval_episodes=32, checkpoint_interval=10_000_000),
              dict(critic_hidden=(1024, 512, 256), actor_hidden=(512, 256, 128))),
@@ -369,6 +371,8 @@ def validate(cfg: TrainConfig) -> None:
 
     if cfg.agent not in agents.names():
         raise ValueError(f"agent={cfg.agent!r} is not a known agent; valid agents: {', '.join(agents.names())}")
+    if cfg.physics not in PHYSICS:
+        raise ValueError(f"physics={cfg.physics!r} is not valid; valid physics presets: {', '.join(PHYSICS)}")
     for name in ("num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step",
                  "replay_capacity", "iterations_per_call", "eval_episodes", "keep_checkpoints"):
         if getattr(cfg, name) <= 0:

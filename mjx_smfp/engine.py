@@ -38,15 +38,19 @@ from mjx_smfp.steps import StepContext, TrainState, make_steps
 
 
 def make_task(cfg: TrainConfig):
-    """The single-env task of `cfg` from the registry; bad `env_kwargs` give a ValueError that
-    lists the task's options."""
+    """The single-env task of `cfg` from the registry, with `cfg.physics` for tasks that simulate
+    (an explicit "physics" in `env_kwargs` wins); bad `env_kwargs` give a ValueError that lists
+    the task's options."""
     import envs
 
+    cls = envs.get_class(cfg.env)
+    options = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    kwargs = cfg.env_options
+    if "physics" in options:
+        kwargs.setdefault("physics", cfg.physics)
     try:
-        return envs.make(cfg.env, **cfg.env_options)
+        return cls(**kwargs)
     except TypeError as err:
-        cls = envs.get_class(cfg.env)
-        options = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         raise ValueError(f"env_kwargs={cfg.env_kwargs} does not fit task {cfg.env!r} ({err}); "
                          f"its options: {', '.join(options)}") from None
 

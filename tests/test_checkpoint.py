@@ -48,3 +48,12 @@ def test_a_changed_state_structure_is_an_error_naming_the_missing_path(tmp_path)
                                      md_coef=jnp.float32(0)))
     with pytest.raises(CheckpointMismatchError, match="missing 'extra'"):
         Checkpointer(str(tmp_path)).restore(new)
+
+
+def test_a_skipped_subtree_is_not_written_and_comes_back_as_zeros(tmp_path):
+    Checkpointer(str(tmp_path)).save(7, _old(), skip=("params",))
+    restored = Checkpointer(str(tmp_path)).restore(jax.eval_shape(_old), skip=("params",))
+    assert float(restored.temperature) == np.float32(0.1)
+    np.testing.assert_array_equal(np.asarray(restored.params["w"]), np.zeros((2, 3)))
+    with pytest.raises(CheckpointMismatchError, match="missing 'params.w'"):  # a full restore names what is absent
+        Checkpointer(str(tmp_path)).restore(jax.eval_shape(_old))

@@ -60,3 +60,16 @@ def test_env_kwargs_a_task_does_not_take_are_an_error_listing_its_options():
     cfg, _ = config.build({"env": "inverted_pendulum", "env_kwargs": '{"nosuch": 1}'})
     with pytest.raises(ValueError, match=r"does not fit task 'inverted_pendulum'.*its options: .*reset_noise_scale"):
         make_task(cfg)
+
+
+def test_fast_preset_simulates_with_gpu_physics_and_env_kwargs_physics_wins():
+    from mjx_smfp.engine import make_task
+
+    assert config.build({"preset": "fast", "env": "hopper"})[0].physics == "gpu"
+    assert config.build({"preset": "paper", "env": "hopper"})[0].physics == "gymnasium"
+    cfg, _ = config.build({"env": "inverted_pendulum", "physics": "gpu"})
+    assert make_task(cfg).physics.integrator == "euler"
+    cfg, _ = config.build({"env": "inverted_pendulum", "physics": "gpu", "env_kwargs": '{"physics": "gymnasium"}'})
+    assert make_task(cfg).physics.integrator != "euler"
+    with pytest.raises(ValueError, match=r"physics='warp' is not valid"):
+        config.build({"physics": "warp"})

@@ -5,10 +5,9 @@ Reset: U(+-0.1) qpos, N(0, 0.1^2) qvel.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, control_cost, uniform_noise
+from envs.base import MjxTask, PhysicsOptions, control_cost
 
 
 class HalfCheetah(MjxTask):
@@ -16,22 +15,16 @@ class HalfCheetah(MjxTask):
 
     xml_file = "half_cheetah.xml"
     frame_skip = 5
+    qvel_noise = "normal"
     gymnasium_physics = PhysicsOptions("newton", iterations=100, ls_iterations=50)
 
     def __init__(self, physics: str | PhysicsOptions = "gymnasium", forward_reward_weight: float = 1.0,
                  ctrl_cost_weight: float = 0.1, reset_noise_scale: float = 0.1,
                  exclude_current_positions_from_observation: bool = True):
-        super().__init__(physics)
+        super().__init__(physics, reset_noise_scale)
         self.forward_reward_weight = forward_reward_weight
         self.ctrl_cost_weight = ctrl_cost_weight
-        self.reset_noise_scale = reset_noise_scale
         self.exclude_current_positions = exclude_current_positions_from_observation
-
-    def reset_qpos_qvel(self, rng):
-        k1, k2 = jax.random.split(rng)
-        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, self.reset_noise_scale)
-        qvel = self.init_qvel + self.reset_noise_scale * jax.random.normal(k2, self.init_qvel.shape)
-        return qpos, qvel
 
     def observation(self, data):
         position = data.qpos[1:] if self.exclude_current_positions else data.qpos

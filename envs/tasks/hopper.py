@@ -6,10 +6,9 @@ height outside (0.7, inf) or torso angle outside (-0.2, 0.2). Reset: U(+-0.005) 
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, control_cost, uniform_noise
+from envs.base import MjxTask, PhysicsOptions, control_cost
 
 
 def _inside(x, bounds):
@@ -30,7 +29,7 @@ class Hopper(MjxTask):
                  healthy_z_range: tuple[float, float] = (0.7, float("inf")),
                  healthy_angle_range: tuple[float, float] = (-0.2, 0.2), reset_noise_scale: float = 5e-3,
                  exclude_current_positions_from_observation: bool = True):
-        super().__init__(physics)
+        super().__init__(physics, reset_noise_scale)
         self.forward_reward_weight = forward_reward_weight
         self.ctrl_cost_weight = ctrl_cost_weight
         self.healthy_reward = healthy_reward
@@ -38,14 +37,7 @@ class Hopper(MjxTask):
         self.healthy_state_range = healthy_state_range
         self.healthy_z_range = healthy_z_range
         self.healthy_angle_range = healthy_angle_range
-        self.reset_noise_scale = reset_noise_scale
         self.exclude_current_positions = exclude_current_positions_from_observation
-
-    def reset_qpos_qvel(self, rng):
-        k1, k2 = jax.random.split(rng)
-        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, self.reset_noise_scale)
-        qvel = self.init_qvel + uniform_noise(k2, self.init_qvel.shape, self.reset_noise_scale)
-        return qpos, qvel
 
     def observation(self, data):
         position = data.qpos[1:] if self.exclude_current_positions else data.qpos

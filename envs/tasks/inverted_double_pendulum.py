@@ -6,10 +6,9 @@ Terminates when the tip site's height y <= 1. Reset: U(+-0.1) qpos, N(0, 0.1^2) 
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, uniform_noise
+from envs.base import MjxTask, PhysicsOptions
 
 
 class InvertedDoublePendulum(MjxTask):
@@ -17,19 +16,13 @@ class InvertedDoublePendulum(MjxTask):
 
     xml_file = "inverted_double_pendulum.xml"
     frame_skip = 5
+    qvel_noise = "normal"
     gymnasium_physics = PhysicsOptions("newton", iterations=100, ls_iterations=50)
 
     def __init__(self, physics: str | PhysicsOptions = "gymnasium", healthy_reward: float = 10.0,
                  reset_noise_scale: float = 0.1):
-        super().__init__(physics)
+        super().__init__(physics, reset_noise_scale)
         self.healthy_reward = healthy_reward
-        self.reset_noise_scale = reset_noise_scale
-
-    def reset_qpos_qvel(self, rng):
-        k1, k2 = jax.random.split(rng)
-        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, self.reset_noise_scale)
-        qvel = self.init_qvel + self.reset_noise_scale * jax.random.normal(k2, self.init_qvel.shape)
-        return qpos, qvel
 
     def observation(self, data):
         return jnp.concatenate([

@@ -5,10 +5,9 @@ angle| > 0.2 or the observation is non-finite. Reset: U(+-0.01) on qpos and qvel
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, uniform_noise
+from envs.base import MjxTask, PhysicsOptions
 
 
 class InvertedPendulum(MjxTask):
@@ -19,14 +18,7 @@ class InvertedPendulum(MjxTask):
     gymnasium_physics = PhysicsOptions("newton", iterations=100, ls_iterations=50)
 
     def __init__(self, physics: str | PhysicsOptions = "gymnasium", reset_noise_scale: float = 0.01):
-        super().__init__(physics)
-        self.reset_noise_scale = reset_noise_scale
-
-    def reset_qpos_qvel(self, rng):
-        k1, k2 = jax.random.split(rng)
-        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, self.reset_noise_scale)
-        qvel = self.init_qvel + uniform_noise(k2, self.init_qvel.shape, self.reset_noise_scale)
-        return qpos, qvel
+        super().__init__(physics, reset_noise_scale)
 
     def observation(self, data):
         return jnp.concatenate([data.qpos, data.qvel])

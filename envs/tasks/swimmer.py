@@ -5,10 +5,9 @@ Reset: U(+-0.1) on qpos and qvel.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, control_cost, uniform_noise
+from envs.base import MjxTask, PhysicsOptions, control_cost
 
 
 class Swimmer(MjxTask):
@@ -21,17 +20,10 @@ class Swimmer(MjxTask):
     def __init__(self, physics: str | PhysicsOptions = "gymnasium", forward_reward_weight: float = 1.0,
                  ctrl_cost_weight: float = 1e-4, reset_noise_scale: float = 0.1,
                  exclude_current_positions_from_observation: bool = True):
-        super().__init__(physics)
+        super().__init__(physics, reset_noise_scale)
         self.forward_reward_weight = forward_reward_weight
         self.ctrl_cost_weight = ctrl_cost_weight
-        self.reset_noise_scale = reset_noise_scale
         self.exclude_current_positions = exclude_current_positions_from_observation
-
-    def reset_qpos_qvel(self, rng):
-        k1, k2 = jax.random.split(rng)
-        qpos = self.init_qpos + uniform_noise(k1, self.init_qpos.shape, self.reset_noise_scale)
-        qvel = self.init_qvel + uniform_noise(k2, self.init_qvel.shape, self.reset_noise_scale)
-        return qpos, qvel
 
     def observation(self, data):
         position = data.qpos[2:] if self.exclude_current_positions else data.qpos
