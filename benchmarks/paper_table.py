@@ -222,9 +222,10 @@ def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict
         with open(saved) as f:
             before = json.load(f)
         now = config_lib.to_dict(cfg, agent_cfg)
-        changed = [f"{part}.{k}: {before[part].get(k)!r} -> {v!r}" for part in ("train", "agent")
+        # Fields added to the code since the run started (absent from its config.json) do not count.
+        changed = [f"{part}.{k}: {before[part][k]!r} -> {v!r}" for part in ("train", "agent")
                    for k, v in json.loads(json.dumps(now[part])).items()
-                   if before[part].get(k) != v and k not in ("run_dir", "log_dir")]
+                   if k in before[part] and before[part][k] != v and k not in ("run_dir", "log_dir")]
         if changed:
             raise ValueError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); "
                              "use the same options or another --out")
