@@ -47,7 +47,7 @@ import dataclasses
 import functools
 import importlib.metadata
 import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import gymnasium
 import jax

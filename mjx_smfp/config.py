@@ -53,6 +53,7 @@ class TrainConfig:
     eval_episodes: int = 10  # episodes per evaluation (run in parallel on separate envs)
     checkpoint_interval: int = 50_000  # env steps between checkpoints; 0 = only at the end
     keep_checkpoints: int = 3  # newest checkpoints kept on disk
+    checkpoint_replay: bool = True  # save the replay ring too (false: small checkpoints; a resume refills it by a warm-up)
     seed: int = 0  # RNG seed of the run (init, envs, exploration)
     log_dir: str = "runs"  # runs go to <log_dir>/<env>/<agent>/<timestamp>/
     run_dir: str = ""  # explicit run directory (overrides log_dir layout); set on resume
@@ -88,7 +89,8 @@ SCALE_PRESETS: dict[str, tuple[dict, dict]] = {
                  eval_interval=20_000, eval_episodes=8, checkpoint_interval=50_000), {}),
     "fast": (dict(physics="gpu", num_envs=4096, batch_size=8192, updates_per_step=8, replay_capacity=4096 * 1024,
                   learning_starts=4096 * 10, iterations_per_call=50, total_env_steps=50_000_000,
-                  eval_interval=2_000_000, eval_episodes=32, checkpoint_interval=10_000_000),
+                  eval_interval=2_000_000, eval_episodes=256, checkpoint_interval=10_000_000,
+                  checkpoint_replay=False),  # the humanoid ring is ~12 GB; 256 eval envs cost little on a GPU
              dict(critic_hidden=(1024, 512, 256), actor_hidden=(512, 256, 128))),
     "paper": (dict(num_envs=1, batch_size=256, updates_per_step=1, replay_capacity=1_000_000,
                    learning_starts=5_000, iterations_per_call=1_000, total_env_steps=1_000_000,

@@ -147,23 +147,27 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
             json.dump(config_lib.to_dict(cfg, engine.agent.config), f, indent=2)
     stop = (stop or StopFlag()).install()
 
+    skip = () if cfg.checkpoint_replay else ("replay",)  # the ring restores empty and is refilled
+
     def save(steps: int, ts: TrainState) -> None:
-        """A checkpoint of the full state, and (process 0) the small policy file beside it."""
-        checkpointer.save(steps, ts)
+        """A checkpoint of the state (the replay ring only with checkpoint_replay), and (process 0)
+        the small policy file beside it."""
+        checkpointer.save(steps, ts, skip)
         if is_main:
             policy_file.save(os.path.join(run_dir, policy_file.DIRECTORY), engine.agent, ts.agent, ts.normalizer,
                              cfg, steps)
 
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()
-        ts = checkpointer.restore(engine.abstract_state())
-        say(f"resumed from {checkpointer.latest_path()} at env step {count(ts.env_steps):,}")
+        ts = checkpointer.restore(engine.abstract_state(), skip=skip)
+        say(f"resumed from {checkpointer.latest_path()} at env step {count(ts.env_steps):,}"
+            + ("" if cfg.checkpoint_replay else "; checkpoint_replay=false: the replay ring is refilled by a warm-up"))
     else:
         ts = engine.init_state()
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     last_eval = float("nan")
     try:
-        if count(ts.env_steps) < engine.warmup_steps:
+        if count(ts.env_steps) < engine.warmup_steps or count(ts.replay.size) == 0:
             say(f"warm-up: {engine.warmup_steps:,} env steps of random actions (the first call compiles; "
                 "minutes on a CPU)")
             t0 = time.time()

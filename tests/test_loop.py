@@ -96,3 +96,20 @@ def test_non_finite_loss_stops_the_run_naming_the_last_good_checkpoint(tmp_path)
     eng = Engine(cfg, task=DummyTask(), make_agent=lambda obs, act, axis: _ExplodingAgent(_ExplodingAgent.Config(), obs, act, axis))
     with pytest.raises(NonFiniteError, match=r"last good checkpoint: .*checkpoints/216"):
         run(eng, str(tmp_path), verbose=False)
+
+
+def test_checkpoints_without_the_replay_ring_resume_by_refilling_it(engine, tmp_path):
+    """checkpoint_replay=false (the fast preset's default): the ring is not written, and a resume
+    refills it with a warm-up before training on (the runner alone reads the flag, so the
+    compiled phases are shared with the module's engine)."""
+    import copy
+
+    small = copy.copy(engine)
+    small.cfg = dataclasses.replace(CFG, checkpoint_replay=False)
+    first = run(small, str(tmp_path), max_calls=1, verbose=False)
+    saved = ckpt_lib.Checkpointer(str(tmp_path / "checkpoints"))
+    stored = saved._manager.item_metadata(saved.latest_step())
+    assert not [k for k in getattr(stored, "tree", stored) if k.startswith("replay.")]
+    resumed = run(small, str(tmp_path), resume=True, max_calls=1, verbose=False)
+    assert int(resumed.env_steps) == int(first.env_steps) + 200 + 25 * 8  # a warm-up refill, then one call
+    assert int(resumed.replay.size) == 200 + 25 * 8  # the refilled ring, not the old one

@@ -6,7 +6,6 @@ Reset: U(+-0.005) on qpos and qvel.
 """
 from __future__ import annotations
 
-import jax.numpy as jnp
 
 from envs.tasks.hopper import Hopper, _inside
 from envs.base import PhysicsOptions

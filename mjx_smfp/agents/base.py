@@ -67,6 +67,10 @@ class Agent(abc.ABC):
     def update(self, state: Any, batch: Transition, rng: jax.Array) -> tuple[Any, Metrics]:
         """One gradient step on `batch`; returns new state and scalar metrics."""
 
+    def policy_state(self, state: Any) -> Any:
+        """The part of `state` that `eval_act` reads (what a policy file holds); default: all of it."""
+        return state
+
     def reduce(self, tree):
         """Average a pytree (gradients, statistics) over the data-parallel axis, if any."""
         return tree if self.axis is None else jax.lax.pmean(tree, self.axis)
