@@ -151,11 +151,14 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
 
     def save(steps: int, ts: TrainState) -> None:
         """A checkpoint of the state (the replay ring only with checkpoint_replay), and (process 0)
-        the small policy file beside it."""
+        the small policy file beside it (several seeds: one per seed, in `policy/seed_<k>/`)."""
         checkpointer.save(steps, ts, skip)
         if is_main:
-            policy_file.save(os.path.join(run_dir, policy_file.DIRECTORY), engine.agent, ts.agent, ts.normalizer,
-                             cfg, steps)
+            where = os.path.join(run_dir, policy_file.DIRECTORY)
+            for k in range(engine.num_seeds):
+                one = engine.seed_state(ts, k)
+                policy_file.save(where if engine.num_seeds == 1 else os.path.join(where, f"seed_{k}"), engine.agent,
+                                 one.agent, one.normalizer, cfg, steps)
 
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()

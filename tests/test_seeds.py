@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mjx_smfp import config as config_lib
+from mjx_smfp import policy_file
 from mjx_smfp import replay as replay_lib
 from mjx_smfp.agents.sac import SAC
 from mjx_smfp.config import TrainConfig
@@ -40,6 +41,13 @@ def two():
 
 def _leaves(tree):
     return [np.array(x, copy=True) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def one_policy(engine, ts, obs):
+    """Seed state `ts`'s deterministic actions on raw observations `obs`."""
+    from mjx_smfp import normalizer as norm_lib
+
+    return np.asarray(engine.agent.eval_act(ts.agent, norm_lib.normalize(ts.normalizer, jnp.asarray(obs))))
 
 
 def _train(engine, seed, calls):
@@ -92,6 +100,12 @@ def test_two_seeds_resume_bit_identically_log_per_seed_and_compile_once(two, tmp
         np.testing.assert_array_equal(a, b)
     assert two.trace_counts["train_chunk"] == 1 and two.trace_counts["warmup"] == 1
     assert two.trace_counts["evaluate"] == 1  # the all-seeds evaluator (seed=k uses the plain one)
+    obs = np.random.default_rng(0).uniform(-1, 1, (5, 3)).astype(np.float32)
+    acts = [policy_file.load(str(tmp_path / "b" / "policy" / f"seed_{k}"))(obs) for k in range(2)]
+    for k in range(2):  # one policy file per seed: seed k's deterministic policy
+        one = two.seed_state(resumed, k)
+        np.testing.assert_allclose(acts[k], one_policy(two, one, obs), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(acts[0], acts[1])
 
     lines = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     evals = [x for x in lines if "eval/return_mean" in x]
