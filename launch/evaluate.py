@@ -22,9 +22,10 @@ import sys
 import numpy as np
 
 
-def load(run_dir: str, episodes: int | None = None, step: int | None = None):
+def load(run_dir: str, episodes: int | None = None, step: int | None = None, seed: int = 0):
     """(engine, `policy_file.Policy`): the run's policy file when present and no `step` is
-    asked for, else the policy of the checkpoint at `step` (default latest)."""
+    asked for, else the policy of the checkpoint at `step` (default latest); of a multi-seed run
+    (`--num_seeds`), the policy of run `seed`, with a single-run engine to evaluate it."""
     from mjx_smfp import checkpoint as ckpt_lib
     from mjx_smfp import config as config_lib
     from mjx_smfp import policy_file
@@ -34,16 +35,25 @@ def load(run_dir: str, episodes: int | None = None, step: int | None = None):
         cfg, agent_cfg = config_lib.from_dict(json.load(f))
     if episodes is not None:
         cfg = dataclasses.replace(cfg, eval_episodes=episodes)
-    if step is None and policy_file.find(run_dir):
-        # The policy file holds unsharded arrays: evaluate on one device whatever the run used.
-        return Engine(dataclasses.replace(cfg, num_devices=1), agent_cfg), policy_file.load(run_dir)
+    # The policy file holds one run's unsharded arrays: evaluate on one device, one seed.
+    single = Engine(dataclasses.replace(cfg, num_devices=1, num_seeds=1), agent_cfg)
+    where = run_dir if cfg.num_seeds == 1 else os.path.join(run_dir, policy_file.DIRECTORY, f"seed_{seed}")
+    if step is None and policy_file.find(where):
+        return single, policy_file.load(where)
     engine = Engine(cfg, agent_cfg)
     checkpointer = ckpt_lib.Checkpointer(os.path.join(run_dir, "checkpoints"))
     if checkpointer.latest_step() is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir}/checkpoints")
-    ts = checkpointer.restore(engine.abstract_state(), step)
+    ts = engine.seed_state(checkpointer.restore(engine.abstract_state(), step), seed)
     checkpointer.close()
+    if cfg.num_seeds > 1:
+        engine = single
     return engine, policy_file.Policy(engine.agent, ts.agent, ts.normalizer, cfg, int(ts.env_steps))
+
+
+def _num_seeds(run_dir: str) -> int:
+    with open(os.path.join(run_dir, "config.json")) as f:
+        return int(json.load(f)["train"].get("num_seeds", 1))
 
 
 def evaluation_state(policy):
@@ -96,7 +106,8 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
     parser.add_argument("run_dir")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest policy)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the run to evaluate in a --num_seeds run (0..N-1), and the evaluation's RNG seed")
     parser.add_argument("--video", default=None, help="write one rendered episode here (e.g. out.mp4)")
     parser.add_argument("--gymnasium", action="store_true",
                         help="also run the policy in Gymnasium's own MuJoCo v5 env (CPU) and compare the returns")
@@ -106,7 +117,11 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
     compile_cache.configure()  # before any JAX computation: keeps warm cache loads silent
     import jax
 
-    engine, policy = load(args.run_dir, args.episodes, args.step)
+    try:
+        engine, policy = load(args.run_dir, args.episodes, args.step, args.seed if _num_seeds(args.run_dir) > 1 else 0)
+    except ValueError as err:  # e.g. --seed outside a multi-seed run's seeds
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
     cfg = engine.cfg
     returns, lengths = engine.evaluate(evaluation_state(policy), jax.random.PRNGKey(args.seed))
     mean, std = float(np.mean(returns)), float(np.std(returns))

@@ -124,3 +124,17 @@ def test_help_lists_every_option_of_the_chosen_agent_with_its_resolved_default(a
         assert line and line.group(2) == config.show_value(values[name]) and line.group(3) == meanings[name], name
     for listed in ("envs: ", f"agents: {', '.join(agents.names())}", "presets: auto, cpu, fast, paper (auto = cpu without"):
         assert listed in out
+
+
+def test_evaluate_seed_k_of_a_multi_seed_run(tmp_path, capsys):
+    """--num_seeds 2 through the CLI, then launch.evaluate --seed k evaluates run k (from its policy
+    file); a seed the run does not have is an error line."""
+    args = ["--env", "multimodal", "--env_kwargs", '{"num_modes": 1}', "--agent", "sac", "--preset", "cpu",
+            "--num_seeds", "2", "--total_env_steps", "1200", "--learning_starts", "400", "--actor_hidden", "16",
+            "--critic_hidden", "16", "--eval_interval", "0", "--eval_episodes", "8", "--iterations_per_call", "25"]
+    run_dir = train_cli.main(args + ["--log_dir", str(tmp_path)])
+    means = [evaluate_cli.main([run_dir, "--seed", str(k), "--episodes", "8"])[0] for k in (0, 1)]
+    assert means[0] != means[1]  # two independent runs, not one evaluated twice
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_cli.main([run_dir, "--seed", "2"])
+    assert exit_info.value.code == 2 and "seed=2" in capsys.readouterr().err
