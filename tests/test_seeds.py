@@ -1,5 +1,6 @@
 """Several seeds in one compiled program (`num_seeds`): seed k of a multi-seed run is the single
-run with seed `seed + k`; seeds hold independent data; resume is bit-identical; each phase
+run with seed `seed + k` (the same data exactly; float results to the last bits XLA may round
+differently in a batched program); seeds hold independent data; resume is bit-identical; each phase
 compiles once; per-seed metrics are logged; a NaN stops the run naming its seed."""
 import dataclasses
 import json
@@ -64,7 +65,10 @@ def test_seed_k_of_a_two_seed_run_is_the_single_run_with_seed_plus_k(single, two
         alone, _ = _train(single, CFG.seed + k, 2)
         assert alone.env_steps.shape == ()  # num_seeds=1 is the plain path: no seed axis
         for a, b in zip(_leaves(alone), _leaves(two.seed_state(both, k))):
-            np.testing.assert_array_equal(a, b)
+            if np.issubdtype(a.dtype, np.floating):  # a vmapped matmul may round the last bit differently
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            else:  # counters, keys, replay indices: the very same run
+                np.testing.assert_array_equal(a, b)
 
 
 def test_seeds_are_independent_runs(two):
