@@ -23,7 +23,6 @@ benchmarks/RESULTS.md. A task that cannot be built or run is reported and skippe
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import time
@@ -35,6 +34,7 @@ import numpy as np
 
 import envs
 from benchmarks.machine import describe as describe_machine
+from benchmarks.outputs import write_rows
 from envs.wrappers import wrap_for_training
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -162,15 +162,8 @@ def bench_task(name: str, num_envs_list: list[int], steps: int, episode_length: 
 # Machine, outputs
 # ----------------------------------------------------------------------------------------------
 def write_outputs(rows: list[dict], skipped: dict, machine: dict, out_dir: str) -> None:
-    os.makedirs(out_dir, exist_ok=True)
     base = os.path.join(out_dir, "env_throughput")
-    if rows:
-        with open(base + ".csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    with open(base + ".json", "w") as f:
-        json.dump(dict(machine=machine, rows=rows, skipped=skipped), f, indent=2)
+    write_rows(base, rows, machine=machine, skipped=skipped)
     if rows:
         plot(rows, machine, base + ".png")
 

@@ -10,14 +10,13 @@ benchmarks/results/multimodal_agents.{csv,json,png}; --write_results_md appends 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import time
 
 import numpy as np
 
 from benchmarks import machine
+from benchmarks.outputs import write_rows
 from benchmarks.throughput import RESULTS_DIR
 from benchmarks.wallclock_vs_sac import LABELS
 
@@ -124,14 +123,9 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, "multimodal_agents")
     scatter(runs, stem + ".png", f"4-mode bandit, {args.steps:,} env steps each, 4000 stochastic actions — {mach}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"machine": mach, "date": date, "steps": args.steps, "rows": rows,
-                   "runs": [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()
-                             if k != "actions"} for r in runs]}, f, indent=2)
-    with open(stem + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(stem, rows, machine=mach, date=date, steps=args.steps,
+               runs=[{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items() if k != "actions"}
+                     for r in runs])
     if args.write_results_md:
         path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
         with open(path, "a") as f:

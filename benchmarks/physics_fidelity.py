@@ -20,7 +20,6 @@ Prints a markdown table; writes `physics_fidelity.{csv,json}` (with the machine)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ import numpy as np
 
 import envs
 from benchmarks.machine import cpu_model
+from benchmarks.outputs import write_rows
 from tests.envs import parity
 
 ALL_TASKS = list(parity.GYMNASIUM_IDS)
@@ -217,14 +217,7 @@ def main() -> None:
 def write_outputs(rows: list[dict], machine: dict, args: dict, out_dir: str) -> None:
     """physics_fidelity.{csv,json} in `out_dir` (rewritten after every task, so a cut-short run
     keeps what it measured)."""
-    os.makedirs(out_dir, exist_ok=True)
-    base = os.path.join(out_dir, "physics_fidelity")
-    with open(base + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(base + ".json", "w") as f:
-        json.dump(dict(machine=machine, args=args, rows=rows), f, indent=2)
+    write_rows(os.path.join(out_dir, "physics_fidelity"), rows, machine=machine, args=args)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,11 @@ agent to the "Cost of a policy class" table in benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import time
 
 from benchmarks import machine
+from benchmarks.outputs import write_rows
 from benchmarks.throughput import RESULTS_DIR, agent_costs
 
 SECTION = "## Cost of a policy class (NFE, ms per action, ms per update)"
@@ -97,15 +96,8 @@ def main(argv=None):
                    args.rounds)
     table = markdown_rows(rows, args.env, date, mach, act_envs, batches)
     print(HEADER + table, flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"policy_cost_{args.env}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"machine": machine.describe(), "date": date, "env": args.env, "hidden": hidden, "rows": rows}, f,
-                  indent=2)
-    with open(stem + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(os.path.join(args.out, f"policy_cost_{args.env}"), rows, machine=machine.describe(), date=date,
+               env=args.env, hidden=hidden)
     if args.write_results_md:
         write_results_md(table, os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     return rows

@@ -169,6 +169,17 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
         ts = engine.init_state()
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     last_eval = float("nan")
+
+    def stopped(steps: int, ts: TrainState) -> bool:
+        """After a completed call: on a stop request, checkpoint (unless just saved) and say where."""
+        if not stop.requested:
+            return False
+        if checkpointer.latest_step() != steps:
+            save(steps, ts)
+        say(f"stopped; checkpoint saved to {checkpointer.latest_path()} (continue: python -m "
+            f"launch.train --resume {run_dir})")
+        return True
+
     try:
         if count(ts.env_steps) < engine.warmup_steps or count(ts.replay.size) == 0:
             say(f"warm-up: {engine.warmup_steps:,} env steps of random actions (the first call compiles; "
@@ -185,6 +196,8 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 "training step")
             logger.write(count(summary["env_steps"]), scalars)
         steps, updates = count(ts.env_steps), count(ts.updates)
+        if stopped(steps, ts):  # a signal during warm-up: save before compiling the training step
+            return ts
         start_steps, t_start, calls = steps, time.time(), 0
         last_print, train_return, train_length = 0.0, float("nan"), float("nan")
         while steps < engine.final_env_steps and (max_calls is None or calls < max_calls):
@@ -222,11 +235,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} env-steps/s | "
                     f"{scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | train return "
                     f"{train_return:.2f} (length {train_length:.0f}) | eval return {last_eval:.2f}{first}")
-            if stop.requested:  # checked once, last: a signal that came during this call still saves
-                if checkpointer.latest_step() != steps:
-                    save(steps, ts)
-                say(f"stopped; checkpoint saved to {checkpointer.latest_path()} (continue: python -m "
-                    f"launch.train --resume {run_dir})")
+            if stopped(steps, ts):  # checked once, last: a signal that came during this call still saves
                 break
         else:
             if checkpointer.latest_step() != steps:

@@ -44,9 +44,18 @@ def test_resume_gives_bit_identical_state_and_compiles_each_phase_once(engine, t
 
 
 def test_sigint_saves_a_checkpoint_and_stops_after_the_current_call(engine, tmp_path):
+    import copy
+
     stop = StopFlag()
-    stop()  # what the first Ctrl-C does
-    ts = run(engine, str(tmp_path), stop=stop, verbose=False)
+    signalled = copy.copy(engine)  # the same compiled phases; the first Ctrl-C arrives during a train call
+
+    def train_chunk_then_ctrl_c(ts):
+        out = engine.train_chunk(ts)
+        stop()
+        return out
+
+    signalled.train_chunk = train_chunk_then_ctrl_c
+    ts = run(signalled, str(tmp_path), stop=stop, verbose=False)
     steps = 200 + 25 * 8  # warm-up + exactly one host call
     assert int(ts.env_steps) == steps
     saved = ckpt_lib.Checkpointer(str(tmp_path / "checkpoints"))
@@ -113,3 +122,11 @@ def test_checkpoints_without_the_replay_ring_resume_by_refilling_it(engine, tmp_
     resumed = run(small, str(tmp_path), resume=True, max_calls=1, verbose=False)
     assert int(resumed.env_steps) == int(first.env_steps) + 200 + 25 * 8  # a warm-up refill, then one call
     assert int(resumed.replay.size) == 200 + 25 * 8  # the refilled ring, not the old one
+
+
+def test_a_stop_during_warm_up_saves_before_the_training_step_compiles(engine, tmp_path):
+    stop = StopFlag()
+    stop()  # as if SIGTERM arrived while the warm-up ran
+    ts = run(engine, str(tmp_path), stop=stop, verbose=False)
+    assert int(ts.env_steps) == 200 and int(ts.updates) == 0  # warm-up only, no train call
+    assert ckpt_lib.Checkpointer(str(tmp_path / "checkpoints")).latest_step() == 200
