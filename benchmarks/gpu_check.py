@@ -15,7 +15,8 @@ figures, so whatever finished comes back even if the run is cut short:
              1024/4096/8192 envs with `physics="gpu"` ("fast" where the task has no "gpu"
              preset), plus one 4096-env humanoid probe with the Gymnasium-faithful physics;
   costs      SAC and SMFP ms per update (batch 8192) and per action (4096 envs) at the fast
-             preset's networks, interleaved rounds (benchmarks/throughput.agent_costs);
+             preset's networks, interleaved rounds (benchmarks/throughput.agent_costs); then, while
+             the phase has time, SAC Flow and DIME beside SAC (benchmarks/policy_cost.measure);
   train_smfp the compiled loop at the fast preset on humanoid: env-steps/s and updates/s, then
   train_sac  training for the rest of the phase's time, return vs wall-clock;
   brax       brax's own SAC at the same settings, only with the time left over.
@@ -69,7 +70,7 @@ GPU = Sizes(
     probe=("humanoid", 4096), physics_preset="gpu", train_env="humanoid",
     train_overrides=dict(preset="fast", num_envs=4096, eval_episodes=1),
     cost_nets=None, cost_act_envs=4096, cost_repeats=20, cost_rounds=5, timed_calls=3, learn_s=120,
-    budgets=dict(env=150, costs=45, train_smfp=150, train_sac=150), brax_min_s=60,
+    budgets=dict(env=150, costs=75, train_smfp=150, train_sac=150), brax_min_s=60,
     total_s=540,
 )
 SMOKE = Sizes(
@@ -150,6 +151,7 @@ def phase_env(sizes: Sizes, write: Writer, deadline: float) -> None:
 
 
 def phase_costs(sizes: Sizes, write: Writer, deadline: float) -> None:
+    from benchmarks import policy_cost
     from benchmarks.throughput import agent_costs
     from mjx_smfp import config as config_lib
 
@@ -165,6 +167,17 @@ def phase_costs(sizes: Sizes, write: Writer, deadline: float) -> None:
     say(f"[costs] ms/update sac {costs['sac_update_ms']:.2f} smfp {costs['smfp_update_ms']:.2f} "
         f"({ratios['smfp_over_sac_update']:.2f}x); ms/act@{n} sac {costs[f'sac_act_{n}_ms']:.3f} "
         f"smfp {costs[f'smfp_act_{n}_ms']:.3f} ({ratios[f'smfp_over_sac_act_{n}']:.2f}x)")
+    # The multi-step generative baselines (benchmarks/policy_cost.py's table), with SAC again as the
+    # yardstick, only while the phase has time: the SAC/SMFP figures above are already written.
+    if time.time() < deadline - 30:
+        rows = policy_cost.measure(["sac", "sacflow", "dime"], obs_size, action_size, nets["actor_hidden"],
+                                   (n,), (cfg.batch_size,), sizes.cost_repeats, sizes.cost_rounds,
+                                   critic_hidden=nets["critic_hidden"])
+        write(batch_size=cfg.batch_size, obs_size=obs_size, action_size=action_size, networks=repr(nets), **costs,
+              **ratios, generative=rows)
+        for r in rows[1:]:
+            say(f"[costs] {r['agent']} (NFE {r['nfe']}): ms/update {r[f'update_{cfg.batch_size}_ms']:.2f} "
+                f"({r['update_over_sac']:.2f}x sac), ms/act@{n} {r[f'act_{n}_ms']:.3f} ({r['act_over_sac']:.2f}x)")
 
 
 def env_sizes(cfg) -> tuple[int, int]:

@@ -26,12 +26,13 @@ HEADER = ("Same actor/critic widths for every agent; interleaved rounds, median 
 
 
 def measure(names: list[str], obs_size: int, action_size: int, hidden: tuple, act_envs: tuple, batches: tuple,
-            repeats: int, rounds: int) -> list[dict]:
-    """One row per agent: NFE, ms per action at each of `act_envs`, ms per update at each of `batches`."""
+            repeats: int, rounds: int, critic_hidden: tuple | None = None) -> list[dict]:
+    """One row per agent: NFE, ms per action at each of `act_envs`, ms per update at each of `batches`
+    (actor widths `hidden`, critic widths `critic_hidden`, default the same, for every agent)."""
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
 
-    net = dict(actor_hidden=hidden, critic_hidden=hidden)
+    net = dict(actor_hidden=hidden, critic_hidden=critic_hidden or hidden)
     costs = {b: agent_costs(names, net, obs_size, action_size, b, act_envs if i == 0 else (), repeats, rounds)
              for i, b in enumerate(batches)}
     rows = []

@@ -28,6 +28,9 @@ def test_smoke_run_writes_one_json_per_phase_with_finite_positive_figures(tmp_pa
     costs = results["costs"]
     assert all(_positive(costs[k]) for k in ("sac_update_ms", "smfp_update_ms", "sac_act_8_ms", "smfp_act_8_ms",
                                              "smfp_over_sac_update"))
+    generative = {r["agent"]: r for r in costs["generative"]}  # the multi-step baselines beside SAC
+    assert (generative["sacflow"]["nfe"], generative["dime"]["nfe"]) == (4, 16)
+    assert all(_positive(r["update_32_ms"]) and _positive(r["act_8_ms"]) for r in generative.values())
     for agent in ("smfp", "sac"):
         train = results[f"train_{agent}"]
         assert _positive(train["env_steps_per_s"]) and _positive(train["updates_per_s"])
