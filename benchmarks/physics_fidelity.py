@@ -13,6 +13,11 @@ For each task:
   under uniform random actions, no wrappers, compile excluded) at each `--envs` batch size,
   for the `gymnasium` preset and `--physics`; best of `--repeats` timed runs after a warm-up.
 
+* trained policy (`--policies RUN_DIR,...`): the deterministic return of a trained run's policy
+  (every seed of a `--num_seeds` run, from its latest checkpoint) evaluated in our env under
+  `gymnasium` physics and under `--physics`, the same episodes (evaluation keys, hence start
+  states) in both; the difference per seed is what switching the physics would change.
+
 Prints a markdown table; writes `physics_fidelity.{csv,json}` (with the machine) to `--out`.
 
     python -m benchmarks.physics_fidelity --tasks humanoid,hopper --envs 128,1024
@@ -119,6 +124,36 @@ def returns(name: str, physics: str, episodes: int, horizon: int) -> dict:
     return out
 
 
+def policy_returns(run_dir: str, physics: str, episodes: int) -> dict:
+    """Per-seed mean deterministic return of `run_dir`'s latest policy (`launch.evaluate.load`)
+    under `gymnasium` physics and under `physics`, with the same evaluation key (hence the same
+    start states) for both, and the relative difference physics/gymnasium - 1 per seed."""
+    import dataclasses
+
+    from launch import evaluate as evaluate_cli
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.engine import Engine
+
+    with open(os.path.join(run_dir, "config.json")) as f:
+        cfg, agent_cfg = config_lib.from_dict(json.load(f))
+    seeds = cfg.num_seeds
+    single = dataclasses.replace(cfg, eval_episodes=episodes, num_devices=1, num_seeds=1)
+    engines = {preset: Engine(dataclasses.replace(single, physics=preset), agent_cfg)
+               for preset in ("gymnasium", physics)}
+    out = dict(task=cfg.env, agent=cfg.agent, run_dir=run_dir, seeds=seeds, episodes=episodes, physics=physics,
+               gymnasium_return=[], **{f"{physics}_return": []})
+    for seed in range(seeds):
+        _, policy = evaluate_cli.load(run_dir, episodes, seed=seed)
+        out["env_steps"] = policy.env_steps
+        for preset, engine in engines.items():
+            returns, _ = engine.evaluate(evaluate_cli.evaluation_state(policy), jax.random.PRNGKey(seed))
+            out[f"{preset}_return"].append(float(np.mean(returns)))
+    difference = np.array(out[f"{physics}_return"]) / np.array(out["gymnasium_return"]) - 1
+    out.update(difference=difference.tolist(), difference_mean=float(np.mean(difference)),
+               difference_max_abs=float(np.max(np.abs(difference))))
+    return out
+
+
 def _mjx_returns(env, qpos, qvel, horizon: int) -> np.ndarray:
     """Per-episode returns of `open_loop_action` in our env (summed until termination)."""
     actions = jnp.asarray(np.stack([open_loop_action(t, env.action_size) for t in range(horizon)]), "float32")
@@ -182,6 +217,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed runs (best kept) after a warm-up")
     parser.add_argument("--states", type=int, default=64, help="Gymnasium states for the fidelity check")
     parser.add_argument("--returns", default="", help="tasks for the open-loop return comparison (none: skip)")
+    parser.add_argument("--policies", default="", help="trained run directories for the policy-return comparison")
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--horizon", type=int, default=1000)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
@@ -196,6 +232,11 @@ def main() -> None:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "physics_returns.json"), "w") as f:
             json.dump(dict(machine=machine, args=vars(args), rows=comparisons), f, indent=2)
+    if args.policies:
+        comparisons = [policy_returns(d, args.physics, args.episodes) for d in args.policies.split(",")]
+        for c in comparisons:
+            print(json.dumps(c), flush=True)
+        write_rows(os.path.join(args.out, "physics_policy_returns"), comparisons, machine=machine, args=vars(args))
     rows = []
     for name in [t for t in args.tasks.split(",") if t]:
         t0 = time.time()

@@ -5,7 +5,26 @@ small bandit-like task on which SMFP shows what a Gaussian policy cannot.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import sys
+
+
+def _import_mjx_quietly() -> None:
+    """Import mujoco.mjx once without its optional-backend notices ("Failed to import warp: No
+    module named 'warp'", printed to stdout on every start when MuJoCo Warp is absent, which it
+    is here: we use MJX's JAX backend); anything else it prints is passed on."""
+    if "mujoco.mjx" in sys.modules:
+        return
+    with contextlib.redirect_stdout(io.StringIO()) as captured:
+        import mujoco.mjx  # noqa: F401
+    for line in captured.getvalue().splitlines():
+        if not line.startswith(("Failed to import warp:", "Failed to import mujoco_warp:")):
+            print(line)
+
+
+_import_mjx_quietly()
 
 # name -> "module:Class"; modules are imported lazily so `envs.make("ant")` does not
 # pay for building every model.

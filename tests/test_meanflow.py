@@ -135,6 +135,27 @@ def test_adaptive_weight_makes_each_term_sq_over_sq_plus_c_to_the_p():
     np.testing.assert_allclose(np.asarray(g), 2 * 0.3 / (0.19**0.5), rtol=1e-3)
 
 
+@pytest.mark.parametrize("power, low, high", [(0.0, 0.49, 0.51), (0.2, 0.70, 0.75), (1.0, 0.99, 1.0)])
+def test_adaptive_weight_moves_the_stationary_field_toward_the_majority_target_as_p_grows(power, low, high):
+    """Targets v = +1 (3 rows) and -1 (1 row), a constant field theta at r = t: the stationary
+    theta of stop_grad(w) * (theta - v)^2 solves theta = sum w v / sum w. p = 0 gives the mean
+    0.5 (the conditional mean MeanFlow wants); p = 0.2 gives ~0.73 and p = 1 (the default) ~1,
+    the majority target: mode-seeking on asymmetric data (issue 11's review point, docs/smfp.md)."""
+    v = jnp.array([[1.0], [1.0], [1.0], [-1.0]])
+    x, e, r = -v, jnp.zeros_like(v), jnp.full((4,), 0.5)  # v = e - x; r = t: no (t - r) du/dt term
+
+    def loss(theta):
+        return mf.meanflow_loss(lambda z, r, t: jnp.broadcast_to(theta, z.shape), x, e, r, r,
+                                weight_power=power)[0]
+
+    def step(theta, _):  # fixed-point iteration: theta -= grad / (2 mean w), w at the current theta
+        w = mf.adaptive_weight(jnp.square(theta - v[:, 0]), power, 1e-3)
+        return theta - jax.grad(loss)(theta) / (2 * jnp.mean(w)), None
+
+    theta, _ = jax.lax.scan(step, jnp.zeros(()), None, length=200)
+    assert low <= float(theta) <= high, float(theta)
+
+
 CENTERS = 1.2 * jnp.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 
 

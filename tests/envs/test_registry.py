@@ -1,5 +1,7 @@
 """The task registry: every promised task is listed, unknown names fail helpfully, options pass."""
 import importlib
+import subprocess
+import sys
 
 import pytest
 
@@ -42,3 +44,11 @@ def test_every_registry_entry_points_at_a_brax_env_class(name):
     cls = getattr(importlib.import_module(module_name), class_name, None)
     assert cls is not None, f"{module_name} defines no {class_name}"
     assert issubclass(cls, Env)
+
+
+def test_importing_envs_hides_mjx_warp_notices_in_a_fresh_process():
+    """mujoco.mjx prints "Failed to import warp: ..." on import when MuJoCo Warp is absent (we
+    use MJX's JAX backend); `import envs` swallows exactly those lines."""
+    out = subprocess.run([sys.executable, "-c", "import envs, mujoco.mjx.warp as w; print('warp', w.WARP_INSTALLED)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Failed to import" not in out and "warp False" in out, out
