@@ -14,7 +14,7 @@ For each task:
   for the `gymnasium` preset and `--physics`; best of `--repeats` timed runs after a warm-up.
 
 * trained policy (`--policies RUN_DIR,...`): the deterministic return of a trained run's policy
-  (every seed of a `--num_seeds` run, from its latest checkpoint) evaluated in our env under
+  (every seed of a `--num_seeds` run; its latest policy file, else checkpoint) evaluated under
   `gymnasium` physics and under `--physics`, the same episodes (evaluation keys, hence start
   states) in both; the difference per seed is what switching the physics would change.
 
