@@ -229,9 +229,7 @@ def main() -> None:
         comparisons = [returns(name, args.physics, args.episodes, args.horizon) for name in args.returns.split(",")]
         for c in comparisons:
             print(json.dumps(c), flush=True)
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "physics_returns.json"), "w") as f:
-            json.dump(dict(machine=machine, args=vars(args), rows=comparisons), f, indent=2)
+        write_rows(os.path.join(args.out, "physics_returns"), comparisons, machine=machine, args=vars(args))
     if args.policies:
         comparisons = [policy_returns(d, args.physics, args.episodes) for d in args.policies.split(",")]
         for c in comparisons:

@@ -10,11 +10,10 @@ from tests.launch.test_policy_file import pendulum_run  # noqa: F401 - a pytest 
 
 
 def test_policy_returns_match_the_plain_evaluation_under_gymnasium_and_differ_only_by_the_physics(
-        pendulum_run, capsys):  # noqa: F811
+        pendulum_run):  # noqa: F811
     assert envs.make("inverted_pendulum", physics="gpu").physics != envs.make("inverted_pendulum").physics
     row = physics_fidelity.policy_returns(pendulum_run, "gpu", episodes=4)
-    evaluate_cli.main([pendulum_run, "--episodes", "4"])  # the run's own physics (gymnasium), seed 0
-    plain = float(capsys.readouterr().out.split("return ")[1].split()[0])
+    plain, _ = evaluate_cli.main([pendulum_run, "--episodes", "4"])  # the run's own physics (gymnasium), seed 0
     assert row["seeds"] == 1 and row["task"] == "inverted_pendulum"
     np.testing.assert_allclose(row["gymnasium_return"][0], plain, rtol=1e-3)
     assert np.isfinite(row["gpu_return"][0]) and row["gpu_return"][0] > 0
