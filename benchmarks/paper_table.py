@@ -119,14 +119,18 @@ def _ms(row: dict, name: str) -> str:
 
 
 def overlap_notes(task: str, rows: list[dict]) -> list[str]:
-    """Plain statements: do the agents' final-return intervals overlap, and where does each
-    published number fall relative to each of our intervals (at our and their budgets)."""
+    """Plain statements: do the agents' final-return intervals overlap (only between runs at the
+    same env steps), and where does each published number fall relative to each of our intervals
+    (at our and their budgets)."""
     ours = [r for r in rows if r["task"] == task and np.isfinite(r.get("final_mean", np.nan))]
     notes = []
     for i, a in enumerate(ours):
         for b in ours[i + 1:]:
             lo, hi = max(a["final_ci_lo"], b["final_ci_lo"]), min(a["final_ci_hi"], b["final_ci_hi"])
-            if lo <= hi:
+            if a["env_steps"] != b["env_steps"]:  # finals at different budgets say nothing about the agents
+                notes.append(f"{a['agent']} vs {b['agent']}: not compared yet — {a['agent']} is at "
+                             f"{_steps(a['env_steps'])} steps, {b['agent']} at {_steps(b['env_steps'])}.")
+            elif lo <= hi:
                 notes.append(f"{a['agent']} vs {b['agent']}: the 95 % intervals of the final return overlap "
                              f"— no difference resolved at {_steps(min(a['env_steps'], b['env_steps']))} steps.")
             else:

@@ -56,6 +56,10 @@ def test_overlap_notes_say_plainly_what_overlaps():
     assert any(n.startswith("smfp vs other: the 95 % intervals of the final return overlap") for n in notes)
     assert ("published SMFP 15,800 is above the interval of our smfp (1M vs our 100K steps: not comparable yet)."
             in notes)
+    # A run still in progress is not compared with a finished one (its final is at fewer steps).
+    notes = pt.overlap_notes("halfcheetah", [rows[0], dict(rows[1], env_steps=30_000)])
+    assert "smfp vs sac: not compared yet — smfp is at 100K steps, sac at 30K." in notes
+    assert not any("overlap" in n for n in notes)
 
 
 def test_smoke_trains_resumes_and_writes_the_table(tmp_path, capsys):
