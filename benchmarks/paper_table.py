@@ -126,17 +126,16 @@ def overlap_notes(task: str, rows: list[dict]) -> list[str]:
     notes = []
     for i, a in enumerate(ours):
         for b in ours[i + 1:]:
-            lo, hi = max(a["final_ci_lo"], b["final_ci_lo"]), min(a["final_ci_hi"], b["final_ci_hi"])
             if a["env_steps"] != b["env_steps"]:  # finals at different budgets say nothing about the agents
                 notes.append(f"{a['agent']} vs {b['agent']}: not compared yet — {a['agent']} is at "
                              f"{_steps(a['env_steps'])} steps, {b['agent']} at {_steps(b['env_steps'])}.")
-            elif lo <= hi:
+            elif max(a["final_ci_lo"], b["final_ci_lo"]) <= min(a["final_ci_hi"], b["final_ci_hi"]):
                 notes.append(f"{a['agent']} vs {b['agent']}: the 95 % intervals of the final return overlap "
-                             f"— no difference resolved at {_steps(min(a['env_steps'], b['env_steps']))} steps.")
+                             f"— no difference resolved at {_steps(a['env_steps'])} steps.")
             else:
                 top, low = (a, b) if a["final_mean"] > b["final_mean"] else (b, a)
                 notes.append(f"{top['agent']} vs {low['agent']}: the intervals do not overlap — {top['agent']} is "
-                             f"higher at {_steps(min(a['env_steps'], b['env_steps']))} steps.")
+                             f"higher at {_steps(a['env_steps'])} steps.")
     for method, value in PUBLISHED.get(task, {}).items():
         for r in ours:
             where = ("inside" if r["final_ci_lo"] <= value <= r["final_ci_hi"] else
