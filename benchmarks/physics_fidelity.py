@@ -37,6 +37,7 @@ import numpy as np
 import envs
 from benchmarks.machine import cpu_model
 from benchmarks.outputs import write_rows
+from mjx_smfp.config import PHYSICS
 from tests.envs import parity
 
 ALL_TASKS = list(parity.GYMNASIUM_IDS)
@@ -211,7 +212,8 @@ def markdown(rows: list[dict], env_counts: list[int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(ALL_TASKS), help="comma-separated task names")
-    parser.add_argument("--physics", default="gpu", help="preset compared against 'gymnasium'")
+    parser.add_argument("--physics", default="gpu", choices=[p for p in PHYSICS if p != "gymnasium"],
+                        help="preset compared against 'gymnasium' (the reference itself is no comparison)")
     parser.add_argument("--envs", default="128,1024", help="batch sizes for the speed measurement ('': skip it)")
     parser.add_argument("--steps", type=int, default=5, help="env steps per timed scan")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs (best kept) after a warm-up")

@@ -231,10 +231,12 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 rate = (steps - start_steps) / max(time.time() - t_start, 1e-9)
                 eta = (engine.final_env_steps - steps) / rate if rate > 0 else float("inf")
                 first = " (first call: includes compilation)" if calls == 1 else ""
-                seeds = f" x {engine.num_seeds} seeds (means over seeds)" if engine.num_seeds > 1 else ""
-                say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} env-steps/s | "
-                    f"{scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | train return "
-                    f"{train_return:.2f} (length {train_length:.0f}) | eval return {last_eval:.2f}{first}")
+                seeds, total, mean = ((f" x {engine.num_seeds} seeds", " (all seeds)", " (means over seeds)")
+                                      if engine.num_seeds > 1 else ("", "", ""))
+                evaluated = f"{last_eval:.2f}" if math.isfinite(last_eval) else "none yet in this process"
+                say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} "
+                    f"env-steps/s{total} | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | "
+                    f"train return{mean} {train_return:.2f} (length {train_length:.0f}) | eval return {evaluated}{first}")
             if stopped(steps, ts):  # checked once, last: a signal that came during this call still saves
                 break
         else:

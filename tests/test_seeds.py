@@ -95,10 +95,15 @@ def test_evaluate_one_seed_gives_that_seeds_row(two):
         two.seed_state(ts, 2)
 
 
-def test_two_seeds_resume_bit_identically_log_per_seed_and_compile_once(two, tmp_path):
+def test_two_seeds_resume_bit_identically_log_per_seed_and_compile_once(two, tmp_path, capsys):
     straight = run(two, str(tmp_path / "a"), max_calls=4, verbose=False)
-    run(two, str(tmp_path / "b"), max_calls=2, verbose=False)
-    resumed = run(two, str(tmp_path / "b"), resume=True, max_calls=2, verbose=False)
+    run(two, str(tmp_path / "b"), max_calls=1, verbose=False)  # to env step 80
+    capsys.readouterr()
+    resumed = run(two, str(tmp_path / "b"), resume=True, max_calls=3, verbose=True)  # its first call: no evaluation
+    progress = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[train] steps 120/1,000 x 2 seeds")]
+    # The rate is the sum over seeds; before this process's first evaluation there is no eval return to show.
+    assert progress and "env-steps/s (all seeds)" in progress[0] and "train return (means over seeds)" in progress[0]
+    assert "eval return none yet in this process" in progress[0], progress
     np.testing.assert_array_equal(resumed.env_steps, [40 + 4 * 40] * 2)
     for a, b in zip(_leaves(straight), _leaves(resumed)):  # both seeds' params, replay, envs, rng
         np.testing.assert_array_equal(a, b)

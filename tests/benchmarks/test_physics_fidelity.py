@@ -2,6 +2,7 @@
 `gymnasium` and `gpu` physics on the same episodes. The policy is an untrained SAC actor in a
 policy file (tests/launch/test_policy_file.py's fixture): the test checks the wiring, not learning."""
 import numpy as np
+import pytest
 
 import envs
 from benchmarks import physics_fidelity
@@ -18,3 +19,11 @@ def test_policy_returns_match_the_plain_evaluation_under_gymnasium_and_differ_on
     np.testing.assert_allclose(row["gymnasium_return"][0], plain, rtol=1e-3)
     assert np.isfinite(row["gpu_return"][0]) and row["gpu_return"][0] > 0
     np.testing.assert_allclose(row["difference"][0], row["gpu_return"][0] / row["gymnasium_return"][0] - 1)
+
+
+def test_comparing_gymnasium_physics_with_itself_is_refused_by_name(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["physics_fidelity", "--physics", "gymnasium", "--policies", "unused"])
+    with pytest.raises(SystemExit) as exit_info:
+        physics_fidelity.main()
+    assert exit_info.value.code == 2
+    assert "--physics: invalid choice: 'gymnasium'" in capsys.readouterr().err
