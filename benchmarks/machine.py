@@ -34,5 +34,5 @@ def describe() -> dict:
 def summary(info: dict | None = None) -> str:
     """One line for tables and logs: 'CPU model, N cores | jax V BACKEND backend (KIND xN)'."""
     m = info or describe()
-    return (f"{m['cpu_model']}, {m['cores']} cores | jax {m['jax']} {m['jax_backend']} backend "
+    return (f"{m['cpu_model']}, {m['cores']} core{'s' * (m['cores'] != 1)} | jax {m['jax']} {m['jax_backend']} backend "
             f"({m['device_kind']} x{m['device_count']})")

@@ -11,7 +11,9 @@ trained by `mjx_smfp.runner.run` in `DIR/runs/<task>/<agent>/` (config.json, met
 TensorBoard, checkpoints). Re-running the same command continues every run from its latest
 checkpoint (checkpoints every min(100K, max(5K, budget/10)) env steps and on SIGINT/SIGTERM)
 and skips finished ones (`status.json`); a run whose loss went non-finite is recorded as
-failed, not retried. `--field value` pairs go to every agent that has the field.
+failed, not retried. The run dirs (checkpoints, GBs at 1M) are not for git; each run's status
+and per-seed evaluations are also kept in `DIR/records/<task>_<agent>.json`, small enough to
+commit, so a fresh clone still reports and skips the runs an earlier machine finished. `--field value` pairs go to every agent that has the field.
 Any registered agent (`mjx_smfp.agents.names()`) can be listed in `--agents`.
 
 Outputs, rewritten after every run and by `--report` (no training): `DIR/<task>.png` (eval
@@ -30,6 +32,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 import time
 
 import numpy as np
@@ -182,7 +185,7 @@ def plot_task(task: str, curves_by_agent: dict, path: str, title: str) -> None:
             ax.fill_between(grid, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("env steps per seed")
     ax.set_ylabel("deterministic eval return")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(textwrap.fill(title, 90), fontsize=8)  # long machine lines wrap, not clip
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
@@ -237,7 +240,7 @@ def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict
 
 def progress_line(runs: list[tuple[str, str]], out: str, budget: int, seeds: int, t0: float, steps0: int) -> str:
     """Overall progress over every (task, agent) run, with an ETA from this invocation's rate."""
-    done = [min(budget, last_step(run_dir_of(out, t, a))) for t, a in runs]
+    done = [min(budget, last_step(out, t, a)) for t, a in runs]
     total, now = budget * len(runs), sum(done)
     rate = (now - steps0) / max(time.time() - t0, 1e-9)
     from mjx_smfp.runner import format_eta
@@ -247,13 +250,42 @@ def progress_line(runs: list[tuple[str, str]], out: str, budget: int, seeds: int
             f"{sum(d >= budget for d in done)}/{len(runs)} runs finished, ETA {eta}")
 
 
-def last_step(run_dir: str) -> int:
+def last_step(out: str, task: str, agent: str) -> int:
     """The last env step a run logged (0 if none)."""
-    status = read_status(run_dir)
-    if status["status"] == "done":
-        return int(status["env_steps"])
-    curves = read_curves(run_dir)
+    status, curves = load_run(out, task, agent)
+    return int(status["env_steps"]) if status["status"] == "done" else _reached(curves)
+
+
+def record_path(out: str, task: str, agent: str) -> str:
+    return os.path.join(out, "records", f"{task}_{agent}.json")
+
+
+def _reached(curves: list) -> int:
     return max((c[-1][0] for c in curves if c), default=0)
+
+
+def load_run(out: str, task: str, agent: str) -> tuple[dict, list[list[tuple[int, float]]]]:
+    """A run's status and per-seed curves: from its run dir, or from its record when the record
+    is finished and the run dir is not, or has reached further (a fresh clone has no run dirs)."""
+    d = run_dir_of(out, task, agent)
+    status, curves = read_status(d), read_curves(d)
+    if status["status"] == "not started" and curves:
+        status = {"status": "in progress"}  # or stopped; re-run the command to continue it
+    path = record_path(out, task, agent)
+    if os.path.exists(path):
+        with open(path) as f:
+            rec = json.load(f)
+        finished = ("done", "failed")
+        if (rec["status"] in finished and status["status"] not in finished) or _reached(rec["curves"]) > _reached(curves):
+            status = {**{k: rec[k] for k in ("status", "env_steps", "note") if k in rec}, "record": path}
+            curves = [[(int(s), float(r)) for s, r in c] for c in rec["curves"]]
+    return status, curves
+
+
+def write_record(out: str, task: str, agent: str, status: dict, curves: list) -> None:
+    os.makedirs(os.path.dirname(record_path(out, task, agent)), exist_ok=True)
+    with open(record_path(out, task, agent), "w") as f:
+        json.dump({**status, "curves": curves}, f)
 
 
 def train(task: str, agent: str, args, overrides: dict, stop) -> str:
@@ -262,9 +294,10 @@ def train(task: str, agent: str, args, overrides: dict, stop) -> str:
     from mjx_smfp.runner import NonFiniteError, count, run
 
     d = run_dir_of(args.out, task, agent)
-    status = read_status(d)
+    status, _ = load_run(args.out, task, agent)
     if status["status"] in ("done", "failed"):
-        print(f"[paper] {task}/{agent}: {status['status']} already ({status.get('note', '')}); skipped", flush=True)
+        print(f"[paper] {task}/{agent}: {status['status']} already ({status.get('note', '')}; "
+              f"{status.get('record', d)}); skipped", flush=True)
         return "skipped"
     os.makedirs(d, exist_ok=True)
     cfg, agent_cfg = build_config(task, agent, args.seeds, args.budget, overrides, d)
@@ -274,7 +307,7 @@ def train(task: str, agent: str, args, overrides: dict, stop) -> str:
     try:
         ts = run(engine, d, resume=True, stop=stop)
     except NonFiniteError as err:
-        write_status(d, status="failed", note=str(err), env_steps=last_step(d))
+        write_status(d, status="failed", note=str(err), env_steps=last_step(args.out, task, agent))
         print(f"[paper] {task}/{agent}: FAILED: {err}", flush=True)
         return "failed"
     steps = count(ts.env_steps)
@@ -285,19 +318,18 @@ def train(task: str, agent: str, args, overrides: dict, stop) -> str:
 
 
 def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
-    """Rewrite the per-task PNGs and the paper table from the run dirs under --out."""
+    """Rewrite the records, the per-task PNGs and the paper table from the runs under --out."""
     mach = machine.summary()
     date = time.strftime("%Y-%m-%d %H:%M")
     rows, curves = [], {}
     for task in tasks:
         curves[task] = {}
         for agent in agent_names:
-            d = run_dir_of(args.out, task, agent)
-            curves[task][agent] = read_curves(d)
-            status = read_status(d)["status"]
-            if status == "not started" and curves[task][agent]:
-                status = "in progress"  # or stopped; re-run the command to continue it
-            rows.append({"task": task, "agent": agent, "status": status, "budget": args.budget,
+            status, curves[task][agent] = load_run(args.out, task, agent)
+            if curves[task][agent]:
+                write_record(args.out, task, agent, {k: v for k, v in status.items() if k != "record"},
+                             curves[task][agent])
+            rows.append({"task": task, "agent": agent, "status": status["status"], "budget": args.budget,
                          **summarise_run(curves[task][agent])})
         plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),
                   f"{task}, protocol paper, {args.seeds} seeds, budget {_steps(args.budget)} — {mach} — {date}")
@@ -362,7 +394,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         runs = [(t, a) for t in tasks for a in agent_names]
         print(f"[paper] {len(runs)} runs ({', '.join(f'{t}/{a}' for t, a in runs)}), {args.seeds} seeds each, "
               f"{args.budget:,} env steps per seed -> {args.out}; {machine.summary()}", flush=True)
-        t0, steps0 = time.time(), sum(min(args.budget, last_step(run_dir_of(args.out, t, a))) for t, a in runs)
+        t0, steps0 = time.time(), sum(min(args.budget, last_step(args.out, t, a)) for t, a in runs)
         stop = StopFlag()
         for i, (task, agent) in enumerate(runs):
             print(progress_line(runs, args.out, args.budget, args.seeds, t0, steps0) + f" | next {i + 1}/{len(runs)} "

@@ -99,10 +99,18 @@ def open_loop_action(t, action_size: int):
     return 0.8 * np.sin(2 * np.pi * t / 25 + phase)
 
 
+def _check_compared(physics: str) -> None:
+    """`physics` must be a preset other than the reference `gymnasium` (itself is no comparison)."""
+    if physics not in PHYSICS or physics == "gymnasium":
+        raise ValueError(f"physics {physics!r}: compare one of {[p for p in PHYSICS if p != 'gymnasium']} "
+                         "with the reference 'gymnasium'")
+
+
 def returns(name: str, physics: str, episodes: int, horizon: int) -> dict:
     """Mean (and std) return of `open_loop_action` over `episodes` episodes of up to `horizon`
     steps from Gymnasium's reset states (seeds 0..episodes-1): in Gymnasium itself (MuJoCo,
     float64), in ours with `gymnasium` physics and in ours with `physics` (same start states)."""
+    _check_compared(physics)
     gym_env = parity.make_gymnasium(name, envs.make(name))
     starts, gym_returns = [], []
     for seed in range(episodes):
@@ -129,6 +137,7 @@ def policy_returns(run_dir: str, physics: str, episodes: int) -> dict:
     """Per-seed mean deterministic return of `run_dir`'s latest policy (`launch.evaluate.load`)
     under `gymnasium` physics and under `physics`, with the same evaluation key (hence the same
     start states) for both, and the relative difference physics/gymnasium - 1 per seed."""
+    _check_compared(physics)
     import dataclasses
 
     from launch import evaluate as evaluate_cli

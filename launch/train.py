@@ -33,7 +33,8 @@ def backend_summary() -> str:
 
     device = jax.devices()[0]
     if device.platform == "cpu":
-        return f"cpu: {len(os.sched_getaffinity(0))} cores"
+        cores = len(os.sched_getaffinity(0))
+        return f"cpu: {cores} core{'s' * (cores != 1)}"
     return f"{device.platform}: {device.device_kind} x{jax.device_count()}"
 
 

@@ -1,6 +1,7 @@
 """benchmarks/paper_table.py: its aggregation on synthetic curves, and `--smoke` end to end
 (train both agents with 2 seeds in one process each, resume-skip, PNG and tables)."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -35,6 +36,24 @@ def test_curves_keep_the_later_record_of_a_step_and_summarise_over_seeds(tmp_pat
     assert row["final_mean"] == 11.25 and row["final_sd"] == pytest.approx(np.std([7.5, 15.0], ddof=1))
     assert row["env_steps"] == 12 and row["seeds"] == 2 and row["evaluations"] == 12
     assert 7.5 <= row["final_ci_lo"] <= row["final_mean"] <= row["final_ci_hi"] <= 15.0
+
+
+def test_a_run_is_read_from_whichever_of_run_dir_and_record_reached_further(tmp_path):
+    def recs(n):
+        return [{"step": s, "eval/return_mean/seed_0": float(s), "eval/return_mean/seed_1": 2.0 * s}
+                for s in range(1, n + 1)]
+
+    run_dir = tmp_path / "runs" / "hopper" / "sac"
+    _write_metrics(run_dir, recs(4))
+    status, curves = pt.load_run(str(tmp_path), "hopper", "sac")
+    assert status["status"] == "in progress" and pt._reached(curves) == 4
+    pt.write_record(str(tmp_path), "hopper", "sac", status, curves)
+    _write_metrics(run_dir, recs(2))  # the machine was lost; the run restarted from step 0
+    status, curves = pt.load_run(str(tmp_path), "hopper", "sac")
+    assert pt._reached(curves) == 4 and curves[1][3] == (4, 8.0) and status["record"].endswith("hopper_sac.json")
+    _write_metrics(run_dir, recs(6))  # ... and has now passed the record
+    status, curves = pt.load_run(str(tmp_path), "hopper", "sac")
+    assert pt._reached(curves) == 6 and "record" not in status and pt.last_step(str(tmp_path), "hopper", "sac") == 6
 
 
 def test_bootstrap_interval_of_the_mean():
@@ -74,3 +93,9 @@ def test_smoke_trains_resumes_and_writes_the_table(tmp_path, capsys):
     again = pt.main(["--smoke", "--out", str(tmp_path)])  # finished runs are skipped, not retrained
     assert "done already" in capsys.readouterr().out
     assert [r["final_mean"] for r in again] == [r["final_mean"] for r in rows]
+    # A fresh clone has the committed records but no run dirs: it still skips and reports them.
+    shutil.rmtree(tmp_path / "runs")
+    cloned = pt.main(["--smoke", "--out", str(tmp_path)])
+    assert "records/multimodal_smfp.json); skipped" in capsys.readouterr().out
+    assert [(r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"]) for r in cloned] == [
+        (r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"]) for r in rows]
