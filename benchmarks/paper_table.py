@@ -13,7 +13,8 @@ checkpoint (checkpoints every min(100K, max(5K, budget/10)) env steps and on SIG
 and skips finished ones (`status.json`); a run whose loss went non-finite is recorded as
 failed, not retried. The run dirs (checkpoints, GBs at 1M) are not for git; each run's status
 and per-seed evaluations are also kept in `DIR/records/<task>_<agent>.json`, small enough to
-commit, so a fresh clone still reports and skips the runs an earlier machine finished. `--field value` pairs go to every agent that has the field.
+commit, so a fresh clone still reports and skips the runs an earlier machine finished.
+`--field value` pairs go to every agent that has the field.
 Any registered agent (`mjx_smfp.agents.names()`) can be listed in `--agents`.
 
 Outputs, rewritten after every run and by `--report` (no training): `DIR/<task>.png` (eval

@@ -41,6 +41,7 @@ from mjx_smfp.config import PHYSICS
 from tests.envs import parity
 
 ALL_TASKS = list(parity.GYMNASIUM_IDS)
+COMPARED = [p for p in PHYSICS if p != "gymnasium"]  # presets compared with the reference `gymnasium`
 
 
 def fidelity(name: str, physics: str, n_states: int, seed: int = 0) -> dict:
@@ -101,9 +102,8 @@ def open_loop_action(t, action_size: int):
 
 def _check_compared(physics: str) -> None:
     """`physics` must be a preset other than the reference `gymnasium` (itself is no comparison)."""
-    if physics not in PHYSICS or physics == "gymnasium":
-        raise ValueError(f"physics {physics!r}: compare one of {[p for p in PHYSICS if p != 'gymnasium']} "
-                         "with the reference 'gymnasium'")
+    if physics not in COMPARED:
+        raise ValueError(f"physics {physics!r}: compare one of {COMPARED} with the reference 'gymnasium'")
 
 
 def returns(name: str, physics: str, episodes: int, horizon: int) -> dict:
@@ -221,7 +221,7 @@ def markdown(rows: list[dict], env_counts: list[int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(ALL_TASKS), help="comma-separated task names")
-    parser.add_argument("--physics", default="gpu", choices=[p for p in PHYSICS if p != "gymnasium"],
+    parser.add_argument("--physics", default="gpu", choices=COMPARED,
                         help="preset compared against 'gymnasium' (the reference itself is no comparison)")
     parser.add_argument("--envs", default="128,1024", help="batch sizes for the speed measurement ('': skip it)")
     parser.add_argument("--steps", type=int, default=5, help="env steps per timed scan")
