@@ -187,7 +187,8 @@ def plot(rows: list[dict], machine: dict, path: str) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("parallel envs")
     ax.set_ylabel("env-steps / s")
-    ax.set_title(f"{machine['jax_backend']}: {machine['cpu_model']} ({machine['cores']} cores)", fontsize=9)
+    ax.set_title(f"{machine['jax_backend']}: {machine['cpu_model']} ({machine['cores']} core{'s' * (machine['cores'] != 1)})",
+                 fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

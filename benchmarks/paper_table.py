@@ -11,9 +11,11 @@ trained by `mjx_smfp.runner.run` in `DIR/runs/<task>/<agent>/` (config.json, met
 TensorBoard, checkpoints). Re-running the same command continues every run from its latest
 checkpoint (checkpoints every min(100K, max(5K, budget/10)) env steps and on SIGINT/SIGTERM)
 and skips finished ones (`status.json`); a run whose loss went non-finite is recorded as
-failed, not retried. The run dirs (checkpoints, GBs at 1M) are not for git; each run's status
-and per-seed evaluations are also kept in `DIR/records/<task>_<agent>.json`, small enough to
-commit, so a fresh clone still reports and skips the runs an earlier machine finished.
+failed, not retried. The run dirs (checkpoints, GBs at 1M) are not for git; each run's status,
+per-seed evaluations and configuration are also kept in `DIR/records/<task>_<agent>.json`, small
+enough to commit, so a fresh clone still reports and skips the runs an earlier machine finished.
+A command whose options differ from a run's saved configuration, finished or not, is refused
+with the fields that differ (use another DIR).
 `--field value` pairs go to every agent that has the field.
 Any registered agent (`mjx_smfp.agents.names()`) can be listed in `--agents`.
 
@@ -215,26 +217,39 @@ def write_status(run_dir: str, **status) -> None:
         json.dump(status, f, indent=2)
 
 
-def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict, run_dir: str):
-    """(TrainConfig, agent Config) of one multi-seed paper-protocol run; ValueError when
-    `run_dir` already holds a run of a different configuration (it could not resume)."""
+def saved_config(out: str, task: str, agent: str) -> dict | None:
+    """The configuration a run was started with: its run dir's config.json, or the copy in its
+    record (a fresh clone has no run dirs); None when neither holds one."""
+    path = os.path.join(run_dir_of(out, task, agent), "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    if os.path.exists(record_path(out, task, agent)):
+        with open(record_path(out, task, agent)) as f:
+            return json.load(f).get("config")
+    return None
+
+
+def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict, out: str):
+    """(TrainConfig, agent Config) of one multi-seed paper-protocol run under `out`; ValueError when
+    `out` already holds a run of this (task, agent) with a different configuration, finished or not
+    (it could not resume, and skipping it would report it as this command's result)."""
     from mjx_smfp import config as config_lib
 
+    run_dir = run_dir_of(out, task, agent)
     cfg, agent_cfg = config_lib.build({
         "env": task, "agent": agent, "preset": "paper", "num_seeds": seeds, "seed": 0, "total_env_steps": budget,
         "replay_capacity": min(1_000_000, budget), "keep_checkpoints": 2,
         "checkpoint_interval": min(100_000, max(5_000, budget // 10)), "run_dir": run_dir, **overrides})
-    saved = os.path.join(run_dir, "config.json")
-    if os.path.exists(saved):
-        with open(saved) as f:
-            before = json.load(f)
+    before = saved_config(out, task, agent)
+    if before is not None:
         now = config_lib.to_dict(cfg, agent_cfg)
-        # Fields added to the code since the run started (absent from its config.json) do not count.
+        # Fields added to the code since the run started (absent from its config) do not count.
         changed = [f"{part}.{k}: {before[part][k]!r} -> {v!r}" for part in ("train", "agent")
                    for k, v in json.loads(json.dumps(now[part])).items()
                    if k in before[part] and before[part][k] != v and k not in ("run_dir", "log_dir")]
         if changed:
-            raise ValueError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); "
+            raise ValueError(f"{out} holds a {task}/{agent} run of another configuration ({'; '.join(changed)}); "
                              "use the same options or another --out")
     return cfg, agent_cfg
 
@@ -283,10 +298,11 @@ def load_run(out: str, task: str, agent: str) -> tuple[dict, list[list[tuple[int
     return status, curves
 
 
-def write_record(out: str, task: str, agent: str, status: dict, curves: list) -> None:
+def write_record(out: str, task: str, agent: str, status: dict, curves: list, config: dict | None = None) -> None:
+    """Keep a run's status, per-seed curves and configuration in one small committable file."""
     os.makedirs(os.path.dirname(record_path(out, task, agent)), exist_ok=True)
     with open(record_path(out, task, agent), "w") as f:
-        json.dump({**status, "curves": curves}, f)
+        json.dump({**status, "curves": curves, **({"config": config} if config else {})}, f)
 
 
 def train(task: str, agent: str, args, overrides: dict, stop) -> str:
@@ -296,12 +312,12 @@ def train(task: str, agent: str, args, overrides: dict, stop) -> str:
 
     d = run_dir_of(args.out, task, agent)
     status, _ = load_run(args.out, task, agent)
+    cfg, agent_cfg = build_config(task, agent, args.seeds, args.budget, overrides, args.out)
     if status["status"] in ("done", "failed"):
         print(f"[paper] {task}/{agent}: {status['status']} already ({status.get('note', '')}; "
               f"{status.get('record', d)}); skipped", flush=True)
         return "skipped"
     os.makedirs(d, exist_ok=True)
-    cfg, agent_cfg = build_config(task, agent, args.seeds, args.budget, overrides, d)
     engine = Engine(cfg, agent_cfg)
     print(f"[paper] {task}/{agent}: {args.seeds} seeds x {engine.final_env_steps:,} env steps in one process -> {d}",
           flush=True)
@@ -329,7 +345,7 @@ def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
             status, curves[task][agent] = load_run(args.out, task, agent)
             if curves[task][agent]:
                 write_record(args.out, task, agent, {k: v for k, v in status.items() if k != "record"},
-                             curves[task][agent])
+                             curves[task][agent], saved_config(args.out, task, agent))
             rows.append({"task": task, "agent": agent, "status": status["status"], "budget": args.budget,
                          **summarise_run(curves[task][agent])})
         plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),

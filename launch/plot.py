@@ -4,7 +4,8 @@
 Reads each run's metrics.jsonl (mjx_smfp/logger.py) and config.json. A RUN_DIR without
 metrics.jsonl stands for every run below it (e.g. `runs/humanoid`). Runs whose configs are
 equal except for seed and location are one curve: mean ± s.d. over runs, each run linearly
-interpolated onto the x values that all of them cover. One panel per task, one PNG. If no
+interpolated onto the x values that all of them cover; each seed of a multi-seed run
+(`--num_seeds`, logged as `METRIC/seed_k`) counts as one run. One panel per task, one PNG. If no
 run of a curve logged the metric, `train/episode_return` is plotted instead (and said so).
 `--x time` is the logger's `wall_time` (seconds since the process started logging; a
 resumed run continues from where the previous process stopped).
@@ -15,12 +16,13 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
 
 FALLBACK_METRIC = "train/episode_return"
-NOT_CONFIG = ("seed", "run_dir", "log_dir")  # fields that differ between repeats of one config
+NOT_CONFIG = ("seed", "num_seeds", "run_dir", "log_dir")  # fields that differ between repeats of one config
 
 
 def find_runs(path: str) -> list[str]:
@@ -74,6 +76,13 @@ def series(records: list[dict], metric: str, x: str) -> tuple[np.ndarray, np.nda
     return np.asarray(xs, float), np.asarray(ys, float)
 
 
+def run_curves(records: list[dict], metric: str, x: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One (x, y) curve per seed of a multi-seed run (its `metric/seed_k`), else the run's `metric`."""
+    pattern = re.compile(re.escape(metric) + r"/seed_(\d+)")
+    seeds = sorted({int(m.group(1)) for r in records for k in r if (m := pattern.fullmatch(k))})
+    return [series(records, f"{metric}/seed_{k}", x) for k in seeds] or [series(records, metric, x)]
+
+
 def aggregate(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grid, mean, s.d.) of several (x, y) curves: the grid is every x of any curve inside the
     range all curves cover, each curve linearly interpolated there; s.d. over curves (ddof 0,
@@ -121,10 +130,10 @@ def plot(run_dirs: list[str], x: str = "steps", metric: str = "eval/return_mean"
     for key, runs in groups.items():
         records = [read_records(run) for run in runs]
         shown = metric
-        curves = [series(r, shown, x) for r in records]
+        curves = [c for r in records for c in run_curves(r, shown, x)]
         if all(len(xs) == 0 for xs, _ in curves):
             shown = FALLBACK_METRIC
-            curves = [series(r, shown, x) for r in records]
+            curves = [c for r in records for c in run_curves(r, shown, x)]
             print(f"note: {runs[0]}{' (and similar)' if len(runs) > 1 else ''} logged no {metric}; "
                   f"plotting {shown}")
         curves = [c for c in curves if len(c[0])]

@@ -1,5 +1,5 @@
 """benchmarks/paper_table.py: its aggregation on synthetic curves, and `--smoke` end to end
-(train both agents with 2 seeds in one process each, resume-skip, PNG and tables)."""
+(train both agents with 2 seeds in one process each, resume-skip, refusal of other options, PNG and tables)."""
 import json
 import shutil
 
@@ -81,7 +81,7 @@ def test_overlap_notes_say_plainly_what_overlaps():
     assert not any("overlap" in n for n in notes)
 
 
-def test_smoke_trains_resumes_and_writes_the_table(tmp_path, capsys):
+def test_smoke_trains_resumes_refuses_other_options_and_writes_the_table(tmp_path, capsys):
     rows = pt.main(["--smoke", "--out", str(tmp_path)])
     assert {(r["task"], r["agent"], r["status"], r["seeds"]) for r in rows} == {
         (pt.SMOKE["tasks"], "smfp", "done", 2), (pt.SMOKE["tasks"], "sac", "done", 2)}
@@ -93,9 +93,15 @@ def test_smoke_trains_resumes_and_writes_the_table(tmp_path, capsys):
     again = pt.main(["--smoke", "--out", str(tmp_path)])  # finished runs are skipped, not retrained
     assert "done already" in capsys.readouterr().out
     assert [r["final_mean"] for r in again] == [r["final_mean"] for r in rows]
-    # A fresh clone has the committed records but no run dirs: it still skips and reports them.
+    # A finished run is not passed off as the result of a command with other options.
+    with pytest.raises(ValueError, match=r"multimodal/smfp run of another configuration .*eval_episodes: 4 -> 3"):
+        pt.main(["--smoke", "--out", str(tmp_path), "--eval_episodes", "3"])
+    # A fresh clone has the committed records but no run dirs: it still skips and reports them,
+    # and still refuses other options (the record keeps the run's configuration).
     shutil.rmtree(tmp_path / "runs")
     cloned = pt.main(["--smoke", "--out", str(tmp_path)])
     assert "records/multimodal_smfp.json); skipped" in capsys.readouterr().out
     assert [(r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"]) for r in cloned] == [
         (r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"]) for r in rows]
+    with pytest.raises(ValueError, match=r"eval_episodes: 4 -> 3"):
+        pt.main(["--smoke", "--out", str(tmp_path), "--eval_episodes", "3"])

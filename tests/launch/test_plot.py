@@ -53,6 +53,27 @@ def test_runs_differing_only_in_seed_form_one_group_and_labels_name_what_differs
     assert labels == ["sac actor_lr=0.0003", "sac actor_lr=0.001", "smfp actor_lr=0.0003"]
 
 
+def test_each_seed_of_a_multi_seed_run_is_one_curve_grouped_with_single_runs_of_its_config(tmp_path):
+    multi = tmp_path / "multi"
+    write_run(multi, 0, [1.0, 2.0])
+    config = json.loads((multi / "config.json").read_text())
+    config["train"]["num_seeds"] = 3
+    (multi / "config.json").write_text(json.dumps(config))
+    with open(multi / "metrics.jsonl", "w") as f:  # as runner.seed_scalars logs 3 seeds
+        for step in (1000, 2000):
+            per_seed = {f"eval/return_mean/seed_{k}": step * (k + 1.0) for k in range(3)}
+            f.write(json.dumps({"step": step, "wall_time": 1.0, "eval/return_mean": step * 2.0,
+                                "eval/return_mean/seed_sd": 1.0, **per_seed}) + "\n")
+    curves = plot.run_curves(plot.read_records(str(multi)), "eval/return_mean", "steps")
+    assert [list(ys) for _, ys in curves] == [[1000.0, 2000.0], [2000.0, 4000.0], [3000.0, 6000.0]]
+    single = write_run(tmp_path / "seed3", 3, [5.0, 6.0])
+    assert list(plot.group_runs([str(multi), single]).values()) == [[str(multi), single]]
+    assert [list(ys) for _, ys in plot.run_curves(plot.read_records(single), "eval/return_mean", "steps")] == [[5.0, 6.0]]
+    out = tmp_path / "c.png"
+    plot.main([str(multi), single, "--out", str(out)])
+    assert out.stat().st_size > 10_000
+
+
 def test_time_axis_continues_over_a_resume_and_skips_missing_values(tmp_path):
     run = write_run(tmp_path / "r", 0, [1.0, None, 3.0, 4.0], wall_times=[10.0, 20.0, 5.0, 15.0])
     xs, ys = plot.series(plot.read_records(run), "eval/return_mean", "time")

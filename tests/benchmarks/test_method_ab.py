@@ -1,0 +1,57 @@
+"""benchmarks/method_ab.py on synthetic paper-table records: equal-step comparison of unfinished
+runs, paired per-seed differences, the changed config field named, verdicts in plain words."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import method_ab
+from benchmarks import paper_table as pt
+
+
+def _record(out, curves, power=1.0):
+    config = {"train": {"env": "hopper", "agent": "smfp", "run_dir": str(out)},
+              "agent": {"meanflow_weight_power": power, "actor_lr": 3e-4}}
+    pt.write_record(str(out), "hopper", "smfp", {"status": "in progress"}, curves, config)
+    return str(out)
+
+
+def _curves(offsets, last_step):
+    """Per seed, evaluations every 1K steps of value step/100 + offset."""
+    return [[(s, s / 100 + off) for s in range(1000, last_step + 1, 1000)] for off in offsets]
+
+
+def test_variant_is_compared_at_the_steps_both_reached_seed_for_seed(tmp_path):
+    base = _curves([0.0, 10.0, 20.0], 30_000)
+    variant = _curves([100.0, 90.0, 130.0], 20_000)  # unfinished: only to 20K
+    c = method_ab.compare(base, variant)
+    assert c["env_steps"] == 20_000 and c["paired_seeds"] == 3
+    # Last 10 evals up to 20K are steps 11K..20K: mean step/100 = 155.
+    assert c["base"]["final_per_seed"] == pytest.approx([155.0, 165.0, 175.0])
+    assert c["diff_per_seed"] == pytest.approx([100.0, 80.0, 110.0]) and c["wins"] == 3
+    assert c["diff_ci_lo"] >= 80.0 and c["diff_ci_hi"] <= 110.0
+    assert "excludes 0 (higher)" in method_ab.verdict(c) and "won 3/3" in method_ab.verdict(c)
+    assert "resolved at 20K" in method_ab.verdict(c) and "not resolved" not in method_ab.verdict(c)
+    noisy = method_ab.compare(base, _curves([30.0, -25.0, 5.0], 30_000))
+    assert "intervals of the two means overlap" in method_ab.verdict(noisy)
+    assert "holds 0" in method_ab.verdict(noisy) and "not resolved at 30K" in method_ab.verdict(noisy)
+
+
+def test_main_names_the_changed_field_and_writes_table_json_and_png(tmp_path, capsys):
+    base = _record(tmp_path / "default", _curves([0.0, 10.0, 20.0], 20_000))
+    variant = _record(tmp_path / "power_0.2", _curves([50.0, 60.0, 40.0], 20_000), power=0.2)
+    empty = tmp_path / "one_step"
+    empty.mkdir()
+    results = method_ab.main(["--base", base, "--variants", f"{variant},{empty}", "--tasks", "hopper"])
+    assert [r["changed"] for r in results] == [["meanflow_weight_power: 1.0 -> 0.2"],
+                                                ["(configuration not saved)"]]
+    assert results[0]["comparison"]["diff_mean"] == pytest.approx(40.0)
+    assert results[1]["comparison"]["paired_seeds"] == 0
+    table = (tmp_path / "method_ab.md").read_text()
+    assert "| hopper | power_0.2 | meanflow_weight_power: 1.0 -> 0.2 | 20K |" in table
+    assert "one_step: not compared yet" in table
+    assert json.loads((tmp_path / "method_ab.json").read_text())["results"][0]["comparison"]["wins"] == 3
+    assert (tmp_path / "hopper_ab.png").read_bytes()[:4] == b"\x89PNG"
+    assert np.isfinite(results[0]["comparison"]["diff_ci_lo"])
+    with pytest.raises(SystemExit, match="no such paper_table --out folder"):
+        method_ab.main(["--base", base, "--variants", str(tmp_path / "missing")])
