@@ -25,19 +25,14 @@ import time
 import numpy as np
 
 from benchmarks import machine
-from benchmarks.paper_table import (_reached, _steps, bootstrap_ci, load_run, plot_task, saved_config,
+from benchmarks.paper_table import (_reached, _steps, bootstrap_ci, config_changes, load_run, plot_task, saved_config,
                                     summarise_run)
 
-NOT_COMPARED = ("run_dir", "log_dir")
-
-
 def changed_fields(base: dict | None, variant: dict | None) -> list[str]:
-    """'field: default -> variant' for each saved config field the two runs differ in."""
+    """What the variant's saved configuration changed from the default's."""
     if not base or not variant:
         return ["(configuration not saved)"]
-    changed = [f"{k}: {base[part][k]!r} -> {v!r}" for part in ("train", "agent") for k, v in variant[part].items()
-               if k in base[part] and base[part][k] != v and k not in NOT_COMPARED]
-    return changed or ["(nothing: the same configuration)"]
+    return config_changes(base, variant) or ["(nothing: the same configuration)"]
 
 
 def up_to(curves: list, step: int) -> list:

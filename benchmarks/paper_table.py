@@ -230,6 +230,14 @@ def saved_config(out: str, task: str, agent: str) -> dict | None:
     return None
 
 
+def config_changes(before: dict, now: dict) -> list[str]:
+    """'part.field: before -> now' for each train/agent field that differs; fields absent from
+    `before` (added to the code since that run started) and the run's location do not count."""
+    now = json.loads(json.dumps(now))  # tuples as JSON lists, as saved
+    return [f"{part}.{k}: {before[part][k]!r} -> {v!r}" for part in ("train", "agent") for k, v in now[part].items()
+            if k in before[part] and before[part][k] != v and k not in ("run_dir", "log_dir")]
+
+
 def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict, out: str):
     """(TrainConfig, agent Config) of one multi-seed paper-protocol run under `out`; ValueError when
     `out` already holds a run of this (task, agent) with a different configuration, finished or not
@@ -243,11 +251,7 @@ def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict
         "checkpoint_interval": min(100_000, max(5_000, budget // 10)), "run_dir": run_dir, **overrides})
     before = saved_config(out, task, agent)
     if before is not None:
-        now = config_lib.to_dict(cfg, agent_cfg)
-        # Fields added to the code since the run started (absent from its config) do not count.
-        changed = [f"{part}.{k}: {before[part][k]!r} -> {v!r}" for part in ("train", "agent")
-                   for k, v in json.loads(json.dumps(now[part])).items()
-                   if k in before[part] and before[part][k] != v and k not in ("run_dir", "log_dir")]
+        changed = config_changes(before, config_lib.to_dict(cfg, agent_cfg))
         if changed:
             raise ValueError(f"{out} holds a {task}/{agent} run of another configuration ({'; '.join(changed)}); "
                              "use the same options or another --out")

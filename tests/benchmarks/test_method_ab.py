@@ -43,12 +43,12 @@ def test_main_names_the_changed_field_and_writes_table_json_and_png(tmp_path, ca
     empty = tmp_path / "one_step"
     empty.mkdir()
     results = method_ab.main(["--base", base, "--variants", f"{variant},{empty}", "--tasks", "hopper"])
-    assert [r["changed"] for r in results] == [["meanflow_weight_power: 1.0 -> 0.2"],
+    assert [r["changed"] for r in results] == [["agent.meanflow_weight_power: 1.0 -> 0.2"],
                                                 ["(configuration not saved)"]]
     assert results[0]["comparison"]["diff_mean"] == pytest.approx(40.0)
     assert results[1]["comparison"]["paired_seeds"] == 0
     table = (tmp_path / "method_ab.md").read_text()
-    assert "| hopper | power_0.2 | meanflow_weight_power: 1.0 -> 0.2 | 20K |" in table
+    assert "| hopper | power_0.2 | agent.meanflow_weight_power: 1.0 -> 0.2 | 20K |" in table
     assert "one_step: not compared yet" in table
     assert json.loads((tmp_path / "method_ab.json").read_text())["results"][0]["comparison"]["wins"] == 3
     assert (tmp_path / "hopper_ab.png").read_bytes()[:4] == b"\x89PNG"
