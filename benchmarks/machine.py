@@ -7,15 +7,23 @@ import time
 
 
 def cpu_model(default: str = "unknown") -> str:
-    """The CPU's model name from /proc/cpuinfo, or `default` where there is none (not Linux)."""
+    """The CPU's model name from /proc/cpuinfo with its family and model numbers (one name, such
+    as 'AMD EPYC', covers several generations), or `default` where there is none (not Linux)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return default
+    if "model name" not in fields:
+        return default
+    ids = " ".join(f"{label} {fields[key]}" for label, key in (("family", "cpu family"), ("model", "model"))
+                   if key in fields)
+    return f"{fields['model name']} ({ids})" if ids else fields["model name"]
 
 
 def describe() -> dict:

@@ -11,8 +11,9 @@ compare fairly: final return = mean of each seed's last 10 evaluations up to the
 sides saw the same warm-up data and start states, so the table also gives the paired per-seed
 difference (variant - default), its mean with a 95 % bootstrap interval over seeds, and how many
 seeds the variant won. With 3 seeds that interval is coarse (10 distinct resamples): read it with
-the per-seed numbers. Writes DIR/method_ab.{md,json} and DIR/<task>_ab.png (default DIR: the
-parent of --base).
+the per-seed numbers. Where the two sides trained on different machines (named in the records),
+the table says so: their seeds then pair by key, not bit for bit. Writes DIR/method_ab.{md,json}
+and DIR/<task>_ab.png (default DIR: the parent of --base).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ import time
 import numpy as np
 
 from benchmarks import machine
-from benchmarks.paper_table import (_reached, _steps, bootstrap_ci, config_changes, load_run, plot_task, saved_config,
-                                    summarise_run)
+from benchmarks.paper_table import (_reached, _steps, bootstrap_ci, config_changes, final_return, load_run, plot_task,
+                                    saved_config, summarise_run)
 
 def changed_fields(base: dict | None, variant: dict | None) -> list[str]:
     """What the variant's saved configuration changed from the default's."""
@@ -43,8 +44,9 @@ def up_to(curves: list, step: int) -> list:
 def compare(base: list, variant: list) -> dict:
     """Both sides summarised at the env steps both reached, and the paired per-seed difference."""
     step = min(_reached(base), _reached(variant))
-    a, b = summarise_run(up_to(base, step)), summarise_run(up_to(variant, step))
-    diff = [y - x for x, y in zip(a["final_per_seed"], b["final_per_seed"])]
+    base, variant = up_to(base, step), up_to(variant, step)
+    a, b = summarise_run(base), summarise_run(variant)
+    diff = [final_return(y) - final_return(x) for x, y in zip(base, variant) if x and y]  # seed k with seed k
     lo, hi = bootstrap_ci(diff)
     return {"env_steps": step, "base": a, "variant": b, "diff_per_seed": diff,
             "diff_mean": float(np.mean(diff)) if diff else float("nan"), "diff_ci_lo": lo, "diff_ci_hi": hi,
@@ -66,6 +68,14 @@ def verdict(c: dict) -> str:
             f"{'resolved' if excludes_zero and not overlap else 'not resolved'} at {_steps(c['env_steps'])} steps")
 
 
+def machines_note(trained_on: dict) -> str:
+    """A warning when the two sides trained on different machines: seed k of both still shares its
+    keys (init, warm-up data, start states), not its float rounding."""
+    base, variant = ("; then ".join(trained_on[side]) or "not recorded" for side in ("default", "variant"))
+    return "" if base == variant else (f" The sides trained on different machines (default: {base}; variant: "
+                                       f"{variant}): seeds pair by key, not bit for bit.")
+
+
 def _cell(row: dict) -> str:
     return f"{row['final_mean']:,.0f} ± {row['final_sd']:,.0f} [{row['final_ci_lo']:,.0f}, {row['final_ci_hi']:,.0f}]"
 
@@ -85,7 +95,8 @@ def markdown(results: list[dict], meta: dict) -> str:
         lines.append(f"| {r['task']} | {r['variant']} | {'; '.join(r['changed'])} | {_steps(c['env_steps'])} | "
                      f"{_cell(c['base'])} | {_cell(c['variant'])} | {c['diff_mean']:+,.0f} "
                      f"[{c['diff_ci_lo']:+,.0f}, {c['diff_ci_hi']:+,.0f}] | {per_seed} |")
-    lines += [""] + [f"- {r['task']}, {r['variant']}: {verdict(r['comparison'])}." for r in results]
+    lines += [""] + [f"- {r['task']}, {r['variant']}: {verdict(r['comparison'])}.{machines_note(r['trained_on'])}"
+                     for r in results]
     return "\n".join(lines)
 
 
@@ -107,16 +118,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "command": "python -m benchmarks.method_ab " + " ".join(sys.argv[1:] if argv is None else argv)}
     results = []
     for task in [t for t in args.tasks.split(",") if t]:
-        _, base = load_run(args.base, task, args.agent)
+        base_status, base = load_run(args.base, task, args.agent)
         base_config = saved_config(args.base, task, args.agent)
         shown = {"default": base}
         for folder in variants:
             name = os.path.basename(folder)
-            _, curves = load_run(folder, task, args.agent)
+            status, curves = load_run(folder, task, args.agent)
             shown[name] = curves
             results.append({"task": task, "variant": name, "folder": folder,
                             "changed": changed_fields(base_config, saved_config(folder, task, args.agent)),
-                            "comparison": compare(base, curves)})
+                            "comparison": compare(base, curves),
+                            "trained_on": {"default": base_status["machines"], "variant": status["machines"]}})
         plot_task(task, shown, os.path.join(out, f"{task}_ab.png"),
                   f"{task}, {args.agent}: method A/Bs vs the default — {meta['machine']} — {meta['date']}")
     table = markdown(results, meta)

@@ -8,7 +8,7 @@ actions, deterministic evaluation of 10 episodes every 5K env steps, `--budget` 
 seed. The replay ring holds min(1M, budget) rows (a ring that never wraps is the same as 1M).
 The `--seeds` seeds of one (task, agent) are one multi-seed run (`num_seeds`, seeds 0..N-1),
 trained by `mjx_smfp.runner.run` in `DIR/runs/<task>/<agent>/` (config.json, metrics.jsonl,
-TensorBoard, checkpoints). Re-running the same command continues every run from its latest
+TensorBoard, checkpoints, and machines.json: each machine that trained it, in order). Re-running the same command continues every run from its latest
 checkpoint (checkpoints every min(100K, max(5K, budget/10)) env steps and on SIGINT/SIGTERM)
 and skips finished ones (`status.json`); a run whose loss went non-finite is recorded as
 failed, not retried. The run dirs (checkpoints, GBs at 1M) are not for git; each run's status,
@@ -42,6 +42,7 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves, split_overrides
+from mjx_smfp.logger import seed_indices
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "results", "paper")
 FINAL_EVALS = 10  # the final return is the mean of each seed's last 10 evaluations
@@ -79,9 +80,8 @@ def read_curves(run_dir: str) -> list[list[tuple[int, float]]]:
                 rec = json.loads(line)
             except json.JSONDecodeError:  # a torn last line from a killed run
                 continue
-            seeds = sorted((int(k.rsplit("_", 1)[1]), k) for k in rec if k.startswith("eval/return_mean/seed_")
-                           and k[len("eval/return_mean/seed_"):].isdigit())
-            keys = [k for _, k in seeds] or (["eval/return_mean"] if "eval/return_mean" in rec else [])
+            keys = ([f"eval/return_mean/seed_{k}" for k in seed_indices(rec, "eval/return_mean")]
+                    or (["eval/return_mean"] if "eval/return_mean" in rec else []))
             if keys:
                 by_step[int(rec["step"])] = [np.nan if rec[k] is None else float(rec[k]) for k in keys]
     steps = sorted(by_step)
@@ -99,10 +99,15 @@ def bootstrap_ci(values, level: float = 0.95, resamples: int = 10_000, seed: int
     return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
 
 
+def final_return(curve: list[tuple[int, float]]) -> float:
+    """One seed's final return: the mean of its last FINAL_EVALS evaluations."""
+    return float(np.nanmean([r for _, r in curve[-FINAL_EVALS:]]))
+
+
 def summarise_run(curves: list[list[tuple[int, float]]]) -> dict:
-    """Final (mean of the last FINAL_EVALS evals) and best-so-far return per seed, then mean,
-    s.d. and 95 % bootstrap interval over seeds; `env_steps` = the fewest any seed reached."""
-    finals = [float(np.nanmean([r for _, r in c[-FINAL_EVALS:]])) for c in curves if c]
+    """Final and best-so-far return per seed, then mean, s.d. and 95 % bootstrap interval over
+    seeds; `env_steps` = the fewest any seed reached."""
+    finals = [final_return(c) for c in curves if c]
     bests = [float(np.nanmax([r for _, r in c])) for c in curves if c]
     row = {"seeds": len(finals), "env_steps": min((c[-1][0] for c in curves if c), default=0),
            "evaluations": min((len(c) for c in curves if c), default=0)}
@@ -155,7 +160,7 @@ def overlap_notes(task: str, rows: list[dict]) -> list[str]:
 def markdown(rows: list[dict], tasks: list[str], meta: dict) -> str:
     lines = [f"Protocol `paper` (1 env per seed, UTD 1, batch 256, 5K random warm-up, 10 deterministic "
              f"evaluation episodes every 5K steps), budget {_steps(meta['budget'])} env steps per seed, "
-             f"{meta['seeds']} seeds per run; {meta['machine']}; {meta['date']}. Cells: mean ± s.d. over seeds "
+             f"{meta['seeds']} seeds per run; reported on {meta['machine']}, {meta['date']}. Cells: mean ± s.d. over seeds "
              f"[95 % bootstrap interval of the mean] @ env steps per seed. Final = mean of each seed's last "
              f"{FINAL_EVALS} evaluations; best = best evaluation so far. Published: Gym v4, ~1M steps.", ""]
     for task in tasks:
@@ -165,7 +170,9 @@ def markdown(rows: list[dict], tasks: list[str], meta: dict) -> str:
             lines.append(f"| {r['agent']} | {r['status']} | {r['seeds']} | {_ms(r, 'final')} | {_ms(r, 'best')} |")
         for method, value in PUBLISHED.get(task, {}).items():
             lines.append(f"| {method} (published) | — | — | {value:,g} @ {_steps(PUBLISHED_STEPS)} | — |")
-        lines += [""] + [f"- {n}" for n in overlap_notes(task, rows)] + [""]
+        lines += [""] + [f"- {r['agent']} trained on: {'; then '.join(r['trained_on'])}." for r in rows
+                         if r["task"] == task and r["trained_on"]]
+        lines += [f"- {n}" for n in overlap_notes(task, rows)] + [""]
     return "\n".join(lines)
 
 
@@ -215,6 +222,24 @@ def read_status(run_dir: str) -> dict:
 def write_status(run_dir: str, **status) -> None:
     with open(os.path.join(run_dir, "status.json"), "w") as f:
         json.dump(status, f, indent=2)
+
+
+def read_machines(run_dir: str) -> list[str]:
+    """The machines that trained a run, in order (`machines.json`; [] for a run older than it)."""
+    path = os.path.join(run_dir, "machines.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
+def note_machine(run_dir: str) -> None:
+    """Add this machine to the run's `machines.json` (the machines that trained it, in order), so
+    that a run finished across machines, or an A/B whose sides ran on different CPUs, says so."""
+    machines, here = read_machines(run_dir), machine.summary()
+    if machines[-1:] != [here]:
+        with open(os.path.join(run_dir, "machines.json"), "w") as f:
+            json.dump(machines + [here], f, indent=2)
 
 
 def saved_config(out: str, task: str, agent: str) -> dict | None:
@@ -291,19 +316,22 @@ def load_run(out: str, task: str, agent: str) -> tuple[dict, list[list[tuple[int
     status, curves = read_status(d), read_curves(d)
     if status["status"] == "not started" and curves:
         status = {"status": "in progress"}  # or stopped; re-run the command to continue it
+    status["machines"] = read_machines(d)
     path = record_path(out, task, agent)
     if os.path.exists(path):
         with open(path) as f:
             rec = json.load(f)
         finished = ("done", "failed")
         if (rec["status"] in finished and status["status"] not in finished) or _reached(rec["curves"]) > _reached(curves):
-            status = {**{k: rec[k] for k in ("status", "env_steps", "note") if k in rec}, "record": path}
+            status = {**{k: rec[k] for k in ("status", "env_steps", "note") if k in rec},
+                      "machines": rec.get("machines", []), "record": path}
             curves = [[(int(s), float(r)) for s, r in c] for c in rec["curves"]]
     return status, curves
 
 
 def write_record(out: str, task: str, agent: str, status: dict, curves: list, config: dict | None = None) -> None:
-    """Keep a run's status, per-seed curves and configuration in one small committable file."""
+    """Keep a run's status (with the machines that trained it), per-seed curves and configuration
+    in one small committable file."""
     os.makedirs(os.path.dirname(record_path(out, task, agent)), exist_ok=True)
     with open(record_path(out, task, agent), "w") as f:
         json.dump({**status, "curves": curves, **({"config": config} if config else {})}, f)
@@ -322,6 +350,7 @@ def train(task: str, agent: str, args, overrides: dict, stop) -> str:
               f"{status.get('record', d)}); skipped", flush=True)
         return "skipped"
     os.makedirs(d, exist_ok=True)
+    note_machine(d)
     engine = Engine(cfg, agent_cfg)
     print(f"[paper] {task}/{agent}: {args.seeds} seeds x {engine.final_env_steps:,} env steps in one process -> {d}",
           flush=True)
@@ -351,7 +380,7 @@ def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
                 write_record(args.out, task, agent, {k: v for k, v in status.items() if k != "record"},
                              curves[task][agent], saved_config(args.out, task, agent))
             rows.append({"task": task, "agent": agent, "status": status["status"], "budget": args.budget,
-                         **summarise_run(curves[task][agent])})
+                         "trained_on": status.get("machines", []), **summarise_run(curves[task][agent])})
         plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),
                   f"{task}, protocol paper, {args.seeds} seeds, budget {_steps(args.budget)} — {mach} — {date}")
     meta = {"machine": mach, "date": date, "budget": args.budget, "seeds": args.seeds, "tasks": tasks,
@@ -360,7 +389,8 @@ def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
     table = markdown(rows, tasks, meta)
     with open(os.path.join(args.out, "paper_table.md"), "w") as f:
         f.write(f"# Paper table\n\n`{meta['command']}`\n\n{table}\n")
-    flat = [{k: v for k, v in r.items() if not k.endswith("_per_seed")} for r in rows]
+    flat = [{**{k: v for k, v in r.items() if not k.endswith("_per_seed")}, "trained_on": "; then ".join(r["trained_on"])}
+            for r in rows]
     with open(os.path.join(args.out, "paper_table.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(flat[0]))
         w.writeheader()

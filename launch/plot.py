@@ -16,10 +16,11 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 
 import numpy as np
+
+from mjx_smfp.logger import seed_indices
 
 FALLBACK_METRIC = "train/episode_return"
 NOT_CONFIG = ("seed", "num_seeds", "run_dir", "log_dir")  # fields that differ between repeats of one config
@@ -78,8 +79,7 @@ def series(records: list[dict], metric: str, x: str) -> tuple[np.ndarray, np.nda
 
 def run_curves(records: list[dict], metric: str, x: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """One (x, y) curve per seed of a multi-seed run (its `metric/seed_k`), else the run's `metric`."""
-    pattern = re.compile(re.escape(metric) + r"/seed_(\d+)")
-    seeds = sorted({int(m.group(1)) for r in records for k in r if (m := pattern.fullmatch(k))})
+    seeds = sorted({k for r in records for k in seed_indices(r, metric)})
     return [series(records, f"{metric}/seed_{k}", x) for k in seeds] or [series(records, metric, x)]
 
 

@@ -7,6 +7,29 @@ import math
 import os
 import time
 
+import numpy as np
+
+
+def seed_scalars(name: str, value) -> dict:
+    """`{name: value}` for a single run; for a per-seed vector, `name/seed_k` per seed, the
+    across-seed mean under `name` and the s.d. (ddof 1) under `name/seed_sd`, both over the
+    seeds with a finite value (a seed may have finished no episode in a call)."""
+    v = np.asarray(value, np.float64)
+    if v.ndim == 0:
+        return {name: float(v)}
+    out = {f"{name}/seed_{k}": float(x) for k, x in enumerate(v)}
+    finite = v[np.isfinite(v)]
+    out[name] = float(finite.mean()) if finite.size else float("nan")
+    out[name + "/seed_sd"] = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+    return out
+
+
+def seed_indices(record: dict, name: str) -> list[int]:
+    """The seeds k of the `name/seed_k` scalars in one logged record (sorted; [] for a single
+    run): the reader's side of `seed_scalars`."""
+    prefix = name + "/seed_"
+    return sorted(int(k[len(prefix):]) for k in record if k.startswith(prefix) and k[len(prefix):].isdigit())
+
 
 class Logger:
     """`write(step, {name: value})` -> TensorBoard + `metrics.jsonl` + `metrics.csv` in `run_dir`."""

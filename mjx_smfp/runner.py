@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from mjx_smfp.engine import Engine
+from mjx_smfp.logger import seed_scalars
 from mjx_smfp.steps import TrainState
 
 
@@ -83,20 +84,6 @@ class _NullLogger:
 
     def close(self):
         pass
-
-
-def seed_scalars(name: str, value) -> dict:
-    """`{name: value}` for a single run; for a per-seed vector, `name/seed_k` per seed, the
-    across-seed mean under `name` and the s.d. (ddof 1) under `name/seed_sd`, both over the
-    seeds with a finite value (a seed may have finished no episode in a call)."""
-    v = np.asarray(value, np.float64)
-    if v.ndim == 0:
-        return {name: float(v)}
-    out = {f"{name}/seed_{k}": float(x) for k, x in enumerate(v)}
-    finite = v[np.isfinite(v)]
-    out[name] = float(finite.mean()) if finite.size else float("nan")
-    out[name + "/seed_sd"] = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-    return out
 
 
 def summary_scalars(summary: dict, prefix: str = "train/") -> dict:

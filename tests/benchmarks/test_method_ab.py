@@ -9,10 +9,10 @@ from benchmarks import method_ab
 from benchmarks import paper_table as pt
 
 
-def _record(out, curves, power=1.0):
+def _record(out, curves, power=1.0, machines=("cpu A",)):
     config = {"train": {"env": "hopper", "agent": "smfp", "run_dir": str(out)},
               "agent": {"meanflow_weight_power": power, "actor_lr": 3e-4}}
-    pt.write_record(str(out), "hopper", "smfp", {"status": "in progress"}, curves, config)
+    pt.write_record(str(out), "hopper", "smfp", {"status": "in progress", "machines": list(machines)}, curves, config)
     return str(out)
 
 
@@ -37,9 +37,10 @@ def test_variant_is_compared_at_the_steps_both_reached_seed_for_seed(tmp_path):
     assert "holds 0" in method_ab.verdict(noisy) and "not resolved at 30K" in method_ab.verdict(noisy)
 
 
-def test_main_names_the_changed_field_and_writes_table_json_and_png(tmp_path, capsys):
+def test_main_names_the_changed_field_and_other_machines_and_writes_table_json_and_png(tmp_path, capsys):
     base = _record(tmp_path / "default", _curves([0.0, 10.0, 20.0], 20_000))
-    variant = _record(tmp_path / "power_0.2", _curves([50.0, 60.0, 40.0], 20_000), power=0.2)
+    variant = _record(tmp_path / "power_0.2", _curves([50.0, 60.0, 40.0], 20_000), power=0.2,
+                      machines=["cpu A", "cpu B"])
     empty = tmp_path / "one_step"
     empty.mkdir()
     results = method_ab.main(["--base", base, "--variants", f"{variant},{empty}", "--tasks", "hopper"])
@@ -50,8 +51,17 @@ def test_main_names_the_changed_field_and_writes_table_json_and_png(tmp_path, ca
     table = (tmp_path / "method_ab.md").read_text()
     assert "| hopper | power_0.2 | agent.meanflow_weight_power: 1.0 -> 0.2 | 20K |" in table
     assert "one_step: not compared yet" in table
+    assert "trained on different machines (default: cpu A; variant: cpu A; then cpu B)" in table
     assert json.loads((tmp_path / "method_ab.json").read_text())["results"][0]["comparison"]["wins"] == 3
     assert (tmp_path / "hopper_ab.png").read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite(results[0]["comparison"]["diff_ci_lo"])
     with pytest.raises(SystemExit, match="no such paper_table --out folder"):
         method_ab.main(["--base", base, "--variants", str(tmp_path / "missing")])
+
+
+def test_seeds_pair_by_index_when_one_side_lacks_a_seed():
+    base = _curves([0.0, 10.0, 20.0], 20_000)
+    variant = _curves([5.0, 0.0, 27.0], 20_000)
+    variant[1] = []  # seed 1 of the variant never evaluated: seeds 0 and 2 pair with seeds 0 and 2
+    c = method_ab.compare(base, variant)
+    assert c["paired_seeds"] == 2 and c["diff_per_seed"] == pytest.approx([5.0, 7.0])

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from benchmarks import machine
 from benchmarks import paper_table as pt
 
 
@@ -81,10 +82,24 @@ def test_overlap_notes_say_plainly_what_overlaps():
     assert not any("overlap" in n for n in notes)
 
 
+def test_a_run_lists_each_machine_that_trained_it_once_in_order(tmp_path, monkeypatch):
+    for here in ("cpu A", "cpu A", "cpu B", "cpu B"):  # started, resumed, moved, resumed
+        monkeypatch.setattr(pt.machine, "summary", lambda here=here: here)
+        pt.note_machine(str(tmp_path))
+    assert pt.read_machines(str(tmp_path)) == ["cpu A", "cpu B"]
+    rows = [dict(task="hopper", agent="smfp", status="done", seeds=3, trained_on=["cpu A", "cpu B"], env_steps=10,
+                 final_mean=1.0, final_sd=0.0, final_ci_lo=1.0, final_ci_hi=1.0, best_mean=1.0, best_sd=0.0,
+                 best_ci_lo=1.0, best_ci_hi=1.0)]
+    md = pt.markdown(rows, ["hopper"], {"budget": 10, "seeds": 3, "machine": "cpu C", "date": "d"})
+    assert "smfp trained on: cpu A; then cpu B." in md and "reported on cpu C" in md
+
+
 def test_smoke_trains_resumes_refuses_other_options_and_writes_the_table(tmp_path, capsys):
     rows = pt.main(["--smoke", "--out", str(tmp_path)])
     assert {(r["task"], r["agent"], r["status"], r["seeds"]) for r in rows} == {
         (pt.SMOKE["tasks"], "smfp", "done", 2), (pt.SMOKE["tasks"], "sac", "done", 2)}
+    here = machine.summary()
+    assert all(r["trained_on"] == [here] for r in rows)  # kept in the record, so a fresh clone still names it
     for r in rows:
         assert r["env_steps"] == pt.SMOKE["budget"] and np.isfinite(r["final_mean"]) and r["final_ci_lo"] <= r["final_ci_hi"]
     for name in ("paper_table.md", "paper_table.csv", "paper_table.json", f"{pt.SMOKE['tasks']}.png"):
@@ -101,7 +116,7 @@ def test_smoke_trains_resumes_refuses_other_options_and_writes_the_table(tmp_pat
     shutil.rmtree(tmp_path / "runs")
     cloned = pt.main(["--smoke", "--out", str(tmp_path)])
     assert "records/multimodal_smfp.json); skipped" in capsys.readouterr().out
-    assert [(r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"]) for r in cloned] == [
-        (r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"]) for r in rows]
+    assert [(r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"], r["trained_on"]) for r in cloned] == [
+        (r["status"], r["env_steps"], r["final_mean"], r["best_per_seed"], r["trained_on"]) for r in rows]
     with pytest.raises(ValueError, match=r"eval_episodes: 4 -> 3"):
         pt.main(["--smoke", "--out", str(tmp_path), "--eval_episodes", "3"])

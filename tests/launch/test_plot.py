@@ -59,7 +59,7 @@ def test_each_seed_of_a_multi_seed_run_is_one_curve_grouped_with_single_runs_of_
     config = json.loads((multi / "config.json").read_text())
     config["train"]["num_seeds"] = 3
     (multi / "config.json").write_text(json.dumps(config))
-    with open(multi / "metrics.jsonl", "w") as f:  # as runner.seed_scalars logs 3 seeds
+    with open(multi / "metrics.jsonl", "w") as f:  # as logger.seed_scalars logs 3 seeds
         for step in (1000, 2000):
             per_seed = {f"eval/return_mean/seed_{k}": step * (k + 1.0) for k in range(3)}
             f.write(json.dumps({"step": step, "wall_time": 1.0, "eval/return_mean": step * 2.0,
