@@ -8,10 +8,11 @@ actions, deterministic evaluation of 10 episodes every 5K env steps, `--budget` 
 seed. The replay ring holds min(1M, budget) rows (a ring that never wraps is the same as 1M).
 The `--seeds` seeds of one (task, agent) are one multi-seed run (`num_seeds`, seeds 0..N-1),
 trained by `mjx_smfp.runner.run` in `DIR/runs/<task>/<agent>/` (config.json, metrics.jsonl,
-TensorBoard, checkpoints, and machines.json: each machine that trained it, in order). Re-running the same command continues every run from its latest
-checkpoint (checkpoints every min(100K, max(5K, budget/10)) env steps and on SIGINT/SIGTERM)
-and skips finished ones (`status.json`); a run whose loss went non-finite is recorded as
-failed, not retried. The run dirs (checkpoints, GBs at 1M) are not for git; each run's status,
+TensorBoard, checkpoints, and machines.json: each machine that trained it, in order).
+Re-running the same command continues every run from its latest checkpoint (checkpoints
+every min(100K, max(5K, budget/10)) env steps and on SIGINT/SIGTERM) and skips finished
+ones (`status.json`); a run whose loss went non-finite is recorded as failed, not retried.
+The run dirs (checkpoints, GBs at 1M) are not for git; each run's status, its machines and
 per-seed evaluations and configuration are also kept in `DIR/records/<task>_<agent>.json`, small
 enough to commit, so a fresh clone still reports and skips the runs an earlier machine finished.
 A command whose options differ from a run's saved configuration, finished or not, is refused
