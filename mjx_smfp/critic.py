@@ -18,7 +18,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from mjx_smfp.agents.base import Metrics, Transition
+from mjx_smfp.types import Metrics, Transition
 
 QApply = Callable[[object, jax.Array, jax.Array], jax.Array]  # (params, obs, action) -> [heads, B]
 

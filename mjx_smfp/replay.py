@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mjx_smfp.agents.base import Transition
+from mjx_smfp.types import Transition
 
 
 @struct.dataclass

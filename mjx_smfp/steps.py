@@ -30,7 +30,8 @@ from flax import struct
 
 from mjx_smfp import normalizer as norm_lib
 from mjx_smfp import replay as replay_lib
-from mjx_smfp.agents.base import Agent, Transition
+from mjx_smfp.agents.base import Agent
+from mjx_smfp.types import Transition
 from mjx_smfp.config import TrainConfig
 
 

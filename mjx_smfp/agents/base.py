@@ -15,25 +15,8 @@ import abc
 from typing import Any, Optional
 
 import jax
-from flax import struct
 
-Metrics = dict[str, jax.Array]
-
-
-@struct.dataclass
-class Transition:
-    """One batch of transitions as stored in replay.
-
-    `next_obs` is the TRUE next observation (before any auto-reset), so targets bootstrap
-    through time-limit truncation; only `terminated` cuts the bootstrap.
-    """
-
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    next_obs: jax.Array
-    terminated: jax.Array
-    truncated: jax.Array
+from mjx_smfp.types import Metrics, Transition  # noqa: F401 - re-exported for agents
 
 
 class Agent(abc.ABC):

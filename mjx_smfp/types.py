@@ -1,0 +1,25 @@
+"""Types the whole package shares, in a leaf module that imports nothing from mjx_smfp: the
+replay row (`Transition`) and the metrics dict every step returns (`Metrics`). Modules below
+`agents/` (critic, replay, steps) import them from here, never from `agents/`."""
+from __future__ import annotations
+
+import jax
+from flax import struct
+
+Metrics = dict[str, jax.Array]
+
+
+@struct.dataclass
+class Transition:
+    """One batch of transitions as stored in replay.
+
+    `next_obs` is the TRUE next observation (before any auto-reset), so targets bootstrap
+    through time-limit truncation; only `terminated` cuts the bootstrap.
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
