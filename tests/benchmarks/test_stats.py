@@ -1,0 +1,105 @@
+"""benchmarks/stats.py: the intervals cover at 3-5 seeds, the exact tests are exact, the verdict
+follows the test. Pure numpy/scipy, a few seconds in all."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sp
+
+from benchmarks import stats
+
+REPS = 4000  # coverage standard error at 95 %: sqrt(.95 * .05 / 4000) = 0.34 %
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_student_t_interval_of_a_mean_covers_95_percent_at_3_to_5_seeds(n):
+    rng = np.random.default_rng(n)
+    true_mean, sd = 100.0, 30.0
+    draws = rng.normal(true_mean, sd, size=(REPS, n))
+    covered = [lo <= true_mean <= hi for lo, hi in map(stats.mean_interval, draws)]
+    assert np.mean(covered) >= 0.93
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_paired_interval_covers_95_percent_at_3_to_5_seeds(n):
+    rng = np.random.default_rng(10 + n)
+    seed_effect = rng.normal(0, 500, size=(REPS, n))  # shared by both sides of a pair: cancels
+    a = 1000 + 50 + seed_effect + rng.normal(0, 40, size=(REPS, n))
+    b = 1000 + seed_effect + rng.normal(0, 40, size=(REPS, n))
+    covered = [lo <= 50.0 <= hi for lo, hi in map(stats.paired_interval, a, b)]
+    assert np.mean(covered) >= 0.93
+
+
+def test_percentile_bootstrap_of_the_mean_under_covers_at_3_seeds():
+    """Why the module exists: the interval the tables used before covers far less than 95 %."""
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.0, 1.0, size=(2000, 3))
+    means = np.take_along_axis(draws, rng.integers(0, 3, size=(2000, 1000, 3)).reshape(2000, -1), 1)
+    means = means.reshape(2000, 1000, 3).mean(axis=2)
+    lo, hi = np.quantile(means, 0.025, axis=1), np.quantile(means, 0.975, axis=1)
+    assert np.mean((lo <= 0) & (0 <= hi)) < 0.85
+    t_cover = np.mean([lo <= 0 <= hi for lo, hi in map(stats.mean_interval, draws)])
+    assert t_cover >= 0.93
+
+
+def test_mean_interval_matches_the_textbook_formula_and_handles_small_inputs():
+    x = np.array([1064.1, 827.7, 617.8, 1892.2])
+    half = sp.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+    assert stats.mean_interval(x) == pytest.approx((x.mean() - half, x.mean() + half))
+    assert stats.mean_interval([3.0, 3.0]) == (3.0, 3.0)
+    assert all(math.isnan(v) for v in stats.mean_interval([5.0]))
+    assert stats.mean_interval([1.0, np.nan, 3.0]) == stats.mean_interval([1.0, 3.0])
+
+
+def test_mann_whitney_is_exact_and_matches_scipy_without_ties():
+    assert stats.mann_whitney([5, 6, 7, 8], [1, 2, 3, 4]) == pytest.approx(2 / 70)  # the floor at 4 vs 4
+    assert stats.min_p(4, 4) == pytest.approx(2 / 70) and stats.min_p(3, 3) == pytest.approx(0.1)
+    rng = np.random.default_rng(3)
+    for n, m in [(3, 3), (4, 4), (5, 4), (5, 5)]:
+        a, b = rng.normal(size=n), rng.normal(0.8, size=m)
+        assert stats.mann_whitney(a, b) == pytest.approx(sp.mannwhitneyu(a, b, method="exact").pvalue)
+
+
+def test_exact_tests_hold_their_level_under_the_null():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(800, 5)), rng.normal(size=(800, 5))
+    assert np.mean([stats.mann_whitney(x, y) < 0.05 for x, y in zip(a, b)]) <= 0.05 + 0.015
+    assert np.mean([stats.paired_test(x, y) < 0.25 for x, y in zip(a, b)]) <= 0.25 + 0.04
+
+
+def test_signed_rank_test_is_exact_and_cannot_resolve_3_to_5_pairs_at_5_percent():
+    assert stats.paired_test([3, 2, 1], [0, 0, 0]) == pytest.approx(0.25)  # 3 of 3 one way: 2/8
+    assert [stats.min_p(n) for n in (3, 4, 5)] == pytest.approx([0.25, 0.125, 0.0625])
+    d = [1.0, 2.0, 3.5, -0.5, 4.0, 6.0]
+    assert stats.paired_test(d, [0] * 6) == pytest.approx(sp.wilcoxon(d, method="exact").pvalue)
+    assert stats.paired_test([1, 2], [1, 2]) == 1.0
+
+
+def test_welch_matches_scipy():
+    a, b = [1064.1, 827.7, 617.8, 1892.2], [421.6, 394.4, 378.2, 367.0]
+    assert stats.welch(a, b) == pytest.approx(sp.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def test_iqm_interval_resamples_within_each_task():
+    """Stratified: each task keeps its number of runs in every resample, so tasks whose runs agree
+    give a degenerate interval; a pooled bootstrap would mix the two tasks' runs and vary."""
+    value, lo, hi = stats.iqm_interval({"a": [1.0, 1.0, 1.0, 1.0], "b": [5.0, 5.0, 5.0, 5.0]})
+    assert value == lo == hi == 3.0
+    rng = np.random.default_rng(5)
+    scores = {t: rng.normal(size=5) for t in "abcd"}
+    value, lo, hi = stats.iqm_interval(scores, resamples=4000)
+    assert value == pytest.approx(sp.trim_mean(np.concatenate(list(scores.values())), 0.25))
+    assert lo < value < hi
+
+
+def test_verdict_says_resolved_only_when_the_exact_test_rejects():
+    smfp, sac = [1064.1, 827.7, 617.8, 1892.2], [421.6, 394.4, 378.2, 367.0]
+    v = stats.verdict(smfp, sac, names=("smfp", "sac"))
+    assert v.startswith("resolved at 5 %: smfp > sac (Mann-Whitney, exact, two-sided p = 0.029, n = 4 vs 4")
+    assert stats.verdict(sac, smfp, names=("sac", "smfp")).startswith("resolved at 5 %: smfp > sac")
+    assert stats.verdict(smfp, sac, names=("smfp", "sac"), level=0.99).startswith("not resolved at 1 %")
+    paired = stats.verdict([3, 2, 1], [0, 0, 0], paired=True)  # 3 of 3 higher: not enough at n = 3
+    assert paired.startswith("not resolved at 5 % (Wilcoxon signed-rank, exact, two-sided p = 0.250, n = 3 pairs")
+    assert "smallest p possible at this n is 0.250" in paired
+    c = stats.compare(smfp, sac)
+    assert c["diff_ci_lo"] < 0 < c["diff_ci_hi"] and c["welch_p"] == pytest.approx(0.0843, abs=1e-4)
