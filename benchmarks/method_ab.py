@@ -9,9 +9,10 @@ protocol and seeds; what a variant changed is read from the runs' saved configur
 in the table. Both sides are compared at the env steps both have reached, so unfinished runs
 compare fairly: final return = mean of each seed's last 10 evaluations up to there. Seed k of both
 sides saw the same warm-up data and start states, so the table also gives the paired per-seed
-difference (variant - default), its mean with a 95 % bootstrap interval over seeds, and how many
-seeds the variant won. With 3 seeds that interval is coarse (10 distinct resamples): read it with
-the per-seed numbers. Where the two sides trained on different machines (named in the records),
+difference (variant - default), its mean with a Student-t 95 % interval over seeds, the exact
+two-sided Wilcoxon signed-rank p (`benchmarks.stats`), and how many seeds the variant won. A pair is
+"resolved" only when that p < 0.05, which needs at least 6 paired seeds: with 3 the smallest
+possible p is 0.25 (3 of 3 one way), so a 3-seed A/B can show a direction, never resolve it. Where the two sides trained on different machines (named in the records),
 the table says so: their seeds then pair by key, not bit for bit. Writes DIR/method_ab.{md,json}
 and DIR/<task>_ab.png (default DIR: the parent of --base).
 """
@@ -25,9 +26,9 @@ import time
 
 import numpy as np
 
-from benchmarks import machine
-from benchmarks.paper_table import (_reached, _steps, bootstrap_ci, config_changes, final_return, load_run, plot_task,
-                                    saved_config, summarise_run)
+from benchmarks import machine, stats
+from benchmarks.paper_table import (LEVEL, _reached, _steps, _window, config_changes, final_return, load_run,
+                                    plot_task, saved_config, summarise_run)
 
 def changed_fields(base: dict | None, variant: dict | None) -> list[str]:
     """What the variant's saved configuration changed from the default's."""
@@ -41,31 +42,33 @@ def up_to(curves: list, step: int) -> list:
     return [[(s, r) for s, r in c if s <= step] for c in curves]
 
 
-def compare(base: list, variant: list) -> dict:
-    """Both sides summarised at the env steps both reached, and the paired per-seed difference."""
+def compare(base: list, variant: list, level: float = LEVEL) -> dict:
+    """Both sides summarised at the env steps both reached, and the paired per-seed difference
+    (variant - default) with its Student-t interval and the exact Wilcoxon signed-rank test
+    (`benchmarks.stats.compare`, paired)."""
     step = min(_reached(base), _reached(variant))
     base, variant = up_to(base, step), up_to(variant, step)
-    a, b = summarise_run(base), summarise_run(variant)
-    diff = [final_return(y) - final_return(x) for x, y in zip(base, variant) if x and y]  # seed k with seed k
-    lo, hi = bootstrap_ci(diff)
+    a, b = summarise_run(base, level), summarise_run(variant, level)
+    pairs = [(final_return(x), final_return(y)) for x, y in zip(base, variant) if x and y]  # seed k with seed k
+    diff = [y - x for x, y in pairs]
+    c = stats.compare([y for _, y in pairs], [x for x, _ in pairs], paired=True, level=level)
     return {"env_steps": step, "base": a, "variant": b, "diff_per_seed": diff,
-            "diff_mean": float(np.mean(diff)) if diff else float("nan"), "diff_ci_lo": lo, "diff_ci_hi": hi,
-            "wins": sum(d > 0 for d in diff), "paired_seeds": len(diff)}
+            "diff_mean": c["diff_mean"], "diff_ci_lo": c["diff_ci_lo"], "diff_ci_hi": c["diff_ci_hi"],
+            "interval": f"Student-t {100 * level:g} %", "test": c["test"], "p": c["p"], "min_p": c["min_p"],
+            "resolved": c["resolved"], "level": level, "wins": sum(d > 0 for d in diff), "paired_seeds": len(diff)}
 
 
 def verdict(c: dict) -> str:
-    """Plain words: do the two means' intervals overlap, and does the paired interval hold 0."""
-    a, b = c["base"], c["variant"]
+    """Plain words: the exact paired test's verdict (it alone decides "resolved"), whether the
+    paired interval holds 0, and how many seeds the variant won."""
     if not c["paired_seeds"]:
         return "not compared yet (no evaluations on one side)"
-    overlap = max(a["final_ci_lo"], b["final_ci_lo"]) <= min(a["final_ci_hi"], b["final_ci_hi"])
-    excludes_zero = c["diff_ci_lo"] > 0 or c["diff_ci_hi"] < 0
-    means = ("the intervals of the two means overlap" if overlap else "the intervals of the two means do not overlap "
-             f"(the variant is {'higher' if b['final_mean'] > a['final_mean'] else 'lower'})")
-    paired = (f"the paired interval excludes 0 ({'higher' if c['diff_mean'] > 0 else 'lower'})" if excludes_zero
-              else "the paired interval holds 0")
-    return (f"{means}; {paired}; the variant won {c['wins']}/{c['paired_seeds']} seeds — "
-            f"{'resolved' if excludes_zero and not overlap else 'not resolved'} at {_steps(c['env_steps'])} steps")
+    test = {k: c[k] for k in ("level", "diff_mean", "p", "min_p", "test", "resolved")}
+    test.update(paired=True, n=f"{c['paired_seeds']} pairs")
+    holds = c["diff_ci_lo"] <= 0 <= c["diff_ci_hi"] if np.isfinite(c["diff_ci_lo"]) else True
+    return (f"{stats.describe(test, ('variant', 'default'))}; the paired {c['interval']} interval "
+            f"{'holds' if holds else 'excludes'} 0; the variant won {c['wins']}/{c['paired_seeds']} seeds, "
+            f"at {_steps(c['env_steps'])} steps")
 
 
 def machines_note(trained_on: dict) -> str:
@@ -77,24 +80,29 @@ def machines_note(trained_on: dict) -> str:
 
 
 def _cell(row: dict) -> str:
-    return f"{row['final_mean']:,.0f} ± {row['final_sd']:,.0f} [{row['final_ci_lo']:,.0f}, {row['final_ci_hi']:,.0f}]"
+    return (f"{row['final_mean']:,.0f} ± {row['final_sd']:,.0f} [{row['final_ci_lo']:,.0f}, {row['final_ci_hi']:,.0f}] "
+            f"over {_window(row)}")
 
 
 def markdown(results: list[dict], meta: dict) -> str:
+    level = meta.get("level", LEVEL)
     lines = [f"Default: `{meta['base']}`. Final return = mean of each seed's last 10 evaluations up to the "
-             f"env steps both sides reached; cells: mean ± s.d. over seeds [95 % bootstrap interval of the mean]; "
-             f"paired = variant - default, seed for seed. {meta['machine']}; {meta['date']}.", "",
-             "| task | variant | changed | env steps | default | variant | paired difference | per seed |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"env steps both sides reached, over the env steps shown; cells: mean ± s.d. over the n seeds "
+             f"[Student-t {100 * level:g} % interval of the mean]; paired = variant - default, seed for seed, "
+             f"with its Student-t {100 * level:g} % interval; test: exact two-sided Wilcoxon signed-rank on the "
+             f"paired seeds, \"resolved\" only when p < {1 - level:.2g} (with 3 pairs p cannot go below 0.25, "
+             f"with 5 below 0.0625). {meta['machine']}; {meta['date']}.", "",
+             "| task | variant | changed | env steps | n | default | variant | paired difference | p | per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         c = r["comparison"]
         if not c["paired_seeds"]:
-            lines.append(f"| {r['task']} | {r['variant']} | {'; '.join(r['changed'])} | — | — | — | — | — |")
+            lines.append(f"| {r['task']} | {r['variant']} | {'; '.join(r['changed'])} | — | 0 | — | — | — | — | — |")
             continue
         per_seed = ", ".join(f"{d:+,.0f}" for d in c["diff_per_seed"])
         lines.append(f"| {r['task']} | {r['variant']} | {'; '.join(r['changed'])} | {_steps(c['env_steps'])} | "
-                     f"{_cell(c['base'])} | {_cell(c['variant'])} | {c['diff_mean']:+,.0f} "
-                     f"[{c['diff_ci_lo']:+,.0f}, {c['diff_ci_hi']:+,.0f}] | {per_seed} |")
+                     f"{c['paired_seeds']} | {_cell(c['base'])} | {_cell(c['variant'])} | {c['diff_mean']:+,.0f} "
+                     f"[{c['diff_ci_lo']:+,.0f}, {c['diff_ci_hi']:+,.0f}] | {stats.format_p(c['p'])} | {per_seed} |")
     lines += [""] + [f"- {r['task']}, {r['variant']}: {verdict(r['comparison'])}.{machines_note(r['trained_on'])}"
                      for r in results]
     return "\n".join(lines)
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             raise SystemExit(f"error: {folder}: no such paper_table --out folder")
     os.makedirs(out, exist_ok=True)
     meta = {"base": args.base, "agent": args.agent, "machine": machine.summary(), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "level": LEVEL, "interval": f"Student-t {100 * LEVEL:g} %", "test": "Wilcoxon signed-rank, exact, two-sided",
             "command": "python -m benchmarks.method_ab " + " ".join(sys.argv[1:] if argv is None else argv)}
     results = []
     for task in [t for t in args.tasks.split(",") if t]:

@@ -22,10 +22,14 @@ Any registered agent (`mjx_smfp.agents.names()`) can be listed in `--agents`.
 
 Outputs, rewritten after every run and by `--report` (no training): `DIR/<task>.png` (eval
 return vs env steps, mean ± s.d. over seeds, one line per agent) and `DIR/paper_table.{md,csv,json}`:
-final return (mean of each seed's last 10 evaluations) and best-so-far return, mean ± s.d.
-over seeds and the 95 % bootstrap interval of the mean over seeds, each with its env-step
-budget, beside the published numbers (SMFP.md §8, ~1M steps), and a plain statement of which
-intervals overlap. `--smoke` runs the whole path in about a minute (tiny budget and nets,
+final return (mean of each seed's last 10 evaluations, labelled with the env steps it averages,
+e.g. 55K-100K at a 100K budget) and best-so-far return, mean ± s.d. over the n seeds and the
+Student-t 95 % interval of the mean (`benchmarks.stats`), beside the published numbers (SMFP.md §8,
+~1M steps); each pair of agents at the same steps is compared by the exact Mann-Whitney test
+(with the Welch-t interval of the difference), and called resolved only when p < 0.05.
+`--lost FILE` takes the per-seed finals of runs that have neither a run dir nor a record from an
+older generated paper_table.json (runs lost with a machine before records existed).
+`--smoke` runs the whole path in about a minute (tiny budget and nets,
 2 seeds, one cheap task) into a temporary --out unless one is given.
 """
 from __future__ import annotations
@@ -41,12 +45,13 @@ import time
 
 import numpy as np
 
-from benchmarks import machine
+from benchmarks import machine, stats
 from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves, split_overrides
 from mjx_smfp.logger import seed_indices
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "results", "paper")
 FINAL_EVALS = 10  # the final return is the mean of each seed's last 10 evaluations
+LEVEL = 0.95  # intervals and tests: Student-t 95 % intervals, tests at 5 %
 PUBLISHED_STEPS = 1_000_000
 # Published returns at ~1M env steps (Gym v4; SMFP.md §8): task -> {method: return}.
 PUBLISHED = {
@@ -90,33 +95,49 @@ def read_curves(run_dir: str) -> list[list[tuple[int, float]]]:
     return [[(s, by_step[s][k]) for s in steps if k < len(by_step[s])] for k in range(num_seeds)]
 
 
-def bootstrap_ci(values, level: float = 0.95, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (resampling seeds with replacement)."""
-    v = np.asarray([x for x in values if np.isfinite(x)], float)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    means = np.random.default_rng(seed).choice(v, size=(resamples, v.size), replace=True).mean(axis=1)
-    tail = (1.0 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
-
-
 def final_return(curve: list[tuple[int, float]]) -> float:
     """One seed's final return: the mean of its last FINAL_EVALS evaluations."""
     return float(np.nanmean([r for _, r in curve[-FINAL_EVALS:]]))
 
 
-def summarise_run(curves: list[list[tuple[int, float]]]) -> dict:
-    """Final and best-so-far return per seed, then mean, s.d. and 95 % bootstrap interval over
-    seeds; `env_steps` = the fewest any seed reached."""
-    finals = [final_return(c) for c in curves if c]
-    bests = [float(np.nanmax([r for _, r in c])) for c in curves if c]
-    row = {"seeds": len(finals), "env_steps": min((c[-1][0] for c in curves if c), default=0),
-           "evaluations": min((len(c) for c in curves if c), default=0)}
+def summarise_run(curves: list[list[tuple[int, float]]], level: float = LEVEL) -> dict:
+    """Final and best-so-far return per seed, then mean, s.d. and Student-t interval of the mean
+    over seeds (`benchmarks.stats.mean_interval`); `env_steps` = the fewest any seed reached;
+    `final_window` = the env steps the final return averages (the first and last of the seeds'
+    last FINAL_EVALS evaluations)."""
+    curves = [c for c in curves if c]
+    window = ([min(c[-FINAL_EVALS:][0][0] for c in curves), max(c[-1][0] for c in curves)] if curves else [0, 0])
+    return summarise_finals([final_return(c) for c in curves], [float(np.nanmax([r for _, r in c])) for c in curves],
+                            env_steps=min((c[-1][0] for c in curves), default=0),
+                            evaluations=min((len(c) for c in curves), default=0), window=window, level=level)
+
+
+def summarise_finals(finals: list[float], bests: list[float], env_steps: int, evaluations: int, window: list[int],
+                     level: float = LEVEL) -> dict:
+    """The row of `summarise_run` from per-seed final and best returns (all a run lost with its
+    curves still has, in an older generated table)."""
+    row = {"seeds": len(finals), "env_steps": env_steps, "evaluations": evaluations, "final_window": window,
+           "interval": f"Student-t {100 * level:g} %"}
     for name, vals in (("final", finals), ("best", bests)):
         row[name + "_mean"], row[name + "_sd"], _ = _mean_sd(vals)
-        row[name + "_ci_lo"], row[name + "_ci_hi"] = bootstrap_ci(vals)
-        row[name + "_per_seed"] = vals
+        row[name + "_ci_lo"], row[name + "_ci_hi"] = stats.mean_interval(vals, level)
+        row[name + "_per_seed"] = [float(v) for v in vals]
     return row
+
+
+def lost_rows(path: str | None) -> dict:
+    """(task, agent) -> row of an older generated `paper_table.json` (`--lost`): the per-seed finals
+    of runs whose run dirs were lost before records existed."""
+    if not path:
+        return {}
+    with open(path) as f:
+        rows = json.load(f)["rows"]
+    return {(r["task"], r["agent"]): r for r in rows if r.get("final_per_seed")}
+
+
+def _window(row: dict) -> str:
+    lo, hi = row.get("final_window") or (row["env_steps"], row["env_steps"])
+    return f"{_steps(lo)}-{_steps(hi)}" if lo != hi else _steps(hi)
 
 
 def _steps(n: float) -> str:
@@ -126,14 +147,17 @@ def _steps(n: float) -> str:
 def _ms(row: dict, name: str) -> str:
     if not np.isfinite(row.get(name + "_mean", np.nan)):
         return "—"
-    return (f"{row[name + '_mean']:,.1f} ± {row[name + '_sd']:,.1f} [{row[name + '_ci_lo']:,.1f}, "
-            f"{row[name + '_ci_hi']:,.1f}] @ {_steps(row['env_steps'])}")
+    where = f"over {_window(row)}" if name == "final" else f"by {_steps(row['env_steps'])}"
+    ci = (f" [{row[name + '_ci_lo']:,.1f}, {row[name + '_ci_hi']:,.1f}]" if np.isfinite(row[name + "_ci_lo"])
+          else " [n < 2: no interval]")
+    return f"{row[name + '_mean']:,.1f} ± {row[name + '_sd']:,.1f}{ci} {where}"
 
 
-def overlap_notes(task: str, rows: list[dict]) -> list[str]:
-    """Plain statements: do the agents' final-return intervals overlap (only between runs at the
-    same env steps), and where does each published number fall relative to each of our intervals
-    (at our and their budgets)."""
+def comparison_notes(task: str, rows: list[dict], level: float = LEVEL) -> list[str]:
+    """Plain statements: for each pair of agents at the same env steps, the difference of their
+    final returns with its Welch-t interval and the exact Mann-Whitney test, which alone decides
+    "resolved" (`benchmarks.stats.compare`); and where each published number falls relative to
+    each of our intervals (at our and their budgets)."""
     ours = [r for r in rows if r["task"] == task and np.isfinite(r.get("final_mean", np.nan))]
     notes = []
     for i, a in enumerate(ours):
@@ -141,15 +165,16 @@ def overlap_notes(task: str, rows: list[dict]) -> list[str]:
             if a["env_steps"] != b["env_steps"]:  # finals at different budgets say nothing about the agents
                 notes.append(f"{a['agent']} vs {b['agent']}: not compared yet — {a['agent']} is at "
                              f"{_steps(a['env_steps'])} steps, {b['agent']} at {_steps(b['env_steps'])}.")
-            elif max(a["final_ci_lo"], b["final_ci_lo"]) <= min(a["final_ci_hi"], b["final_ci_hi"]):
-                notes.append(f"{a['agent']} vs {b['agent']}: the 95 % intervals of the final return overlap "
-                             f"— no difference resolved at {_steps(a['env_steps'])} steps.")
-            else:
-                top, low = (a, b) if a["final_mean"] > b["final_mean"] else (b, a)
-                notes.append(f"{top['agent']} vs {low['agent']}: the intervals do not overlap — {top['agent']} is "
-                             f"higher at {_steps(a['env_steps'])} steps.")
+                continue
+            c = stats.compare(a["final_per_seed"], b["final_per_seed"], level=level)
+            notes.append(f"{a['agent']} vs {b['agent']}, final return over {_window(a)}: difference "
+                         f"{c['diff_mean']:+,.1f} [{c['diff_ci_lo']:+,.1f}, {c['diff_ci_hi']:+,.1f}] (Welch t "
+                         f"{100 * level:g} %, p = {stats.format_p(c['welch_p'])}); "
+                         f"{stats.describe(c, (a['agent'], b['agent']))}.")
     for method, value in PUBLISHED.get(task, {}).items():
         for r in ours:
+            if not np.isfinite(r["final_ci_lo"]):
+                continue
             where = ("inside" if r["final_ci_lo"] <= value <= r["final_ci_hi"] else
                      "above" if value > r["final_ci_hi"] else "below")
             budget = ("the same budget" if r["env_steps"] >= PUBLISHED_STEPS
@@ -159,13 +184,17 @@ def overlap_notes(task: str, rows: list[dict]) -> list[str]:
 
 
 def markdown(rows: list[dict], tasks: list[str], meta: dict) -> str:
+    level = meta.get("level", LEVEL)
     lines = [f"Protocol `paper` (1 env per seed, UTD 1, batch 256, 5K random warm-up, 10 deterministic "
              f"evaluation episodes every 5K steps), budget {_steps(meta['budget'])} env steps per seed, "
-             f"{meta['seeds']} seeds per run; reported on {meta['machine']}, {meta['date']}. Cells: mean ± s.d. over seeds "
-             f"[95 % bootstrap interval of the mean] @ env steps per seed. Final = mean of each seed's last "
-             f"{FINAL_EVALS} evaluations; best = best evaluation so far. Published: Gym v4, ~1M steps.", ""]
+             f"{meta['seeds']} seeds per run; reported on {meta['machine']}, {meta['date']}. Cells: mean ± s.d. over "
+             f"the n seeds [Student-t {100 * level:g} % interval of the mean]. Final = mean of each seed's last "
+             f"{FINAL_EVALS} evaluations, over the env steps shown; best = best evaluation by the steps shown. "
+             f"Agents are compared on the final return by the exact two-sided Mann-Whitney test: \"resolved\" "
+             f"only when p < {1 - level:.2g} (at 4 vs 4 seeds p cannot go below 0.029, at 3 vs 3 below 0.1). "
+             f"Published: Gym v4, ~1M steps.", ""]
     for task in tasks:
-        lines += [f"### {task}", "", "| agent | status | seeds | final return | best-so-far return |",
+        lines += [f"### {task}", "", "| agent | status | n (seeds) | final return | best-so-far return |",
                   "|---|---|---|---|---|"]
         for r in (r for r in rows if r["task"] == task):
             lines.append(f"| {r['agent']} | {r['status']} | {r['seeds']} | {_ms(r, 'final')} | {_ms(r, 'best')} |")
@@ -173,7 +202,8 @@ def markdown(rows: list[dict], tasks: list[str], meta: dict) -> str:
             lines.append(f"| {method} (published) | — | — | {value:,g} @ {_steps(PUBLISHED_STEPS)} | — |")
         lines += [""] + [f"- {r['agent']} trained on: {'; then '.join(r['trained_on'])}." for r in rows
                          if r["task"] == task and r["trained_on"]]
-        lines += [f"- {n}" for n in overlap_notes(task, rows)] + [""]
+        lines += [f"- {r['agent']}: {r['source']}." for r in rows if r["task"] == task and r.get("source")]
+        lines += [f"- {n}" for n in comparison_notes(task, rows, level)] + [""]
     return "\n".join(lines)
 
 
@@ -372,7 +402,7 @@ def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
     """Rewrite the records, the per-task PNGs and the paper table from the runs under --out."""
     mach = machine.summary()
     date = time.strftime("%Y-%m-%d %H:%M")
-    rows, curves = [], {}
+    rows, curves, lost = [], {}, lost_rows(args.lost)
     for task in tasks:
         curves[task] = {}
         for agent in agent_names:
@@ -380,18 +410,31 @@ def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
             if curves[task][agent]:
                 write_record(args.out, task, agent, {k: v for k, v in status.items() if k != "record"},
                              curves[task][agent], saved_config(args.out, task, agent))
-            rows.append({"task": task, "agent": agent, "status": status["status"], "budget": args.budget,
-                         "trained_on": status.get("machines", []), **summarise_run(curves[task][agent])})
-        plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),
-                  f"{task}, protocol paper, {args.seeds} seeds, budget {_steps(args.budget)} — {mach} — {date}")
+            row = {"task": task, "agent": agent, "status": status["status"], "budget": args.budget,
+                   "trained_on": status.get("machines", []), **summarise_run(curves[task][agent], args.level)}
+            old = lost[(task, agent)] if not curves[task][agent] and (task, agent) in lost else None
+            if old:  # a run lost before records existed: its per-seed finals from the older table
+                every = old["env_steps"] / max(old["evaluations"], 1)
+                window = [int(old["env_steps"] - (min(FINAL_EVALS, old["evaluations"]) - 1) * every), old["env_steps"]]
+                row.update(status=old["status"], **summarise_finals(old["final_per_seed"], old["best_per_seed"],
+                                                                    old["env_steps"], old["evaluations"], window,
+                                                                    args.level),
+                           source=f"per-seed finals from `{args.lost}` (its run dir was lost before records "
+                                  "existed: no curve, not skipped by a re-run)")
+            rows.append(row)
+        if any(curves[task].values()):  # a task whose every run was lost keeps no (empty) figure
+            plot_task(task, curves[task], os.path.join(args.out, f"{task}.png"),
+                      f"{task}, protocol paper, {args.seeds} seeds, budget {_steps(args.budget)} — {mach} — {date}")
     meta = {"machine": mach, "date": date, "budget": args.budget, "seeds": args.seeds, "tasks": tasks,
-            "agents": agent_names, "published": PUBLISHED, "published_steps": PUBLISHED_STEPS,
+            "agents": agent_names, "level": args.level, "interval": f"Student-t {100 * args.level:g} %",
+            "test": "Mann-Whitney, exact, two-sided", "final": f"mean of each seed's last {FINAL_EVALS} evaluations",
+            "published": PUBLISHED, "published_steps": PUBLISHED_STEPS,
             "command": "python -m benchmarks.paper_table " + " ".join(args.argv)}
     table = markdown(rows, tasks, meta)
     with open(os.path.join(args.out, "paper_table.md"), "w") as f:
         f.write(f"# Paper table\n\n`{meta['command']}`\n\n{table}\n")
-    flat = [{**{k: v for k, v in r.items() if not k.endswith("_per_seed")}, "trained_on": "; then ".join(r["trained_on"])}
-            for r in rows]
+    flat = [{**{k: v for k, v in r.items() if not k.endswith("_per_seed") and k != "source"},
+             "final_window": _window(r), "trained_on": "; then ".join(r["trained_on"])} for r in rows]
     with open(os.path.join(args.out, "paper_table.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(flat[0]))
         w.writeheader()
@@ -411,6 +454,10 @@ def parse(argv: list[str]):
     parser.add_argument("--out", default=None, help=f"results folder (default {DEFAULT_OUT}; --smoke: a temporary one)")
     parser.add_argument("--report", action="store_true", help="only rewrite the PNGs and tables (no training)")
     parser.add_argument("--smoke", action="store_true", help="the whole path at toy sizes in about a minute")
+    parser.add_argument("--lost", default=None,
+                        help="an older generated paper_table.json whose per-seed finals stand in for runs that have "
+                             "neither a run dir nor a record (lost before records existed)")
+    parser.add_argument("--level", type=float, default=LEVEL, help="interval level; tests are at 1 - level")
     args, rest = parser.parse_known_args(argv)
     args.argv = list(argv)
     overrides = {}

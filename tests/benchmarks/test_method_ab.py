@@ -29,12 +29,22 @@ def test_variant_is_compared_at_the_steps_both_reached_seed_for_seed(tmp_path):
     # Last 10 evals up to 20K are steps 11K..20K: mean step/100 = 155.
     assert c["base"]["final_per_seed"] == pytest.approx([155.0, 165.0, 175.0])
     assert c["diff_per_seed"] == pytest.approx([100.0, 80.0, 110.0]) and c["wins"] == 3
-    assert c["diff_ci_lo"] >= 80.0 and c["diff_ci_hi"] <= 110.0
-    assert "excludes 0 (higher)" in method_ab.verdict(c) and "won 3/3" in method_ab.verdict(c)
-    assert "resolved at 20K" in method_ab.verdict(c) and "not resolved" not in method_ab.verdict(c)
+    t_half = 4.303 * np.std([100.0, 80.0, 110.0], ddof=1) / np.sqrt(3)  # Student-t, 2 dof
+    assert (c["diff_ci_lo"], c["diff_ci_hi"]) == pytest.approx((96.67 - t_half, 96.67 + t_half), abs=0.05)
+    # 3 of 3 seeds higher and an interval that excludes 0 are still not resolved: p = 2/8 at best.
+    v = method_ab.verdict(c)
+    assert v.startswith("not resolved at 5 % (Wilcoxon signed-rank, exact, two-sided p = 0.250, n = 3 pairs")
+    assert "interval excludes 0" in v and "won 3/3" in v and "at 20K steps" in v
     noisy = method_ab.compare(base, _curves([30.0, -25.0, 5.0], 30_000))
-    assert "intervals of the two means overlap" in method_ab.verdict(noisy)
-    assert "holds 0" in method_ab.verdict(noisy) and "not resolved at 30K" in method_ab.verdict(noisy)
+    assert "holds 0" in method_ab.verdict(noisy) and method_ab.verdict(noisy).startswith("not resolved")
+
+
+def test_six_paired_seeds_one_way_are_resolved_by_the_signed_rank_test():
+    base = _curves([0.0, 10.0, 20.0, 5.0, 15.0, 25.0], 20_000)
+    variant = _curves([100.0, 90.0, 130.0, 40.0, 60.0, 45.0], 20_000)
+    c = method_ab.compare(base, variant)
+    assert c["resolved"] and c["p"] == pytest.approx(2 / 64)
+    assert method_ab.verdict(c).startswith("resolved at 5 %: variant > default (Wilcoxon signed-rank, exact")
 
 
 def test_main_names_the_changed_field_and_other_machines_and_writes_table_json_and_png(tmp_path, capsys):
@@ -49,7 +59,8 @@ def test_main_names_the_changed_field_and_other_machines_and_writes_table_json_a
     assert results[0]["comparison"]["diff_mean"] == pytest.approx(40.0)
     assert results[1]["comparison"]["paired_seeds"] == 0
     table = (tmp_path / "method_ab.md").read_text()
-    assert "| hopper | power_0.2 | agent.meanflow_weight_power: 1.0 -> 0.2 | 20K |" in table
+    assert "| hopper | power_0.2 | agent.meanflow_weight_power: 1.0 -> 0.2 | 20K | 3 |" in table
+    assert "over 11K-20K" in table and "Student-t 95 %" in table and "Wilcoxon signed-rank" in table
     assert "one_step: not compared yet" in table
     assert "trained on different machines (default: cpu A; variant: cpu A; then cpu B)" in table
     assert json.loads((tmp_path / "method_ab.json").read_text())["results"][0]["comparison"]["wins"] == 3

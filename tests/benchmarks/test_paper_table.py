@@ -36,7 +36,9 @@ def test_curves_keep_the_later_record_of_a_step_and_summarise_over_seeds(tmp_pat
     assert row["final_per_seed"] == [7.5, 15.0] and row["best_per_seed"] == [12.0, 24.0]
     assert row["final_mean"] == 11.25 and row["final_sd"] == pytest.approx(np.std([7.5, 15.0], ddof=1))
     assert row["env_steps"] == 12 and row["seeds"] == 2 and row["evaluations"] == 12
-    assert 7.5 <= row["final_ci_lo"] <= row["final_mean"] <= row["final_ci_hi"] <= 15.0
+    half = 12.706 * np.std([7.5, 15.0], ddof=1) / np.sqrt(2)  # Student-t, 1 dof
+    assert (row["final_ci_lo"], row["final_ci_hi"]) == pytest.approx((11.25 - half, 11.25 + half), rel=1e-4)
+    assert row["final_window"] == [3, 12]  # the env steps the final return averages
 
 
 def test_a_run_is_read_from_whichever_of_run_dir_and_record_reached_further(tmp_path):
@@ -57,29 +59,43 @@ def test_a_run_is_read_from_whichever_of_run_dir_and_record_reached_further(tmp_
     assert pt._reached(curves) == 6 and "record" not in status and pt.last_step(str(tmp_path), "hopper", "sac") == 6
 
 
-def test_bootstrap_interval_of_the_mean():
-    values = np.random.default_rng(1).normal(10.0, 2.0, size=40)
-    lo, hi = pt.bootstrap_ci(values)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)  # the normal-theory interval
-    assert lo < values.mean() < hi and abs((hi - lo) / 2 - half) < 0.15 * half
-    assert pt.bootstrap_ci([3.0, 3.0]) == (3.0, 3.0)
-    assert all(np.isnan(pt.bootstrap_ci([])))
+def _row(agent, finals, env_steps=100_000):
+    row = pt.summarise_finals(finals, finals, env_steps, 20, [55_000, env_steps])
+    return dict(row, task="halfcheetah", agent=agent)
 
 
-def test_overlap_notes_say_plainly_what_overlaps():
-    row = dict(task="halfcheetah", env_steps=100_000, final_mean=0.0, final_sd=1.0)
-    rows = [dict(row, agent="smfp", final_mean=5000.0, final_ci_lo=4000.0, final_ci_hi=6000.0),
-            dict(row, agent="sac", final_mean=3000.0, final_ci_lo=2500.0, final_ci_hi=3500.0),
-            dict(row, agent="other", final_mean=5500.0, final_ci_lo=5200.0, final_ci_hi=5800.0)]
-    notes = pt.overlap_notes("halfcheetah", rows)
-    assert "smfp vs sac: the intervals do not overlap — smfp is higher at 100K steps." in notes
-    assert any(n.startswith("smfp vs other: the 95 % intervals of the final return overlap") for n in notes)
+def test_comparison_notes_say_resolved_only_when_the_exact_test_does():
+    smfp, sac = _row("smfp", [1064.1, 827.7, 617.8, 1892.2]), _row("sac", [421.6, 394.4, 378.2, 367.0])
+    other = _row("other", [1000.0, 900.0, 1100.0, 800.0])
+    notes = pt.comparison_notes("halfcheetah", [smfp, sac, other])
+    # Every smfp seed above every sac seed: Mann-Whitney p = 2/70, its floor at 4 vs 4, although the
+    # Welch-t interval of the difference holds 0 (Welch p = 0.084).
+    assert any(n.startswith("smfp vs sac, final return over 55K-100K: difference +710.2 [") and "Welch t 95 %, p = 0.084"
+               in n and n.endswith("resolved at 5 %: smfp > sac (Mann-Whitney, exact, two-sided p = 0.029, n = 4 vs 4).")
+               for n in notes)
+    assert any(n.startswith("smfp vs other") and "not resolved at 5 %" in n for n in notes)
     assert ("published SMFP 15,800 is above the interval of our smfp (1M vs our 100K steps: not comparable yet)."
             in notes)
     # A run still in progress is not compared with a finished one (its final is at fewer steps).
-    notes = pt.overlap_notes("halfcheetah", [rows[0], dict(rows[1], env_steps=30_000)])
+    notes = pt.comparison_notes("halfcheetah", [smfp, dict(sac, env_steps=30_000)])
     assert "smfp vs sac: not compared yet — smfp is at 100K steps, sac at 30K." in notes
-    assert not any("overlap" in n for n in notes)
+    assert not any("resolved" in n for n in notes)
+
+
+def test_lost_runs_are_reported_from_an_older_table_with_their_source(tmp_path):
+    old = {"rows": [{"task": "hopper", "agent": "smfp", "status": "done", "env_steps": 100_000, "evaluations": 20,
+                     "final_per_seed": [757.9, 542.6, 652.1, 1120.6], "best_per_seed": [1036.4, 709.2, 690.4, 2097.0]},
+                    {"task": "hopper", "agent": "sac", "status": "not started", "final_per_seed": []}]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    rows = pt.main(["--report", "--tasks", "hopper", "--agents", "smfp,sac", "--seeds", "4", "--budget", "100000",
+                    "--out", str(tmp_path), "--lost", str(tmp_path / "old.json")])
+    smfp, sac = rows
+    assert smfp["status"] == "done" and smfp["seeds"] == 4 and smfp["final_window"] == [55_000, 100_000]
+    assert smfp["final_mean"] == pytest.approx(768.3, abs=0.01) and "old.json" in smfp["source"]
+    assert sac["status"] == "not started" and sac["seeds"] == 0
+    md = (tmp_path / "paper_table.md").read_text()
+    assert "| smfp | done | 4 | 768.3 ± 250.8 [" in md and "over 55K-100K" in md and "not skipped by a re-run" in md
+    assert not (tmp_path / "hopper.png").exists()  # no curves on record: no empty figure
 
 
 def test_a_run_lists_each_machine_that_trained_it_once_in_order(tmp_path, monkeypatch):
@@ -89,7 +105,7 @@ def test_a_run_lists_each_machine_that_trained_it_once_in_order(tmp_path, monkey
     assert pt.read_machines(str(tmp_path)) == ["cpu A", "cpu B"]
     rows = [dict(task="hopper", agent="smfp", status="done", seeds=3, trained_on=["cpu A", "cpu B"], env_steps=10,
                  final_mean=1.0, final_sd=0.0, final_ci_lo=1.0, final_ci_hi=1.0, best_mean=1.0, best_sd=0.0,
-                 best_ci_lo=1.0, best_ci_hi=1.0)]
+                 best_ci_lo=1.0, best_ci_hi=1.0, final_per_seed=[1.0] * 3)]
     md = pt.markdown(rows, ["hopper"], {"budget": 10, "seeds": 3, "machine": "cpu C", "date": "d"})
     assert "smfp trained on: cpu A; then cpu B." in md and "reported on cpu C" in md
 
