@@ -264,3 +264,33 @@ def test_smfp_learns_a_state_dependent_task_past_random_and_untrained_policies()
     per_step = float(returns.sum() / lengths.sum())
     assert float(r0.sum() / l0.sum()) < 0.7
     assert per_step >= 0.8, per_step
+
+
+def test_weighted_update_fits_the_flow_to_x_weights_without_log_n_xi_and_reports_per_state_ess(monkeypatch):
+    """The weighted mode's fixes, on one eager loss call with the weights and draws recorded: the
+    flow is fit to the particles' flow outputs x (not their noisy y), the weights' log pi_k drops
+    the boundary draw's own density log N(xi), and `particle_ess` is the mean over states of each
+    state's ESS (a state whose weight sits on one particle counts 1, not a pooled share)."""
+    from mjx_smfp import mirror_descent
+    from mjx_smfp.policies.densities import standard_normal_logpdf
+
+    n = 4
+    agent = agents.make("smfp", SMFP.Config(actor_update="weighted", num_particles=n, **SMALL), OBS, ACT)
+    state = agent.init(jax.random.PRNGKey(0))
+    seen = {}
+    draw, mf_loss = MeanFlowPolicy.draw, SMFP._meanflow_loss
+    monkeypatch.setattr(MeanFlowPolicy, "draw", lambda self, *a: seen.setdefault("particles", draw(self, *a)))
+    monkeypatch.setattr(SMFP, "_meanflow_loss", lambda self, p, o, data, *a, **k: (
+        seen.setdefault("data", data), mf_loss(self, p, o, data, *a, **k))[1])
+    fixed = jnp.full((n, BATCH), 1.0 / n).at[:, 0].set(jnp.array([1.0, 0.0, 0.0, 0.0]))  # state 0: ESS 1
+    monkeypatch.setattr(mirror_descent, "particle_weights",
+                        lambda q, logp, *a, **k: (seen.setdefault("logp", logp), fixed)[1])
+    batch = random_batch(3)
+    _, aux = agent._weighted_loss(state.actor_params, state.anchor_params, state.critic_params, batch, 0.1, 0.01,
+                                  jax.random.PRNGKey(5))
+    particles = seen["particles"]
+    assert np.allclose(seen["data"], particles.x) and not np.allclose(particles.x, particles.y)
+    obs_n = jnp.broadcast_to(batch.obs[None], (n,) + batch.obs.shape).reshape(n * BATCH, -1)
+    logp = agent.policy.log_prob(state.anchor_params, obs_n, particles) - standard_normal_logpdf(particles.xi)
+    assert np.allclose(np.asarray(seen["logp"]).reshape(-1), np.asarray(logp).reshape(-1), atol=1e-5)
+    assert float(aux["particle_ess"]) == pytest.approx((1.0 + (BATCH - 1) * n) / BATCH)
