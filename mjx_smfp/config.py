@@ -450,4 +450,20 @@ def from_dict(data: dict, agent_config_cls=None) -> tuple[TrainConfig, Any]:
             return tuple(value)
         return {k: restore(v) for k, v in value.items()} if isinstance(value, dict) else value
 
-    return TrainConfig(**data["train"]), make_config(agent_config_cls, restore(data["agent"]))
+    return TrainConfig(**data["train"]), make_config(agent_config_cls, lift_moved_fields(agent_config_cls,
+                                                                                          restore(data["agent"])))
+
+
+def lift_moved_fields(cls, values: dict) -> dict:
+    """Saved agent values with the fields that moved from a nested config up to `cls` itself
+    (2026-12: SMFP's `policy.activation` became the agent's `activation`, shared by actor and
+    critic) lifted to the top, so older config.json files still load. Such runs trained their
+    critic with ReLU whatever the actor's activation was."""
+    values = dict(values)
+    for name, typ in _nested(cls).items():
+        if isinstance(values.get(name), dict):
+            sub = dict(values[name])
+            for key in [k for k in sub if k not in _field_types(typ) and k in _field_types(cls) and k not in values]:
+                values[key] = sub.pop(key)
+            values[name] = sub
+    return values

@@ -61,6 +61,7 @@ class SMFP(SoftActorCriticAgent):
     class Config(SoftActorCriticConfig):
         # Networks, optimisation and temperature: SoftActorCriticConfig's fields (shared with SAC).
         init_temperature: float = 0.1  # initial alpha (SAC: 1.0); see docs/smfp.md "Inverted pendulum"
+        log_std_max: float = 1.0  # upper bound of the boundary noise's log sigma (SAC's actor: 2.0)
         policy: MeanFlowConfig = MeanFlowConfig()  # the actor (SMFP.md §3-4)
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
@@ -93,6 +94,10 @@ class SMFP(SoftActorCriticAgent):
             for name, valid in choices.items():
                 if getattr(self, name) not in valid:
                     raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
+            if self.policy.sigma_mode != "zero" and not (
+                    self.log_std_min <= math.log(self.policy.sigma_init) <= self.log_std_max):
+                raise ValueError(f"sigma_init={self.policy.sigma_init} lies outside [exp(log_std_min), "
+                                 f"exp(log_std_max)] = [{math.exp(self.log_std_min):.3g}, {math.exp(self.log_std_max):.3g}]")
             if self.policy.entropy_surrogate == "none" and self.learn_temperature:
                 raise ValueError("entropy_surrogate='none' has no entropy to tune: set learn_temperature=False")
             if self.learn_md_coef and self.md_coef <= 0:
@@ -119,8 +124,10 @@ class SMFP(SoftActorCriticAgent):
 
     # -- helpers -----------------------------------------------------------------------
     def make_policy(self) -> MeanFlowPolicy:
-        return MeanFlowPolicy(action_size=self.action_size, hidden=tuple(self.config.actor_hidden),
-                              config=self.config.policy)
+        c = self.config
+        return MeanFlowPolicy(action_size=self.action_size, hidden=tuple(c.actor_hidden), config=c.policy,
+                              activation=c.activation, matmul_dtype=c.matmul_dtype, log_sigma_min=c.log_std_min,
+                              log_sigma_max=c.log_std_max)
 
     def extra_state(self, actor_params) -> dict:
         log_md_coef = jnp.asarray(math.log(max(self.config.md_coef, 1e-30)), jnp.float32)
