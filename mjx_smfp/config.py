@@ -29,6 +29,8 @@ import tokenize
 import typing
 from typing import Any
 
+from mjx_smfp.validation import check
+
 SCALES = ("auto", "cpu", "fast", "paper")
 PHYSICS = ("gymnasium", "gpu", "fast")  # envs.base.MjxTask.resolve_physics's presets
 
@@ -117,8 +119,7 @@ TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
 
 def resolve_scale(preset: str) -> str:
     """`auto` -> `cpu` when JAX has no accelerator, else `fast`."""
-    if preset not in SCALES:
-        raise ValueError(f"preset={preset!r} is not valid; valid presets: {', '.join(SCALES)}")
+    check("preset", preset, choices=SCALES, noun="presets")
     if preset != "auto":
         return preset
     import jax
@@ -373,18 +374,12 @@ def validate(cfg: TrainConfig) -> None:
 
     if cfg.agent not in agents.names():
         raise ValueError(f"agent={cfg.agent!r} is not a known agent; valid agents: {', '.join(agents.names())}")
-    if cfg.physics not in PHYSICS:
-        raise ValueError(f"physics={cfg.physics!r} is not valid; valid physics presets: {', '.join(PHYSICS)}")
-    for name in ("num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step",
-                 "replay_capacity", "iterations_per_call", "eval_episodes", "keep_checkpoints"):
-        if getattr(cfg, name) <= 0:
-            raise ValueError(f"{name}={getattr(cfg, name)} must be positive")
-    for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"{name}={getattr(cfg, name)} must be >= 0")
+    check(cfg, "physics", choices=PHYSICS, noun="physics presets")
+    check(cfg, "num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step", "replay_capacity",
+          "iterations_per_call", "eval_episodes", "keep_checkpoints", positive=True)
+    check(cfg, "learning_starts", "eval_interval", "checkpoint_interval", "seed", nonneg=True)
     check_seeds(cfg.num_seeds, cfg.num_devices)
-    if cfg.num_devices < 0:
-        raise ValueError(f"num_devices={cfg.num_devices} must be >= 0 (0 = all visible devices)")
+    check(cfg, "num_devices", nonneg=True)  # 0 = all visible devices
     if cfg.num_devices > 1:  # before any divisibility: a missing device is the first thing to fix
         import jax
 
@@ -413,8 +408,7 @@ def validate(cfg: TrainConfig) -> None:
 def check_seeds(num_seeds: int, num_devices: int) -> None:
     """ValueError unless `num_seeds` is positive and, with several seeds, the run is the plain
     single-device engine (seeds are not sharded over devices yet)."""
-    if num_seeds <= 0:
-        raise ValueError(f"num_seeds={num_seeds} must be positive")
+    check("num_seeds", num_seeds, positive=True)
     if num_seeds > 1 and num_devices != 1:
         raise ValueError(f"num_seeds={num_seeds} with num_devices={num_devices}: seeds are not sharded over "
                          "devices yet; use num_devices=1 with several seeds, or num_seeds=1 with several devices")

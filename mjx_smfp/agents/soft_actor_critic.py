@@ -28,14 +28,7 @@ from flax import struct
 from mjx_smfp import critic as critic_lib
 from mjx_smfp.agents.base import Agent, Metrics, Transition
 from mjx_smfp.networks import ACTIVATIONS, MATMUL_DTYPES, TwinQ
-
-
-def _check_positive(cfg, names, strict=True):
-    for name in names:
-        value = getattr(cfg, name)
-        bad = not math.isfinite(value) or (value <= 0 if strict else value < 0)
-        if bad:
-            raise ValueError(f"{name}={value} must be finite and {'> 0' if strict else '>= 0'}")
+from mjx_smfp.validation import check
 
 
 TARGET_ENTROPY_FIELDS = ("target_entropy", "target_entropy_per_dim", "target_std")  # at most one is set
@@ -69,40 +62,27 @@ class SoftActorCriticConfig:
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
 
     def __post_init__(self):
-        _check_positive(self, ("actor_lr", "critic_lr", "temperature_lr"))
-        _check_positive(self, ("init_temperature",), strict=False)
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma} must be in [0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau={self.tau} must be in (0, 1]")
-        if math.isnan(self.grad_clip):
-            raise ValueError("grad_clip=nan; use a number (<= 0 disables clipping)")
-        for name in ("num_q_heads", "policy_delay"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        check(self, "actor_lr", "critic_lr", "temperature_lr", positive=True)
+        check(self, "init_temperature", "weight_decay", nonneg=True)
+        check(self, "gamma", within="[0, 1]")
+        check(self, "tau", within="(0, 1]")
+        check(self, "grad_clip", finite=True)  # <= 0 disables clipping
+        check(self, "num_q_heads", "policy_delay", at_least=1)
         for name in ("actor_hidden", "critic_hidden"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be a non-empty list of widths >= 1")
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
-        _check_positive(self, ("weight_decay",), strict=False)
-        for name in ("adam_b1", "adam_b2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
-        for name, valid in (("activation", tuple(ACTIVATIONS)), ("matmul_dtype", tuple(MATMUL_DTYPES))):
-            if getattr(self, name) not in valid:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
+        check(self, "adam_b1", "adam_b2", within="[0, 1)")
+        check(self, "activation", choices=ACTIVATIONS)
+        check(self, "matmul_dtype", choices=MATMUL_DTYPES)
         targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
         if len(targets) > 1:
-            raise ValueError(f"{' and '.join(targets)} are both set; set at most one of {', '.join(TARGET_ENTROPY_FIELDS)}")
-        for name in ("target_entropy", "target_entropy_per_dim"):
-            if getattr(self, name) is not None and not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)} must be finite")
-        if self.target_std is not None:
-            _check_positive(self, ("target_std",))
-        for name in ("log_std_min", "log_std_max"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)} must be finite")
+            raise ValueError(f"{' and '.join(targets)} are both set; "
+                             f"set at most one of {', '.join(TARGET_ENTROPY_FIELDS)}")
+        check(self, "target_entropy", "target_entropy_per_dim", finite=True, optional=True)
+        check(self, "target_std", positive=True, optional=True)
+        check(self, "log_std_min", "log_std_max", finite=True)
         if not self.log_std_min < self.log_std_max:
             raise ValueError(f"log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}")
 
@@ -113,7 +93,7 @@ def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int) -> f
     of N(0, std^2 I_|A|), |A| (0.5 log(2 pi e) + log std) (FlashSAC: a target spread instead of
     a number of nats); none -> -|A| (Haarnoja et al. 2018). The target is that of a Gaussian
     before the tanh; alpha compares it with the agent's estimate -E log pi(a|s), which includes
-    the tanh term (as FlashSAC does)."""
+    the tanh term."""
     if config.target_entropy is not None:
         return float(config.target_entropy)
     if config.target_entropy_per_dim is not None:
@@ -126,7 +106,7 @@ def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int) -> f
 def make_optimizer(lr: float, weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999,
                    grad_clip: float = 0.0) -> optax.GradientTransformation:
     """Adam(lr, b1, b2), AdamW when `weight_decay` > 0 (decoupled: each step also subtracts
-    lr * weight_decay * param, of every parameter, as torch's AdamW in FastTD3/FastSAC), after a
+    lr * weight_decay * param, of every parameter: biases and LayerNorm scales too), after a
     global-norm clip of the gradients when `grad_clip` > 0. With weight_decay 0 it is plain Adam
     (the same optimiser state as before the field existed, so old checkpoints load)."""
     opt = optax.adamw(lr, b1, b2, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(lr, b1, b2)

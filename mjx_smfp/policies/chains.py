@@ -33,6 +33,7 @@ import numpy as np
 
 from mjx_smfp.networks import ACTIVATIONS, MLP, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
+from mjx_smfp.validation import check
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 0.0
@@ -54,15 +55,6 @@ class StepNetwork(nn.Module):
         h = act(InputLayer(self.hidden[0])(obs, y, TimeEmbedding(self.time_embed_dim)(t)))
         return MLP(hidden=tuple(self.hidden[1:]), out=self.out, activation=act,
                    kernel_init_scale_out=self.out_scale)(h)
-
-
-def _check(config, counts: tuple[str, ...], positive: tuple[str, ...]):
-    for name in counts:
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
-    for name in positive:
-        if not math.isfinite(getattr(config, name)) or getattr(config, name) <= 0:
-            raise ValueError(f"{name}={getattr(config, name)} must be finite and > 0")
 
 
 class GaussianChain:
@@ -102,9 +94,9 @@ class FlowChainConfig:
     out_scale: float = 0.01  # variance scale of the output layer: v ~ 0 at init
 
     def __post_init__(self):
-        _check(self, ("flow_steps", "time_embed_dim"), ("flow_noise_init", "out_scale"))
-        if self.velocity not in VELOCITIES:
-            raise ValueError(f"velocity={self.velocity!r} is not valid; choose one of {', '.join(VELOCITIES)}")
+        check(self, "flow_steps", "time_embed_dim", at_least=1)
+        check(self, "flow_noise_init", "out_scale", positive=True)
+        check(self, "velocity", choices=VELOCITIES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +152,8 @@ class DiffusionConfig:
     out_scale: float = 0.01  # variance scale of the drift's output layer: f ~ 0 at init
 
     def __post_init__(self):
-        _check(self, ("diffusion_steps", "time_embed_dim"), ("beta_min", "beta_max", "out_scale"))
+        check(self, "diffusion_steps", "time_embed_dim", at_least=1)
+        check(self, "beta_min", "beta_max", "out_scale", positive=True)
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max={self.beta_max} must be >= beta_min={self.beta_min}")
 

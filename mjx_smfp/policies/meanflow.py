@@ -47,6 +47,7 @@ from flax import struct
 from mjx_smfp import meanflow as mf
 from mjx_smfp.networks import ACTIVATIONS, INPUT_LAYERS, MATMUL_DTYPES, MLP, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import squashed_gaussian_log_prob, standard_normal_logpdf, tanh_log_det
+from mjx_smfp.validation import check
 
 LOG_SIGMA_MIN = -5.0  # default bounds of log sigma (SMFP.Config.log_std_min/max)
 LOG_SIGMA_MAX = 1.0
@@ -71,19 +72,14 @@ class MeanFlowConfig:
     entropy_surrogate: str = "conditional"  # log pi_hat: "conditional" | "jacobian" | "none"
 
     def __post_init__(self):
-        choices = dict(sigma_mode=SIGMA_MODES, entropy_surrogate=ENTROPY_SURROGATES, input_layer=INPUT_LAYERS)
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
+        check(self, "sigma_mode", choices=SIGMA_MODES)
+        check(self, "entropy_surrogate", choices=ENTROPY_SURROGATES)
+        check(self, "input_layer", choices=INPUT_LAYERS)
         if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
             raise ValueError("sigma_mode='zero' has no conditional entropy: set entropy_surrogate to "
                              "'jacobian' or 'none'")
-        for name in ("time_embed_dim", "sigma_hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("sigma_init", "flow_init_scale", "out_scale"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be finite and > 0")
+        check(self, "time_embed_dim", "sigma_hidden", at_least=1)
+        check(self, "sigma_init", "flow_init_scale", "out_scale", positive=True)
 
 
 class MeanFlowNetwork(nn.Module):
