@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from mjx_smfp import config
+from mjx_smfp import cli, config
 
 
 def test_presets_and_cli_overrides_reach_train_and_agent_fields():
-    cfg, agent_cfg = config.build(config.parse_cli_pairs(
+    cfg, agent_cfg = config.build(cli.parse_cli_pairs(
         ["--env", "inverted_pendulum", "--agent", "sac", "--preset", "paper", "--batch_size", "512",
          "--temperature_lr=1e-3", "--critic_hidden", "64,64", "--normalize_obs", "false", "--target_entropy", "none"]))
     assert (cfg.preset, cfg.num_envs, cfg.batch_size, cfg.normalize_obs) == ("paper", 1, 512, False)
