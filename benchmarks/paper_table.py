@@ -466,9 +466,9 @@ def parse(argv: list[str]):
         overrides.update(SMOKE["overrides"])
         args.out = args.out or tempfile.mkdtemp(prefix="paper_smoke_")
     args.out = args.out or DEFAULT_OUT
-    from mjx_smfp import config as config_lib
+    from mjx_smfp import cli
 
-    overrides.update(config_lib.parse_cli_pairs(rest))
+    overrides.update(cli.parse_cli_pairs(rest))
     return args, overrides
 
 

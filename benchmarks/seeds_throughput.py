@@ -88,6 +88,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=200, help="iterations (env steps per seed) per timed chunk")
     parser.add_argument("--write_results_md", action="store_true")
     args, rest = parser.parse_known_args(argv)
+    from mjx_smfp import cli
     from mjx_smfp import config as config_lib
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -95,7 +96,7 @@ def main(argv=None):
         raise SystemExit("--seeds must start with 1 (the one-after-another baseline)")
     cfg, agent_cfg = config_lib.build({"env": args.env, "agent": args.agent, "preset": "paper", "learning_starts": 256,
                                        "replay_capacity": 10_000, "iterations_per_call": args.iterations,
-                                       **config_lib.parse_cli_pairs(rest)})
+                                       **cli.parse_cli_pairs(rest)})
     info = machine.describe()
     print(f"[seeds] {machine.summary(info)}; {args.env}/{args.agent}, preset paper: {cfg.num_envs} env per seed, batch "
           f"{cfg.batch_size}, UTD {cfg.updates_per_step}, actor {agent_cfg.actor_hidden}, critic "

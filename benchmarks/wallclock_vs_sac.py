@@ -351,10 +351,11 @@ def main(argv=None):
 
     if not args.compile_cache:
         jax.config.update("jax_enable_compilation_cache", False)
+    from mjx_smfp import cli
     from mjx_smfp import config as config_lib
     from mjx_smfp.runner import format_eta
 
-    pairs = config_lib.parse_cli_pairs(rest)
+    pairs = cli.parse_cli_pairs(rest)
     names = tuple(a.strip() for a in args.agents.split(",") if a.strip())
     overrides = split_overrides(pairs, names)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

@@ -59,9 +59,10 @@ def heavy_task_note(cfg) -> str | None:
 
 def resolve(argv: list[str]):
     """Command line -> (TrainConfig, agent Config, run_dir, resume flag); raises ValueError."""
+    from mjx_smfp import cli
     from mjx_smfp import config as config_lib
 
-    pairs = config_lib.parse_cli_pairs(argv)
+    pairs = cli.parse_cli_pairs(argv)
     resume_dir = pairs.pop("resume", None)
     allow_cpu_fast = config_lib.parse_value("allow_cpu_fast", pairs.pop("allow_cpu_fast", "false"), bool)
     if resume_dir is not None:
@@ -99,12 +100,12 @@ def resolve(argv: list[str]):
 
 def main(argv: list[str] | None = None) -> str:
     argv = sys.argv[1:] if argv is None else argv
-    from mjx_smfp import config as config_lib
+    from mjx_smfp import cli
 
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         try:
-            print(config_lib.help_text(config_lib.parse_cli_pairs([a for a in argv if a not in ("-h", "--help")])))
+            print(cli.help_text(cli.parse_cli_pairs([a for a in argv if a not in ("-h", "--help")])))
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2)

@@ -1,33 +1,25 @@
 """Typed, frozen run configuration: `TrainConfig` (the loop) + the agent's own `Config`,
-presets per scale and task, command-line overrides, and start-up validation.
+presets per scale and task, and start-up validation. The command line (parsing `--field value`
+pairs, `--help`) is mjx_smfp/cli.py, built on this module.
 
 Scales: `fast` (thousands of envs, large batches, several updates per iteration —
 FastSAC-style, for accelerators), `paper` (1 env, batch 256, UTD 1, 1M steps, replay 1M),
 `cpu` (a laptop-sized run), and `auto` (cpu without an accelerator, else fast).
 Precedence: dataclass defaults < scale preset < task preset (any scale, then this scale) <
-command line.
-Every field can be overridden with `--field value`; agent fields (e.g. `--temperature_lr
-1e-3`) go to the agent's Config. Unknown or inconsistent options raise ValueError naming
-the field.
-
-The command line is this module's small flat parser, not tyro: tyro is not among the pinned
-dependencies, and its nested `--policy.sigma-mode` options would break the flat
-`--field value` syntax that runs, presets, `config.json` and scripts already use. `--help`
-is generated from the same dataclasses (`help_text`): each field's type, its default
-resolved for the chosen env/agent/preset, and its meaning, read from the inline `# comment`
-beside the field (`field_comments`), so the help cannot drift from the code.
+overrides. Every field can be overridden by name; agent fields (e.g. `temperature_lr`) go to
+the agent's Config, a nested config's fields (SMFP's `policy.sigma_mode`) by their own flat
+name. Override values may be strings (`parse_value` reads them as the field's type). Unknown or
+inconsistent options raise ValueError naming the field.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
-import io
 import json
-import textwrap
-import tokenize
 import typing
 from typing import Any
+
+from mjx_smfp.validation import check
 
 SCALES = ("auto", "cpu", "fast", "paper")
 PHYSICS = ("gymnasium", "gpu", "fast")  # envs.base.MjxTask.resolve_physics's presets
@@ -117,8 +109,7 @@ TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
 
 def resolve_scale(preset: str) -> str:
     """`auto` -> `cpu` when JAX has no accelerator, else `fast`."""
-    if preset not in SCALES:
-        raise ValueError(f"preset={preset!r} is not valid; valid presets: {', '.join(SCALES)}")
+    check("preset", preset, choices=SCALES, noun="presets")
     if preset != "auto":
         return preset
     import jax
@@ -126,7 +117,8 @@ def resolve_scale(preset: str) -> str:
     return "cpu" if jax.default_backend() == "cpu" else "fast"
 
 
-def _field_types(cls) -> dict[str, Any]:
+def field_types(cls) -> dict[str, Any]:
+    """{field name: type} of config dataclass `cls` (its annotations; the default's type as a fallback)."""
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # noqa: BLE001 - unresolved forward refs: fall back to defaults' types
@@ -137,131 +129,29 @@ def _field_types(cls) -> dict[str, Any]:
     return out
 
 
-def _nested(cls) -> dict[str, type]:
-    """Fields of `cls` that are themselves config dataclasses (e.g. SMFP's `policy`)."""
-    return {name: typ for name, typ in _field_types(cls).items() if dataclasses.is_dataclass(typ)}
+def nested_configs(cls) -> dict[str, type]:
+    """Fields of config class `cls` that are themselves config dataclasses (e.g. SMFP's `policy`)."""
+    return {name: typ for name, typ in field_types(cls).items() if dataclasses.is_dataclass(typ)}
 
 
 def flat_field_types(cls) -> dict[str, Any]:
     """Every settable field of config class `cls` by its command-line name: its own fields and
     those of nested configs (SMFP's `policy.sigma_mode` is `--sigma_mode`)."""
-    out = {k: v for k, v in _field_types(cls).items() if k not in _nested(cls)}
-    for typ in _nested(cls).values():
-        for name, sub in _field_types(typ).items():
+    out = {k: v for k, v in field_types(cls).items() if k not in nested_configs(cls)}
+    for typ in nested_configs(cls).values():
+        for name, sub in field_types(typ).items():
             if name in out:
                 raise TypeError(f"{cls.__qualname__}: field {name!r} is declared twice (nested configs need unique names)")
             out[name] = sub
     return out
 
 
-def _own_field_comments(cls) -> dict[str, str]:
-    """{field: inline comment} of the fields `cls` itself declares (`name: type = x  # comment`)."""
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):  # no source (e.g. a frozen install): no meanings
-        return {}
-    out, depth, line = {}, 0, []
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.INDENT:
-            depth += 1
-        elif tok.type == tokenize.DEDENT:
-            depth -= 1
-        elif tok.type == tokenize.NL and all(t.type == tokenize.COMMENT for t in line):
-            line = []  # a comment-only line belongs to no field
-        elif tok.type == tokenize.NEWLINE:
-            if depth == 1 and len(line) > 1 and line[0].type == tokenize.NAME and line[1].string == ":":
-                comments = [t for t in line if t.type == tokenize.COMMENT and t.start[0] == line[0].start[0]]
-                out[line[0].string] = comments[0].string.lstrip("#").strip() if comments else ""
-            line = []
-        elif tok.type != tokenize.NL:
-            line.append(tok)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in out.items() if k in fields}
-
-
-def field_comments(cls) -> dict[str, str]:
-    """The meaning of every field of config class `cls` by its command-line name, from the
-    inline comments in its source (a subclass's comment wins); nested configs included."""
-    out: dict[str, str] = {}
-    for klass in [*reversed(cls.__mro__), *_nested(cls).values()]:
-        if dataclasses.is_dataclass(klass):
-            out.update(_own_field_comments(klass))
-    return out
-
-
-def _type_name(typ: Any) -> str:
-    args = [a for a in typing.get_args(typ) if a is not type(None) and a is not Ellipsis]
-    if typing.get_origin(typ) is tuple:
-        return f"{_type_name(args[0] if args else str)},..."
-    if len(args) < len(typing.get_args(typ)) and args:  # Optional[X]
-        return f"{_type_name(args[0])}|none"
-    return getattr(typ, "__name__", str(typ))
-
-
-def show_value(value: Any) -> str:
-    """A field value as the command line writes it: `64,64`, `none`, `true`, `''`."""
-    if value == "":
-        return "''"
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
-    if value is None or isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-TASK_FIELDS = ("env", "env_kwargs", "episode_length")
-
-
-def help_text(overrides: dict[str, Any]) -> str:
-    """Every option of the run `overrides` chose (only `env`, `agent`, `preset` are read),
-    grouped loop / agent / task: type, default after presets, meaning; plus the valid envs,
-    agents and presets."""
-    import envs
-    from mjx_smfp import agents
-
-    chosen = {k: v for k, v in overrides.items() if k in ("env", "agent", "preset")}
-    cfg, agent_cfg = build(chosen)
-    agent_cls = agents.get_class(cfg.agent).Config
-    train_meaning, agent_meaning = field_comments(TrainConfig), field_comments(agent_cls)
-    train_values = dataclasses.asdict(cfg)
-    agent_values = {k: getattr(agent_cfg, k) for k in _field_types(type(agent_cfg)) if k not in _nested(agent_cls)}
-    for nested_name in _nested(agent_cls):
-        agent_values.update(dataclasses.asdict(getattr(agent_cfg, nested_name)))
-
-    def rows(names, types, values, meanings):
-        return [f"  --{n:<22} {_type_name(types[n]):<10} {show_value(values[n]):<16} {meanings.get(n, '')}" for n in names]
-
-    train_types, agent_types = _field_types(TrainConfig), flat_field_types(agent_cls)
-    own_agent = set(_field_types(agent_cls)) - set(_nested(agent_cls))
-    loop = [n for n in train_types if n not in TASK_FIELDS and n != "agent"]
-    task_cls = envs.get_class(cfg.env)
-    task_options = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(task_cls.__init__).parameters.values()
-                             if p.name != "self" and p.default is not inspect.Parameter.empty)
-    auto = "cpu" if resolve_scale("auto") == "cpu" else "fast"
-    return "\n".join([
-        f"envs: {', '.join(envs.names())}",
-        f"agents: {', '.join(agents.names())}",
-        f"presets: {', '.join(SCALES)} (auto = cpu without an accelerator, else fast; here: {auto})",
-        f"Defaults below are for --agent {cfg.agent} --env {cfg.env} --preset {overrides.get('preset', 'auto')}"
-        f" (dataclass < scale preset < task preset < command line); pass those to see others.",
-        "", f"  {'--option':<24} {'type':<10} {'default':<16} meaning",
-        "loop (TrainConfig):", *rows(loop, train_types, train_values, train_meaning),
-        "", f"agent ({agent_cls.__qualname__}):", *rows(["agent"], train_types, train_values, train_meaning),
-        *rows([n for n in agent_types if n in own_agent], agent_types, agent_values, agent_meaning),
-        *[line for name, typ in _nested(agent_cls).items() for line in (
-            f" {name} ({typ.__qualname__}): {agent_meaning.get(name, '')}",
-            *rows(list(_field_types(typ)), agent_types, agent_values, agent_meaning))],
-        "", "task:", *rows(TASK_FIELDS, train_types, train_values, train_meaning),
-        f"  {cfg.env} options for --env_kwargs: {task_options or 'none'}",
-    ])
-
-
 def make_config(cls, values: dict):
     """Build `cls` from flat field values, routing nested configs' fields into them."""
-    nested = _nested(cls)
-    own = {k: v for k, v in values.items() if k in _field_types(cls) and k not in nested}
+    nested = nested_configs(cls)
+    own = {k: v for k, v in values.items() if k in field_types(cls) and k not in nested}
     for field_name, typ in nested.items():
-        sub = {k: v for k, v in values.items() if k in _field_types(typ)}
+        sub = {k: v for k, v in values.items() if k in field_types(typ)}
         if isinstance(values.get(field_name), dict):  # from JSON (config.json)
             sub = {**values[field_name], **sub}
         own[field_name] = typ(**sub)
@@ -300,28 +190,6 @@ def parse_value(name: str, text: Any, typ: Any) -> Any:
         raise ValueError(f"--{name}: cannot read {text!r} as {getattr(typ, '__name__', typ)}") from None
 
 
-def parse_cli_pairs(argv: list[str]) -> dict[str, str]:
-    """['--a', '1', '--b=2', '--flag'] -> {'a': '1', 'b': '2', 'flag': 'true'}."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        tok = argv[i]
-        if not tok.startswith("--"):
-            raise ValueError(f"unexpected argument {tok!r}; options are --field value")
-        key = tok[2:]
-        if "=" in key:
-            key, value = key.split("=", 1)
-            i += 1
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            value = argv[i + 1]
-            i += 2
-        else:
-            value = "true"
-            i += 1
-        out[key.replace("-", "_")] = value
-    return out
-
-
 def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig, Any]:
     """Resolve presets and overrides into (TrainConfig, agent Config), validated.
 
@@ -337,7 +205,7 @@ def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig
 
         agent_config_cls = agents.get_class(agent).Config
 
-    train_types = _field_types(TrainConfig)
+    train_types = field_types(TrainConfig)
     agent_types = flat_field_types(agent_config_cls)
     train_kw: dict[str, Any] = {}
     agent_kw: dict[str, Any] = {}
@@ -373,18 +241,12 @@ def validate(cfg: TrainConfig) -> None:
 
     if cfg.agent not in agents.names():
         raise ValueError(f"agent={cfg.agent!r} is not a known agent; valid agents: {', '.join(agents.names())}")
-    if cfg.physics not in PHYSICS:
-        raise ValueError(f"physics={cfg.physics!r} is not valid; valid physics presets: {', '.join(PHYSICS)}")
-    for name in ("num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step",
-                 "replay_capacity", "iterations_per_call", "eval_episodes", "keep_checkpoints"):
-        if getattr(cfg, name) <= 0:
-            raise ValueError(f"{name}={getattr(cfg, name)} must be positive")
-    for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"{name}={getattr(cfg, name)} must be >= 0")
+    check(cfg, "physics", choices=PHYSICS, noun="physics presets")
+    check(cfg, "num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step", "replay_capacity",
+          "iterations_per_call", "eval_episodes", "keep_checkpoints", positive=True)
+    check(cfg, "learning_starts", "eval_interval", "checkpoint_interval", "seed", nonneg=True)
     check_seeds(cfg.num_seeds, cfg.num_devices)
-    if cfg.num_devices < 0:
-        raise ValueError(f"num_devices={cfg.num_devices} must be >= 0 (0 = all visible devices)")
+    check(cfg, "num_devices", nonneg=True)  # 0 = all visible devices
     if cfg.num_devices > 1:  # before any divisibility: a missing device is the first thing to fix
         import jax
 
@@ -413,8 +275,7 @@ def validate(cfg: TrainConfig) -> None:
 def check_seeds(num_seeds: int, num_devices: int) -> None:
     """ValueError unless `num_seeds` is positive and, with several seeds, the run is the plain
     single-device engine (seeds are not sharded over devices yet)."""
-    if num_seeds <= 0:
-        raise ValueError(f"num_seeds={num_seeds} must be positive")
+    check("num_seeds", num_seeds, positive=True)
     if num_seeds > 1 and num_devices != 1:
         raise ValueError(f"num_seeds={num_seeds} with num_devices={num_devices}: seeds are not sharded over "
                          "devices yet; use num_devices=1 with several seeds, or num_seeds=1 with several devices")
@@ -450,4 +311,20 @@ def from_dict(data: dict, agent_config_cls=None) -> tuple[TrainConfig, Any]:
             return tuple(value)
         return {k: restore(v) for k, v in value.items()} if isinstance(value, dict) else value
 
-    return TrainConfig(**data["train"]), make_config(agent_config_cls, restore(data["agent"]))
+    return TrainConfig(**data["train"]), make_config(agent_config_cls, lift_moved_fields(agent_config_cls,
+                                                                                          restore(data["agent"])))
+
+
+def lift_moved_fields(cls, values: dict) -> dict:
+    """Saved agent values with the fields that moved from a nested config up to `cls` itself
+    (2026-12: SMFP's `policy.activation` became the agent's `activation`, shared by actor and
+    critic) lifted to the top, so older config.json files still load. Such runs trained their
+    critic with ReLU whatever the actor's activation was."""
+    values = dict(values)
+    for name, typ in nested_configs(cls).items():
+        if isinstance(values.get(name), dict):
+            sub = dict(values[name])
+            for key in [k for k in sub if k not in field_types(typ) and k in field_types(cls) and k not in values]:
+                values[key] = sub.pop(key)
+            values[name] = sub
+    return values

@@ -1,10 +1,15 @@
 """Network building blocks shared by every agent: MLPs, the twin LayerNorm critic, and the time
-embeddings and input layer of the generative policies."""
+embeddings and input layer of the generative policies.
+
+Precision: every block takes a `dtype`, the dtype its matmuls compute in (`MATMUL_DTYPES`:
+None = the inputs' float32, or bfloat16 on accelerators, as FastSAC/FastTD3 train). Parameters
+stay float32 (flax's `param_dtype`), so optimiser states, targets and losses are float32, and
+the network outputs are cast back to float32 before any log-density or loss sees them."""
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -12,26 +17,37 @@ import jax.numpy as jnp
 
 ACTIVATIONS = {"silu": nn.silu, "relu": nn.relu}
 INPUT_LAYERS = ("split", "concat")
+# Config name -> compute dtype of the matmuls. "float32" is None (flax infers float32 from the
+# inputs): exactly the computation of a network built without a dtype.
+MATMUL_DTYPES: dict[str, Any] = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def to_float32(x: jax.Array, dtype: Optional[Any]) -> jax.Array:
+    """A network output back in float32 when it was computed in a lower precision `dtype`."""
+    return x if dtype is None else x.astype(jnp.float32)
 
 
 class MLP(nn.Module):
-    """Plain MLP; optional LayerNorm after each hidden Dense (stabilises off-policy critics)."""
+    """Plain MLP; optional LayerNorm after each hidden Dense (stabilises off-policy critics).
+    With a `dtype` (e.g. bfloat16) the Dense and LayerNorm layers compute in it (LayerNorm keeps
+    its statistics in float32), the parameters stay float32 and the output is float32."""
 
     hidden: Sequence[int]
     out: int
     layer_norm: bool = False
     activation: Callable = nn.relu
     kernel_init_scale_out: float = 1.0
+    dtype: Optional[Any] = None  # matmul compute dtype (None: the inputs' dtype)
 
     @nn.compact
     def __call__(self, x):
         for width in self.hidden:
-            x = nn.Dense(width)(x)
+            x = nn.Dense(width, dtype=self.dtype)(x)
             if self.layer_norm:
-                x = nn.LayerNorm()(x)
+                x = nn.LayerNorm(dtype=self.dtype)(x)
             x = self.activation(x)
         init = nn.initializers.variance_scaling(self.kernel_init_scale_out, "fan_avg", "uniform")
-        return nn.Dense(self.out, kernel_init=init)(x)
+        return to_float32(nn.Dense(self.out, kernel_init=init, dtype=self.dtype)(x), self.dtype)
 
 
 class TwinQ(nn.Module):
@@ -40,6 +56,8 @@ class TwinQ(nn.Module):
     hidden: Sequence[int] = (256, 256, 256)
     num_heads: int = 2
     layer_norm: bool = True
+    activation: str = "relu"  # a key of ACTIVATIONS
+    dtype: Optional[Any] = None  # matmul compute dtype (MLP); Q-values are float32
 
     @nn.compact
     def __call__(self, obs, action):
@@ -51,7 +69,8 @@ class TwinQ(nn.Module):
             in_axes=None,
             out_axes=0,
             axis_size=self.num_heads,
-        )(hidden=self.hidden, out=1, layer_norm=self.layer_norm)
+        )(hidden=self.hidden, out=1, layer_norm=self.layer_norm, activation=ACTIVATIONS[self.activation],
+          dtype=self.dtype)
         return heads(x)[..., 0]
 
 
@@ -63,16 +82,17 @@ def sinusoidal_embedding(t: jax.Array, num_frequencies: int, max_frequency: floa
 
 
 class TimeEmbedding(nn.Module):
-    """Sinusoidal features of a scalar time followed by a 2-layer SiLU MLP."""
+    """Sinusoidal features of a scalar time followed by a 2-layer SiLU MLP (matmuls in `dtype`)."""
 
     dim: int = 64
     num_frequencies: int = 16
+    dtype: Optional[Any] = None  # matmul compute dtype (None: float32)
 
     @nn.compact
     def __call__(self, t):
         h = sinusoidal_embedding(t, self.num_frequencies)
-        h = nn.silu(nn.Dense(self.dim)(h))
-        return nn.Dense(self.dim)(h)
+        h = nn.silu(nn.Dense(self.dim, dtype=self.dtype)(h))
+        return nn.Dense(self.dim, dtype=self.dtype)(h)
 
 
 class InputLayer(nn.Module):
@@ -88,6 +108,7 @@ class InputLayer(nn.Module):
 
     features: int
     mode: str = "concat"
+    dtype: Optional[Any] = None  # matmul compute dtype (None: the inputs'); kernels stay float32
 
     @nn.compact
     def __call__(self, *groups):
@@ -100,6 +121,9 @@ class InputLayer(nn.Module):
         else:  # "split" (MeanFlowConfig validates the mode)
             kernels = [self.param(f"kernel_{i}", init, (n, self.features)) for i, n in enumerate(sizes)]
         out = self.param("bias", nn.initializers.zeros, (self.features,))
+        if self.dtype is not None:
+            cast = lambda x: x.astype(self.dtype)  # noqa: E731
+            groups, kernels, out = map(cast, groups), map(cast, kernels), cast(out)
         for g, k in zip(groups, kernels):
             out = out + g @ k
         return out

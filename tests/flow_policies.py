@@ -3,8 +3,9 @@ in u (a plain flow, x ~ eps at init). The agent's defaults (state sigma head, Re
 are tuned for RL; these tests check identities and fits that hold for any flow."""
 from mjx_smfp.policies.meanflow import MeanFlowConfig, MeanFlowPolicy
 
-PLAIN = dict(sigma_mode="per_dim", activation="silu", flow_init_scale=1.0)
+PLAIN = dict(sigma_mode="per_dim", flow_init_scale=1.0)
 
 
-def flow_policy(action_size: int, hidden: tuple, **options) -> MeanFlowPolicy:
-    return MeanFlowPolicy(action_size=action_size, hidden=hidden, config=MeanFlowConfig(**{**PLAIN, **options}))
+def flow_policy(action_size: int, hidden: tuple, activation: str = "silu", **options) -> MeanFlowPolicy:
+    return MeanFlowPolicy(action_size=action_size, hidden=hidden, config=MeanFlowConfig(**{**PLAIN, **options}),
+                          activation=activation)

@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from mjx_smfp import config
+from mjx_smfp import cli, config
 
 
 def test_presets_and_cli_overrides_reach_train_and_agent_fields():
-    cfg, agent_cfg = config.build(config.parse_cli_pairs(
+    cfg, agent_cfg = config.build(cli.parse_cli_pairs(
         ["--env", "inverted_pendulum", "--agent", "sac", "--preset", "paper", "--batch_size", "512",
          "--temperature_lr=1e-3", "--critic_hidden", "64,64", "--normalize_obs", "false", "--target_entropy", "none"]))
     assert (cfg.preset, cfg.num_envs, cfg.batch_size, cfg.normalize_obs) == ("paper", 1, 512, False)
@@ -73,3 +73,11 @@ def test_fast_preset_simulates_with_gpu_physics_and_env_kwargs_physics_wins():
     assert make_task(cfg).physics.integrator != "euler"
     with pytest.raises(ValueError, match=r"physics='warp' is not valid"):
         config.build({"physics": "warp"})
+
+
+def test_a_saved_smfp_config_from_before_activation_moved_up_still_loads():
+    """policy.activation (the actor's, until 2026-12) becomes the agent's activation."""
+    cfg, agent_cfg = config.build({"agent": "smfp", "activation": "silu"})
+    saved = json.loads(json.dumps(config.to_dict(cfg, agent_cfg)))
+    saved["agent"]["policy"]["activation"] = saved["agent"].pop("activation")
+    assert config.from_dict(saved) == (cfg, agent_cfg)

@@ -18,4 +18,5 @@ class DIME(SAC):
         policy: DiffusionConfig = DiffusionConfig()  # the N-step diffusion sampler
 
     def make_policy(self) -> DiffusionPolicy:
-        return DiffusionPolicy(self.action_size, tuple(self.config.actor_hidden), self.config.policy)
+        return DiffusionPolicy(self.action_size, tuple(self.config.actor_hidden), self.config.policy,
+                               activation=self.config.activation)

@@ -25,7 +25,9 @@ class SAC(SoftActorCriticAgent):
         pass
 
     def make_policy(self) -> TanhGaussianPolicy:
-        return TanhGaussianPolicy(action_size=self.action_size, hidden=tuple(self.config.actor_hidden))
+        c = self.config
+        return TanhGaussianPolicy(action_size=self.action_size, hidden=tuple(c.actor_hidden), activation=c.activation,
+                                  matmul_dtype=c.matmul_dtype, log_std_min=c.log_std_min, log_std_max=c.log_std_max)
 
     def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
         """E[alpha log pi(a|s) - min_i Q_i(s, a)], a ~ pi reparameterised."""

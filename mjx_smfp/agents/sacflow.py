@@ -18,4 +18,5 @@ class SACFlow(SAC):
         policy: FlowChainConfig = FlowChainConfig()  # the K-step flow
 
     def make_policy(self) -> FlowChainPolicy:
-        return FlowChainPolicy(self.action_size, tuple(self.config.actor_hidden), self.config.policy)
+        return FlowChainPolicy(self.action_size, tuple(self.config.actor_hidden), self.config.policy,
+                               activation=self.config.activation)

@@ -41,6 +41,7 @@ from mjx_smfp.agents.soft_actor_critic import (SoftActorCriticAgent, SoftActorCr
                                                gradient_update)
 from mjx_smfp.policies.densities import standard_normal_logpdf
 from mjx_smfp.policies.meanflow import MeanFlowConfig, MeanFlowPolicy
+from mjx_smfp.validation import check
 
 ACTOR_UPDATES = ("reparam", "weighted")
 MEANFLOW_TARGETS = ("anchor", "anchor_flow", "replay")
@@ -61,6 +62,7 @@ class SMFP(SoftActorCriticAgent):
     class Config(SoftActorCriticConfig):
         # Networks, optimisation and temperature: SoftActorCriticConfig's fields (shared with SAC).
         init_temperature: float = 0.1  # initial alpha (SAC: 1.0); see docs/smfp.md "Inverted pendulum"
+        log_std_max: float = 1.0  # upper bound of the boundary noise's log sigma (SAC's actor: 2.0)
         policy: MeanFlowConfig = MeanFlowConfig()  # the actor (SMFP.md §3-4)
         best_of_n: int = 1  # acting: argmax min-Q over N samples (1 = off)
         eval_best_of_n: int = 1  # evaluation: argmax min-Q over N xi=0 samples (1 = eps = 0)
@@ -88,28 +90,25 @@ class SMFP(SoftActorCriticAgent):
 
         def __post_init__(self):
             super().__post_init__()
-            choices = dict(actor_update=ACTOR_UPDATES, meanflow_target=MEANFLOW_TARGETS,
-                           meanflow_variant=mf.VARIANTS, anchor_update=md.ANCHOR_UPDATES)
-            for name, valid in choices.items():
-                if getattr(self, name) not in valid:
-                    raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
+            check(self, "actor_update", choices=ACTOR_UPDATES)
+            check(self, "meanflow_target", choices=MEANFLOW_TARGETS)
+            check(self, "meanflow_variant", choices=mf.VARIANTS)
+            check(self, "anchor_update", choices=md.ANCHOR_UPDATES)
+            if self.policy.sigma_mode != "zero" and not (
+                    self.log_std_min <= math.log(self.policy.sigma_init) <= self.log_std_max):
+                bounds = f"[{math.exp(self.log_std_min):.3g}, {math.exp(self.log_std_max):.3g}]"
+                raise ValueError(f"sigma_init={self.policy.sigma_init} lies outside [exp(log_std_min), "
+                                 f"exp(log_std_max)] = {bounds}")
             if self.policy.entropy_surrogate == "none" and self.learn_temperature:
                 raise ValueError("entropy_surrogate='none' has no entropy to tune: set learn_temperature=False")
             if self.learn_md_coef and self.md_coef <= 0:
                 raise ValueError("learn_md_coef=True needs md_coef > 0 (it is tuned in log space)")
-            if not 0.0 < self.meanflow_fraction <= 1.0:
-                raise ValueError(f"meanflow_fraction must be in (0, 1], got {self.meanflow_fraction}")
-            for name in ("equal_time_fraction", "one_step_fraction", "anchor_ema_rate"):
-                if not 0.0 <= getattr(self, name) <= 1.0:
-                    raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1]")
-            for name in ("meanflow_coef", "md_coef", "target_kl", "meanflow_weight_power", "meanflow_weight_eps"):
-                if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                    raise ValueError(f"{name}={getattr(self, name)} must be finite and >= 0")
-            if not math.isfinite(self.md_coef_lr) or self.md_coef_lr <= 0:
-                raise ValueError(f"md_coef_lr={self.md_coef_lr} must be finite and > 0")
-            for name in ("anchor_period", "num_particles", "best_of_n", "eval_best_of_n"):
-                if getattr(self, name) < 1:
-                    raise ValueError(f"{name} must be >= 1")
+            check(self, "meanflow_fraction", within="(0, 1]")
+            check(self, "equal_time_fraction", "one_step_fraction", "anchor_ema_rate", within="[0, 1]")
+            check(self, "meanflow_coef", "md_coef", "target_kl", "meanflow_weight_power", "meanflow_weight_eps",
+                  nonneg=True)
+            check(self, "md_coef_lr", positive=True)
+            check(self, "anchor_period", "num_particles", "best_of_n", "eval_best_of_n", at_least=1)
 
     State = SMFPState
 
@@ -119,8 +118,10 @@ class SMFP(SoftActorCriticAgent):
 
     # -- helpers -----------------------------------------------------------------------
     def make_policy(self) -> MeanFlowPolicy:
-        return MeanFlowPolicy(action_size=self.action_size, hidden=tuple(self.config.actor_hidden),
-                              config=self.config.policy)
+        c = self.config
+        return MeanFlowPolicy(action_size=self.action_size, hidden=tuple(c.actor_hidden), config=c.policy,
+                              activation=c.activation, matmul_dtype=c.matmul_dtype, log_sigma_min=c.log_std_min,
+                              log_sigma_max=c.log_std_max)
 
     def extra_state(self, actor_params) -> dict:
         log_md_coef = jnp.asarray(math.log(max(self.config.md_coef, 1e-30)), jnp.float32)

@@ -8,6 +8,11 @@ One `update` (below) is, per gradient step:
 1. critic: the twin-Q soft backup (mjx_smfp/critic.py) with a' ~ pi(.|s') and its log pi;
 2. every `policy_delay` steps, `actor_step`: one optimiser step on `actor_loss`, then the
    temperature toward the target entropy (subclasses add their own, e.g. SMFP's anchor).
+
+The parallel-regime recipe of FastSAC / FastTD3 / FlashSAC (/work/shared/design/PARALLEL.md) is
+a set of fields here, so every agent has them: AdamW (`weight_decay`, `adam_b1`, `adam_b2`),
+SiLU networks (`activation`), bfloat16 matmuls (`matmul_dtype`), the temperature's target
+(`target_entropy` | `target_entropy_per_dim` | `target_std`) and the log-std bounds.
 """
 from __future__ import annotations
 
@@ -22,15 +27,11 @@ from flax import struct
 
 from mjx_smfp import critic as critic_lib
 from mjx_smfp.agents.base import Agent, Metrics, Transition
-from mjx_smfp.networks import TwinQ
+from mjx_smfp.networks import ACTIVATIONS, MATMUL_DTYPES, TwinQ
+from mjx_smfp.validation import check
 
 
-def _check_positive(cfg, names, strict=True):
-    for name in names:
-        value = getattr(cfg, name)
-        bad = not math.isfinite(value) or (value <= 0 if strict else value < 0)
-        if bad:
-            raise ValueError(f"{name}={value} must be finite and {'> 0' if strict else '>= 0'}")
+TARGET_ENTROPY_FIELDS = ("target_entropy", "target_entropy_per_dim", "target_std")  # at most one is set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,35 +40,77 @@ class SoftActorCriticConfig:
     critic_hidden: tuple[int, ...] = (256, 256, 256)  # critic MLP widths (each Q head)
     num_q_heads: int = 2  # Q heads; targets use the min over heads
     critic_layer_norm: bool = True  # LayerNorm after each hidden critic layer
+    activation: str = "relu"  # hidden activation of every MLP of the agent (critic and actor): relu | silu
+    matmul_dtype: str = "float32"  # compute dtype of network matmuls: float32 | bfloat16 (params, losses stay float32)
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the critic
     temperature_lr: float = 3e-4  # Adam learning rate of log alpha
+    weight_decay: float = 0.0  # decoupled (AdamW) weight decay of actor and critic params; 0 = plain Adam
+    adam_b1: float = 0.9  # Adam beta1 (first-moment decay) of the actor and critic optimisers
+    adam_b2: float = 0.999  # Adam beta2 (second-moment decay) of the actor and critic optimisers
     gamma: float = 0.99  # discount
     tau: float = 0.005  # Polyak rate of the target critic
     grad_clip: float = 1.0  # global-norm clip of actor and critic gradients; <= 0 disables
     init_temperature: float = 1.0  # initial alpha
-    target_entropy: Optional[float] = None  # alpha's target entropy; None -> -action_size
-    learn_temperature: bool = True  # tune alpha toward target_entropy
+    target_entropy: Optional[float] = None  # alpha's target entropy, absolute; none of the three -> -action_size
+    target_entropy_per_dim: Optional[float] = None  # alpha's target entropy per action dim (target = value x |A|)
+    target_std: Optional[float] = None  # target = entropy of N(0, std^2) per dim: |A| (0.5 log(2 pi e) + log std)
+    log_std_min: float = -5.0  # lower bound of the actor's log std (SMFP: of its boundary log sigma)
+    log_std_max: float = 2.0  # upper bound of the actor's log std (SMFP: of its boundary log sigma)
+    learn_temperature: bool = True  # tune alpha toward the target entropy
     entropy_in_backup: bool = True  # -alpha log pi(a'|s') in the critic target
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
 
     def __post_init__(self):
-        _check_positive(self, ("actor_lr", "critic_lr", "temperature_lr"))
-        _check_positive(self, ("init_temperature",), strict=False)
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma} must be in [0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau={self.tau} must be in (0, 1]")
-        if math.isnan(self.grad_clip):
-            raise ValueError("grad_clip=nan; use a number (<= 0 disables clipping)")
-        for name in ("num_q_heads", "policy_delay"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        check(self, "actor_lr", "critic_lr", "temperature_lr", positive=True)
+        check(self, "init_temperature", "weight_decay", nonneg=True)
+        check(self, "gamma", within="[0, 1]")
+        check(self, "tau", within="(0, 1]")
+        check(self, "grad_clip", finite=True)  # <= 0 disables clipping
+        check(self, "num_q_heads", "policy_delay", at_least=1)
         for name in ("actor_hidden", "critic_hidden"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be a non-empty list of widths >= 1")
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
+        check(self, "adam_b1", "adam_b2", within="[0, 1)")
+        check(self, "activation", choices=ACTIVATIONS)
+        check(self, "matmul_dtype", choices=MATMUL_DTYPES)
+        targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
+        if len(targets) > 1:
+            raise ValueError(f"{' and '.join(targets)} are both set; "
+                             f"set at most one of {', '.join(TARGET_ENTROPY_FIELDS)}")
+        check(self, "target_entropy", "target_entropy_per_dim", finite=True, optional=True)
+        check(self, "target_std", positive=True, optional=True)
+        check(self, "log_std_min", "log_std_max", finite=True)
+        if not self.log_std_min < self.log_std_max:
+            raise ValueError(f"log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}")
+
+
+def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int) -> float:
+    """The temperature's target entropy H_target from whichever of the three fields is set:
+    `target_entropy` (absolute), `target_entropy_per_dim` x |A|, or `target_std` -> the entropy
+    of N(0, std^2 I_|A|), |A| (0.5 log(2 pi e) + log std) (FlashSAC: a target spread instead of
+    a number of nats); none -> -|A| (Haarnoja et al. 2018). The target is that of a Gaussian
+    before the tanh; alpha compares it with the agent's estimate -E log pi(a|s), which includes
+    the tanh term."""
+    if config.target_entropy is not None:
+        return float(config.target_entropy)
+    if config.target_entropy_per_dim is not None:
+        return float(config.target_entropy_per_dim) * action_size
+    if config.target_std is not None:
+        return action_size * (0.5 * math.log(2 * math.pi * math.e) + math.log(config.target_std))
+    return -float(action_size)
+
+
+def make_optimizer(lr: float, weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999,
+                   grad_clip: float = 0.0) -> optax.GradientTransformation:
+    """Adam(lr, b1, b2), AdamW when `weight_decay` > 0 (decoupled: each step also subtracts
+    lr * weight_decay * param, of every parameter: biases and LayerNorm scales too), after a
+    global-norm clip of the gradients when `grad_clip` > 0. With weight_decay 0 it is plain Adam
+    (the same optimiser state as before the field existed, so old checkpoints load)."""
+    opt = optax.adamw(lr, b1, b2, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(lr, b1, b2)
+    return optax.chain(optax.clip_by_global_norm(grad_clip), opt) if grad_clip > 0 else opt
 
 
 @struct.dataclass
@@ -127,17 +170,14 @@ class SoftActorCriticAgent(Agent):
     def __init__(self, config: SoftActorCriticConfig, obs_size: int, action_size: int, axis: Optional[str] = None):
         super().__init__(config, obs_size, action_size, axis)
         self.critic_net = TwinQ(hidden=tuple(config.critic_hidden), num_heads=config.num_q_heads,
-                                layer_norm=config.critic_layer_norm)
+                                layer_norm=config.critic_layer_norm, activation=config.activation,
+                                dtype=MATMUL_DTYPES[config.matmul_dtype])
         self.policy = self.make_policy()
-        self.actor_optimizer = self._clipped_adam(config.actor_lr)
-        self.critic_optimizer = self._clipped_adam(config.critic_lr)
+        c = config
+        self.actor_optimizer, self.critic_optimizer = (
+            make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
         self.temperature_optimizer = optax.adam(config.temperature_lr)
-        self.target_entropy = -float(action_size) if config.target_entropy is None else float(config.target_entropy)
-
-    def _clipped_adam(self, lr: float) -> optax.GradientTransformation:
-        if self.config.grad_clip > 0:
-            return optax.chain(optax.clip_by_global_norm(self.config.grad_clip), optax.adam(lr))
-        return optax.adam(lr)
+        self.target_entropy = resolve_target_entropy(config, action_size)
 
     # -- what subclasses provide -------------------------------------------------------------
     def make_policy(self):

@@ -33,6 +33,7 @@ import numpy as np
 
 from mjx_smfp.networks import ACTIVATIONS, MLP, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
+from mjx_smfp.validation import check
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 0.0
@@ -54,17 +55,6 @@ class StepNetwork(nn.Module):
         h = act(InputLayer(self.hidden[0])(obs, y, TimeEmbedding(self.time_embed_dim)(t)))
         return MLP(hidden=tuple(self.hidden[1:]), out=self.out, activation=act,
                    kernel_init_scale_out=self.out_scale)(h)
-
-
-def _check(config, counts: tuple[str, ...], positive: tuple[str, ...]):
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"activation={config.activation!r} is not valid; choose one of {', '.join(ACTIVATIONS)}")
-    for name in counts:
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
-    for name in positive:
-        if not math.isfinite(getattr(config, name)) or getattr(config, name) <= 0:
-            raise ValueError(f"{name}={getattr(config, name)} must be finite and > 0")
 
 
 class GaussianChain:
@@ -100,14 +90,13 @@ class FlowChainConfig:
     flow_steps: int = 4  # K: network calls per action
     velocity: str = "gated"  # "gated": y moves sigmoid(g) of the way to h, GRU-style (Flow-G) | "mlp": v = f(s, y, t)
     time_embed_dim: int = 32  # width of the step-time embedding
-    activation: str = "relu"  # hidden activation of the velocity network
     flow_noise_init: float = 0.1  # initial per-step noise sigma_k (learned, state- and step-dependent)
     out_scale: float = 0.01  # variance scale of the output layer: v ~ 0 at init
 
     def __post_init__(self):
-        _check(self, ("flow_steps", "time_embed_dim"), ("flow_noise_init", "out_scale"))
-        if self.velocity not in VELOCITIES:
-            raise ValueError(f"velocity={self.velocity!r} is not valid; choose one of {', '.join(VELOCITIES)}")
+        check(self, "flow_steps", "time_embed_dim", at_least=1)
+        check(self, "flow_noise_init", "out_scale", positive=True)
+        check(self, "velocity", choices=VELOCITIES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,12 +106,13 @@ class FlowChainPolicy(GaussianChain):
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
     config: FlowChainConfig = FlowChainConfig()
+    activation: str = "relu"  # hidden activation of the velocity network (the agent's `activation`)
 
     @property
     def network(self) -> StepNetwork:
         c = self.config
         outputs = (3 if c.velocity == "gated" else 2) * self.action_size  # [gate,] velocity/candidate, log sigma
-        return StepNetwork(tuple(self.hidden), outputs, c.time_embed_dim, c.activation, c.out_scale)
+        return StepNetwork(tuple(self.hidden), outputs, c.time_embed_dim, self.activation, c.out_scale)
 
     @property
     def network_calls(self) -> int:
@@ -157,13 +147,13 @@ class DiffusionConfig:
 
     diffusion_steps: int = 16  # N: network calls per action
     time_embed_dim: int = 32  # width of the step-time embedding
-    activation: str = "relu"  # hidden activation of the drift network
     beta_min: float = 0.1  # VP schedule b(t) = beta_min + t (beta_max - beta_min), t in [0, 1]
     beta_max: float = 20.0  # noise rate at t = 1 of the VP schedule (>= beta_min)
     out_scale: float = 0.01  # variance scale of the drift's output layer: f ~ 0 at init
 
     def __post_init__(self):
-        _check(self, ("diffusion_steps", "time_embed_dim"), ("beta_min", "beta_max", "out_scale"))
+        check(self, "diffusion_steps", "time_embed_dim", at_least=1)
+        check(self, "beta_min", "beta_max", "out_scale", positive=True)
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max={self.beta_max} must be >= beta_min={self.beta_min}")
 
@@ -175,11 +165,12 @@ class DiffusionPolicy(GaussianChain):
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
     config: DiffusionConfig = DiffusionConfig()
+    activation: str = "relu"  # hidden activation of the drift network (the agent's `activation`)
 
     @property
     def network(self) -> StepNetwork:
         c = self.config
-        return StepNetwork(tuple(self.hidden), self.action_size, c.time_embed_dim, c.activation, c.out_scale)
+        return StepNetwork(tuple(self.hidden), self.action_size, c.time_embed_dim, self.activation, c.out_scale)
 
     @property
     def network_calls(self) -> int:

@@ -10,7 +10,8 @@ embeddings of t and of the interval length t - r; for the one-step map the (cons
 embeddings are computed once per batch, so a draw costs about one Gaussian-actor call.
 sigma is a small state-dependent head ("state"), a learnable per-dimension log-std
 ("per_dim"), or exactly 0 ("zero": the "without entropy" ablation); both learnable forms
-start at `sigma_init` (~0.1).
+start at `sigma_init` (~0.1), and log sigma is clipped to [log_sigma_min, log_sigma_max] (the
+agent's `log_std_min`/`log_std_max`, the same two fields that bound the Gaussian actor).
 `flow_init_scale` c adds the fixed linear term (1 - c) z to u, so the initial one-step map
 is x ~ c * eps (c = 1: x ~ eps, a very broad initial policy; c < 1: a narrower one).
 
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -44,10 +45,11 @@ import jax.numpy as jnp
 from flax import struct
 
 from mjx_smfp import meanflow as mf
-from mjx_smfp.networks import ACTIVATIONS, INPUT_LAYERS, MLP, InputLayer, TimeEmbedding
+from mjx_smfp.networks import ACTIVATIONS, INPUT_LAYERS, MATMUL_DTYPES, MLP, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import squashed_gaussian_log_prob, standard_normal_logpdf, tanh_log_det
+from mjx_smfp.validation import check
 
-LOG_SIGMA_MIN = -5.0
+LOG_SIGMA_MIN = -5.0  # default bounds of log sigma (SMFP.Config.log_std_min/max)
 LOG_SIGMA_MAX = 1.0
 SIGMA_MODES = ("per_dim", "state", "zero")
 ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
@@ -56,57 +58,59 @@ ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
 @dataclasses.dataclass(frozen=True)
 class MeanFlowConfig:
     """Every option of the SMFP actor (SMFP.md §3-4), validated once, here; `SMFP.Config.policy`
-    nests one, so `MeanFlowPolicy(action_size, hidden)` is the policy the agent trains."""
+    nests one, so `MeanFlowPolicy(action_size, hidden)` is the policy the agent trains. What every
+    agent's networks share (widths, hidden activation, matmul dtype, log sigma bounds) are fields
+    of the agent's config, passed to `MeanFlowPolicy` like `hidden`."""
 
     time_embed_dim: int = 64  # width of the t and (t - r) embeddings
     sigma_mode: str = "state"  # "state" head | "per_dim" | "zero" (no-entropy ablation); docs/smfp.md
     sigma_init: float = 0.1  # initial boundary noise sigma
     sigma_hidden: int = 64  # width of the state sigma head (small: it sees only s and is pure overhead)
     input_layer: str = "concat"  # first layer of u_theta: "concat" (one Dense) | "split" (per input group)
-    activation: str = "relu"  # hidden activation of u_theta: "relu" | "silu"
     flow_init_scale: float = 0.5  # initial map x ~ scale * eps (u gets a fixed (1 - scale) z term)
     out_scale: float = 0.01  # variance scale of u's output layer: u ~ 0 at init
     entropy_surrogate: str = "conditional"  # log pi_hat: "conditional" | "jacobian" | "none"
 
     def __post_init__(self):
-        choices = dict(sigma_mode=SIGMA_MODES, entropy_surrogate=ENTROPY_SURROGATES, input_layer=INPUT_LAYERS,
-                       activation=tuple(ACTIVATIONS))
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of {', '.join(valid)}")
+        check(self, "sigma_mode", choices=SIGMA_MODES)
+        check(self, "entropy_surrogate", choices=ENTROPY_SURROGATES)
+        check(self, "input_layer", choices=INPUT_LAYERS)
         if self.sigma_mode == "zero" and self.entropy_surrogate == "conditional":
             raise ValueError("sigma_mode='zero' has no conditional entropy: set entropy_surrogate to "
                              "'jacobian' or 'none'")
-        for name in ("time_embed_dim", "sigma_hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("sigma_init", "flow_init_scale", "out_scale"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be finite and > 0")
+        check(self, "time_embed_dim", "sigma_hidden", at_least=1)
+        check(self, "sigma_init", "flow_init_scale", "out_scale", positive=True)
 
 
 class MeanFlowNetwork(nn.Module):
-    """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]; r, t of shape [B] or [1]."""
+    """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]; r, t of shape [B] or [1].
+    Matmuls compute in `dtype` (None: float32); u and log sigma are returned in float32."""
 
     action_size: int
     hidden: Sequence[int]
     config: MeanFlowConfig
+    activation: str = "relu"  # hidden activation of u_theta and of the sigma head
+    dtype: Optional[Any] = None
+    log_sigma_min: float = LOG_SIGMA_MIN
+    log_sigma_max: float = LOG_SIGMA_MAX
 
     def setup(self):
         c = self.config
-        self.time_embed = TimeEmbedding(c.time_embed_dim)
-        self.gap_embed = TimeEmbedding(c.time_embed_dim)
-        self.inputs = InputLayer(self.hidden[0], c.input_layer)
-        self.trunk = MLP(hidden=tuple(self.hidden[1:]), out=self.action_size, activation=ACTIVATIONS[c.activation],
-                         kernel_init_scale_out=c.out_scale)
+        act = ACTIVATIONS[self.activation]
+        self.time_embed = TimeEmbedding(c.time_embed_dim, dtype=self.dtype)
+        self.gap_embed = TimeEmbedding(c.time_embed_dim, dtype=self.dtype)
+        self.inputs = InputLayer(self.hidden[0], c.input_layer, dtype=self.dtype)
+        self.trunk = MLP(hidden=tuple(self.hidden[1:]), out=self.action_size, activation=act,
+                         kernel_init_scale_out=c.out_scale, dtype=self.dtype)
         if c.sigma_mode == "per_dim":
             self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
         elif c.sigma_mode == "state":
-            self.sigma_head = MLP(hidden=(c.sigma_hidden,), out=self.action_size, kernel_init_scale_out=1e-4)
+            self.sigma_head = MLP(hidden=(c.sigma_hidden,), out=self.action_size, activation=act,
+                                  kernel_init_scale_out=1e-4, dtype=self.dtype)
 
     def __call__(self, obs, z, r, t):
         c = self.config
-        h = ACTIVATIONS[c.activation](self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
+        h = ACTIVATIONS[self.activation](self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
         u = self.trunk(h)
         if c.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
             u = u + (1.0 - c.flow_init_scale) * z
@@ -118,7 +122,7 @@ class MeanFlowNetwork(nn.Module):
         if c.sigma_mode == "zero":
             return jnp.full(shape, -jnp.inf, obs.dtype)
         raw = self.raw_log_sigma if c.sigma_mode == "per_dim" else self.sigma_head(obs)
-        return jnp.clip(math.log(c.sigma_init) + jnp.broadcast_to(raw, shape), LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        return jnp.clip(math.log(c.sigma_init) + jnp.broadcast_to(raw, shape), self.log_sigma_min, self.log_sigma_max)
 
     def init_all(self, obs, z, r, t):
         return self(obs, z, r, t), self.log_sigma(obs)
@@ -138,16 +142,24 @@ class PolicySample:
 
 @dataclasses.dataclass(frozen=True)
 class MeanFlowPolicy:
-    """Static, hashable description of the SMFP actor (jit-closable, like TanhGaussianPolicy)."""
+    """Static, hashable description of the SMFP actor (jit-closable, like TanhGaussianPolicy).
+    The agent passes what its config shares with every agent: widths, hidden activation,
+    matmul dtype (a key of networks.MATMUL_DTYPES) and the log sigma bounds."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
     config: MeanFlowConfig = MeanFlowConfig()
+    activation: str = "relu"
+    matmul_dtype: str = "float32"
+    log_sigma_min: float = LOG_SIGMA_MIN
+    log_sigma_max: float = LOG_SIGMA_MAX
     network_calls = 1  # network evaluations per action: the one-step map
 
     @property
     def network(self) -> MeanFlowNetwork:
-        return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), config=self.config)
+        return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), config=self.config,
+                               activation=self.activation, dtype=MATMUL_DTYPES[self.matmul_dtype],
+                               log_sigma_min=self.log_sigma_min, log_sigma_max=self.log_sigma_max)
 
     def init(self, rng: jax.Array, obs_size: int):
         z = jnp.zeros((1, self.action_size))

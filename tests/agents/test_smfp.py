@@ -103,11 +103,10 @@ def test_anchor_is_a_hard_copy_of_the_actor_every_k_actor_steps(default_agent):
 def test_every_switch_off_default_compiles_and_trains_finite():
     """weighted particles + jacobian entropy + per-dim sigma + SiLU + split input layer + EMA anchor +
     improved MeanFlow + dual md_coef + replay MeanFlow targets + best-of-N + policy delay, in one compile."""
-    policy = MeanFlowConfig(time_embed_dim=16, entropy_surrogate="jacobian", sigma_mode="per_dim", activation="silu",
-                            input_layer="split")
+    policy = MeanFlowConfig(time_embed_dim=16, entropy_surrogate="jacobian", sigma_mode="per_dim", input_layer="split")
     cfg = SMFP.Config(actor_update="weighted", num_particles=4, anchor_update="ema", meanflow_variant="improved",
                       learn_md_coef=True, meanflow_target="replay", best_of_n=4, eval_best_of_n=4, policy_delay=2,
-                      entropy_in_backup=False, **dict(SMALL, policy=policy))
+                      entropy_in_backup=False, activation="silu", **dict(SMALL, policy=policy))
     agent = agents.make("smfp", cfg, OBS, ACT)
     state = agent.init(jax.random.PRNGKey(0))
     update = jax.jit(agent.update)
@@ -143,7 +142,8 @@ def test_no_entropy_ablation_has_zero_sigma_and_zero_temperature():
     (SMFP.Config, "anchor_period", 0, "anchor_period"),
     (SMFP.Config, "meanflow_fraction", 0.0, "meanflow_fraction"),
     (SMFP.Config, "meanflow_fraction", 1.5, "meanflow_fraction"),
-    (MeanFlowConfig, "activation", "tanh", "activation"),
+    (SMFP.Config, "activation", "tanh", "activation"),
+    (SMFP.Config, "log_std_max", -3.0, "sigma_init"),  # the initial sigma 0.1 would be clipped
     (MeanFlowConfig, "sigma_mode", "zero", "sigma_mode"),  # with the default conditional surrogate
     (SMFP.Config, "actor_lr", float("nan"), "actor_lr"),
     (SMFP.Config, "gamma", 1.5, "gamma"),

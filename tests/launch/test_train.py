@@ -12,7 +12,7 @@ import pytest
 
 from launch import evaluate as evaluate_cli
 from launch import train as train_cli
-from mjx_smfp import agents, config, policy_file
+from mjx_smfp import agents, cli, config, policy_file
 
 ARGS = ["--env", "multimodal", "--env_kwargs", '{"num_modes": 1}', "--agent", "sac", "--preset", "cpu",
         "--total_env_steps", "16000", "--actor_hidden", "64,64", "--critic_hidden", "64,64",
@@ -116,12 +116,12 @@ def test_help_lists_every_option_of_the_chosen_agent_with_its_resolved_default(a
     values = dataclasses.asdict(cfg)
     for key, value in dataclasses.asdict(agent_cfg).items():  # nested configs' fields are flat options
         values.update(value if isinstance(value, dict) else {key: value})
-    meanings = {**config.field_comments(config.TrainConfig), **config.field_comments(agents.get_class(agent).Config)}
+    meanings = {**cli.field_comments(config.TrainConfig), **cli.field_comments(agents.get_class(agent).Config)}
     for name, typ in {**config.flat_field_types(config.TrainConfig),
                       **config.flat_field_types(agents.get_class(agent).Config)}.items():
         assert meanings[name], f"--{name} has no inline comment to explain it"
         line = re.search(rf"^  --{name} +(\S+) +(\S*) +(.*)$", out, re.M)
-        assert line and line.group(2) == config.show_value(values[name]) and line.group(3) == meanings[name], name
+        assert line and line.group(2) == cli.show_value(values[name]) and line.group(3) == meanings[name], name
     for listed in ("envs: ", f"agents: {', '.join(agents.names())}", "presets: auto, cpu, fast, paper (auto = cpu without"):
         assert listed in out
 
