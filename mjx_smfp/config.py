@@ -45,6 +45,7 @@ class TrainConfig:
     total_env_steps: int = 100_000  # env steps to train for, rounded up to whole host calls
     batch_size: int = 256  # transitions per gradient update (global unless batch_per_device)
     updates_per_step: int = 4  # G: gradient updates per iteration (one step of all envs)
+    n_step: int = 1  # n-step returns: sum up to n rewards of one env (stops at episode ends), bootstrap with gamma^m
     replay_capacity: int = 300_000  # transitions the device-resident replay ring holds
     learning_starts: int = 5_000  # env steps of uniform random actions before any update
     iterations_per_call: int = 100  # iterations per compiled host call (lax.scan length)
@@ -382,6 +383,8 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("learning_starts", "eval_interval", "checkpoint_interval", "seed"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name}={getattr(cfg, name)} must be >= 0")
+    if cfg.n_step < 1:
+        raise ValueError(f"n_step={cfg.n_step} must be >= 1 (1 = one-step targets)")
     check_seeds(cfg.num_seeds, cfg.num_devices)
     if cfg.num_devices < 0:
         raise ValueError(f"num_devices={cfg.num_devices} must be >= 0 (0 = all visible devices)")

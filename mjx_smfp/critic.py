@@ -8,6 +8,8 @@ backup
 
 It bootstraps through time-limit truncation (`batch.truncated` is ignored on purpose:
 `batch.next_obs` is the true s' before any auto-reset) and cuts only at true termination.
+With n-step batches (`replay.sample_n_step`) `batch.reward` is the discounted sum of the m
+rewards of the window and `batch.discount` = gamma^m replaces gamma.
 The agent supplies `next_action` ~ pi(.|s') and its `next_logp` (SAC: exact tanh-Gaussian
 log-prob; SMFP: its entropy surrogate), so this module knows nothing about the policy.
 """
@@ -38,7 +40,8 @@ def soft_target(
     if entropy_in_backup:
         next_q = next_q - temperature * next_logp
     not_terminated = 1.0 - batch.terminated.astype(next_q.dtype)
-    y = batch.reward + gamma * not_terminated * next_q
+    discount = gamma if batch.discount is None else batch.discount  # n-step batches: gamma^m per row
+    y = batch.reward + discount * not_terminated * next_q
     return jax.lax.stop_gradient(y)
 
 
