@@ -5,7 +5,8 @@ An agent built on `SoftActorCriticAgent` supplies a `Config`, a policy (`make_po
 offer `init(rng, obs_size)`, `sample(params, obs, rng) -> (action, log pi)` and
 `deterministic(params, obs)`) and an `actor_loss`; SAC and SMFP differ only there.
 One `update` (below) is, per gradient step:
-1. critic: the twin-Q soft backup (mjx_smfp/critic.py) with a' ~ pi(.|s') and its log pi;
+1. critic: the twin-Q soft backup (mjx_smfp/critic.py; scalar or distributional value heads,
+   `q` is always the expectation) with a' ~ pi(.|s') and its log pi;
 2. every `policy_delay` steps, `actor_step`: one optimiser step on `actor_loss`, then the
    temperature toward the target entropy (subclasses add their own, e.g. SMFP's anchor).
 """
@@ -39,6 +40,11 @@ class SoftActorCriticConfig:
     critic_hidden: tuple[int, ...] = (256, 256, 256)  # critic MLP widths (each Q head)
     num_q_heads: int = 2  # Q heads; targets use the min over heads
     critic_layer_norm: bool = True  # LayerNorm after each hidden critic layer
+    critic_type: str = "mse"  # value head: "mse" (scalar Q) | "c51" (categorical projection) | "hl_gauss" (critic.py)
+    num_atoms: int = 101  # atoms of the fixed value support (c51, hl_gauss)
+    value_min: Optional[float] = None  # lowest atom; required unless critic_type="mse" (e.g. -r_max/(1-gamma))
+    value_max: Optional[float] = None  # highest atom; required unless critic_type="mse" (e.g. r_max/(1-gamma))
+    hl_gauss_sigma: float = 0.75  # HL-Gauss target std in units of the bin width
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the critic
     temperature_lr: float = 3e-4  # Adam learning rate of log alpha
@@ -68,6 +74,26 @@ class SoftActorCriticConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be a non-empty list of widths >= 1")
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
+        self._check_critic()
+
+    def _check_critic(self):
+        """The value head's fields (critic.py): a known kind and, when distributional, a support."""
+        if self.critic_type not in critic_lib.CRITIC_TYPES:
+            raise ValueError(f"critic_type={self.critic_type!r} is not valid; choose one of "
+                             f"{', '.join(critic_lib.CRITIC_TYPES)}")
+        if self.critic_type == "mse":
+            return
+        if self.num_atoms < 2:
+            raise ValueError(f"num_atoms={self.num_atoms} must be >= 2 for critic_type={self.critic_type!r}")
+        for name in ("value_min", "value_max"):
+            value = getattr(self, name)
+            if value is None or not math.isfinite(value):
+                raise ValueError(f"{name}={value} must be a finite number for critic_type={self.critic_type!r}: "
+                                 "the support is fixed, e.g. +-r_max/(1-gamma) for rewards in [-r_max, r_max]")
+        if not self.value_min < self.value_max:
+            raise ValueError(f"value_min={self.value_min} must be < value_max={self.value_max}")
+        if not math.isfinite(self.hl_gauss_sigma) or self.hl_gauss_sigma <= 0:
+            raise ValueError(f"hl_gauss_sigma={self.hl_gauss_sigma} must be finite and > 0")
 
 
 @struct.dataclass
@@ -126,8 +152,11 @@ class SoftActorCriticAgent(Agent):
 
     def __init__(self, config: SoftActorCriticConfig, obs_size: int, action_size: int, axis: Optional[str] = None):
         super().__init__(config, obs_size, action_size, axis)
+        self.value_head = critic_lib.ValueHead(kind=config.critic_type, num_atoms=config.num_atoms,
+                                               value_min=config.value_min or 0.0, value_max=config.value_max or 0.0,
+                                               hl_gauss_sigma=config.hl_gauss_sigma)
         self.critic_net = TwinQ(hidden=tuple(config.critic_hidden), num_heads=config.num_q_heads,
-                                layer_norm=config.critic_layer_norm)
+                                layer_norm=config.critic_layer_norm, num_atoms=self.value_head.num_outputs)
         self.policy = self.make_policy()
         self.actor_optimizer = self._clipped_adam(config.actor_lr)
         self.critic_optimizer = self._clipped_adam(config.critic_lr)
@@ -154,8 +183,8 @@ class SoftActorCriticAgent(Agent):
 
     # -- shared pieces -------------------------------------------------------------------------
     def q(self, params, obs, action) -> jax.Array:
-        """Q-values of every head, [num_q_heads, B]."""
-        return self.critic_net.apply(params, obs, action)
+        """Q-values of every head, [num_q_heads, B]: the expectation of a distributional head."""
+        return self.value_head.expectation(self.critic_net.apply(params, obs, action))
 
     def min_q(self, params, obs, action) -> jax.Array:
         return self.q(params, obs, action).min(axis=0)
@@ -195,14 +224,15 @@ class SoftActorCriticAgent(Agent):
         return state.replace(**{f.name: None for f in dataclasses.fields(state) if f.name not in keep})
 
     def critic_step(self, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
-        """One critic step on the soft min-backup with a' ~ pi(.|s'), then the Polyak target."""
+        """One critic step on the soft backup with a' ~ pi(.|s') (critic.py: the value head's
+        target and loss on the network's raw output), then the Polyak target."""
         c = self.config
         next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, rng)
         target = critic_lib.soft_target(state.target_critic_params, batch, next_action, next_logp, temperature,
-                                        c.gamma, self.q, self.entropy_in_backup())
+                                        c.gamma, self.critic_net.apply, self.entropy_in_backup(), self.value_head)
         params, opt_state, metrics = gradient_update(
             critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state, batch,
-            target, self.q, axis=self.axis, name="critic")
+            target, self.critic_net.apply, self.value_head, axis=self.axis, name="critic")
         return state.replace(critic_params=params, critic_opt_state=opt_state,
                              target_critic_params=critic_lib.polyak(state.target_critic_params, params, c.tau)), metrics
 
