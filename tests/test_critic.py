@@ -173,3 +173,24 @@ def test_distributional_config_needs_a_support_and_names_the_bad_field():
     with pytest.raises(ValueError, match="hl_gauss_sigma=0.0 must be finite and > 0"):
         SAC.Config(critic_type="hl_gauss", value_min=-1.0, value_max=1.0, hl_gauss_sigma=0.0)
     SAC.Config(num_atoms=1)  # "mse" ignores the support fields
+
+
+# -- head combination -------------------------------------------------------------------------
+def test_the_target_combines_heads_by_min_or_mean_for_scalar_and_distributional_heads():
+    batch = Transition(obs=jnp.zeros((2, 2)), action=jnp.zeros((2, 1)), reward=jnp.array([1.0, 1.0]),
+                       next_obs=jnp.zeros((2, 2)), terminated=jnp.zeros(2), truncated=jnp.zeros(2))
+    args = (jnp.zeros((2, 1)), jnp.zeros(2), 0.0, 0.5)
+    for how, expected in (("min", 2.0), ("mean", 3.0)):
+        y = critic.soft_target(None, batch, *args, _const_q([4.0, 2.0]), combine=how)
+        np.testing.assert_allclose(np.asarray(y), 1 + 0.5 * expected, rtol=1e-6)
+    # two C51 heads, one-hot at z = 4 and z = 0: "min" bootstraps from the lower head only, "mean"
+    # from their average distribution (half the mass each), i.e. the mean of the heads' means.
+    logits = jnp.where(jnp.arange(11)[None] == jnp.array([[9], [5]]), 30.0, -30.0)
+    low = critic.soft_target(None, batch, *args, _const_logits(logits), head=C51, combine="min")
+    mixed = critic.soft_target(None, batch, *args, _const_logits(logits), head=C51, combine="mean")
+    z = np.linspace(-5, 5, 11)
+    np.testing.assert_allclose(np.asarray(low @ z), 1.0 + 0.5 * 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(mixed @ z), 1.0 + 0.5 * 2.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(mixed[0, [6, 8]]), [0.5, 0.5], atol=1e-5)  # 1 + 0.5 z at z = 0, 4
+    with pytest.raises(ValueError, match="head combination 'max' is not valid"):
+        critic.combine_heads(jnp.zeros((2, 3)), "max")

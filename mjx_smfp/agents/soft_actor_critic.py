@@ -38,13 +38,15 @@ def _check_positive(cfg, names, strict=True):
 class SoftActorCriticConfig:
     actor_hidden: tuple[int, ...] = (256, 256, 256)  # actor MLP widths
     critic_hidden: tuple[int, ...] = (256, 256, 256)  # critic MLP widths (each Q head)
-    num_q_heads: int = 2  # Q heads; targets use the min over heads
+    num_q_heads: int = 2  # Q heads; combined per q_target_combine (targets) and q_actor_combine (actor)
     critic_layer_norm: bool = True  # LayerNorm after each hidden critic layer
     critic_type: str = "mse"  # value head: "mse" (scalar Q) | "c51" (categorical projection) | "hl_gauss" (critic.py)
     num_atoms: int = 101  # atoms of the fixed value support (c51, hl_gauss)
     value_min: Optional[float] = None  # lowest atom; required unless critic_type="mse" (e.g. -r_max/(1-gamma))
     value_max: Optional[float] = None  # highest atom; required unless critic_type="mse" (e.g. r_max/(1-gamma))
     hl_gauss_sigma: float = 0.75  # HL-Gauss target std in units of the bin width
+    q_target_combine: str = "min"  # heads -> bootstrap value: "min" (clipped double Q) | "mean"
+    q_actor_combine: str = "min"  # heads -> the actor's Q: "min" | "mean" (FastSAC: mean)
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the critic
     temperature_lr: float = 3e-4  # Adam learning rate of log alpha
@@ -77,7 +79,12 @@ class SoftActorCriticConfig:
         self._check_critic()
 
     def _check_critic(self):
-        """The value head's fields (critic.py): a known kind and, when distributional, a support."""
+        """The critic's fields (critic.py): head combinations, a known value head and, when
+        distributional, a support."""
+        for name in ("q_target_combine", "q_actor_combine"):
+            if getattr(self, name) not in critic_lib.HEAD_COMBINES:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; choose one of "
+                                 f"{', '.join(critic_lib.HEAD_COMBINES)}")
         if self.critic_type not in critic_lib.CRITIC_TYPES:
             raise ValueError(f"critic_type={self.critic_type!r} is not valid; choose one of "
                              f"{', '.join(critic_lib.CRITIC_TYPES)}")
@@ -186,8 +193,10 @@ class SoftActorCriticAgent(Agent):
         """Q-values of every head, [num_q_heads, B]: the expectation of a distributional head."""
         return self.value_head.expectation(self.critic_net.apply(params, obs, action))
 
-    def min_q(self, params, obs, action) -> jax.Array:
-        return self.q(params, obs, action).min(axis=0)
+    def actor_q(self, params, obs, action) -> jax.Array:
+        """The Q every actor objective (and Q-scored sampling) sees, [B]: the heads' expectations
+        combined per `q_actor_combine` (min, or mean as in FastSAC)."""
+        return critic_lib.combine_heads(self.q(params, obs, action), self.config.q_actor_combine)
 
     def temperature(self, state) -> jax.Array:
         return jnp.exp(state.log_temperature)
@@ -229,7 +238,8 @@ class SoftActorCriticAgent(Agent):
         c = self.config
         next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, rng)
         target = critic_lib.soft_target(state.target_critic_params, batch, next_action, next_logp, temperature,
-                                        c.gamma, self.critic_net.apply, self.entropy_in_backup(), self.value_head)
+                                        c.gamma, self.critic_net.apply, self.entropy_in_backup(), self.value_head,
+                                        c.q_target_combine)
         params, opt_state, metrics = gradient_update(
             critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state, batch,
             target, self.critic_net.apply, self.value_head, axis=self.axis, name="critic")
