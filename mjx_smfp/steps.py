@@ -8,9 +8,9 @@ them in `shard_map`/`jit`, and the runner (mjx_smfp/runner.py) drives them.
 
 One *iteration* = sample actions for all envs (one batched network call) -> step all envs
 -> insert the transitions into the replay ring -> G = `updates_per_step` gradient updates on
-uniformly sampled batches (`lax.scan` over G; n-step windows when `n_step` > 1, see replay.py). A *train chunk* is `iterations_per_call`
-iterations in one `lax.scan`, reduced to a few scalars on device; warm-up is
-`warmup_iterations` steps of uniform random actions, no updates.
+uniformly sampled batches (`lax.scan` over G; n-step windows when `n_step` > 1, see replay.py).
+A *train chunk* is `iterations_per_call` iterations in one `lax.scan`, reduced to a few
+scalars on device; warm-up is `warmup_iterations` steps of uniform random actions, no updates.
 
 Data parallelism (`axis` set, `num_shards` devices): `rng` is replicated and folded with the
 device index, the normaliser averages its moments over `axis`, the agent averages its

@@ -146,8 +146,8 @@ def test_distributional_loss_pulls_the_heads_expectation_to_the_target(head):
 
     @jax.jit
     def train(params):
-        step = lambda _, p: p - 1.0 * jax.grad(lambda q: critic.critic_loss(q, batch, target, apply_fn, head)[0])(p)  # noqa: E731
-        return jax.lax.fori_loop(0, 300, step, params)
+        loss = lambda p: critic.critic_loss(p, batch, target, apply_fn, head)[0]  # noqa: E731
+        return jax.lax.fori_loop(0, 300, lambda _, p: p - 1.0 * jax.grad(loss)(p), params)
 
     params = jnp.zeros((2, 11))
     _, before = critic.critic_loss(params, batch, target, apply_fn, head)
