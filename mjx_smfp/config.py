@@ -37,6 +37,7 @@ class TrainConfig:
     total_env_steps: int = 100_000  # env steps to train for, rounded up to whole host calls
     batch_size: int = 256  # transitions per gradient update (global unless batch_per_device)
     updates_per_step: int = 4  # G: gradient updates per iteration (one step of all envs)
+    n_step: int = 1  # n-step returns: sum up to n rewards of one env (stops at episode ends), bootstrap with gamma^m
     replay_capacity: int = 300_000  # transitions the device-resident replay ring holds
     learning_starts: int = 5_000  # env steps of uniform random actions before any update
     iterations_per_call: int = 100  # iterations per compiled host call (lax.scan length)
@@ -245,6 +246,7 @@ def validate(cfg: TrainConfig) -> None:
     check(cfg, "num_envs", "episode_length", "total_env_steps", "batch_size", "updates_per_step", "replay_capacity",
           "iterations_per_call", "eval_episodes", "keep_checkpoints", positive=True)
     check(cfg, "learning_starts", "eval_interval", "checkpoint_interval", "seed", nonneg=True)
+    check(cfg, "n_step", at_least=1)  # 1 = one-step targets
     check_seeds(cfg.num_seeds, cfg.num_devices)
     check(cfg, "num_devices", nonneg=True)  # 0 = all visible devices
     if cfg.num_devices > 1:  # before any divisibility: a missing device is the first thing to fix

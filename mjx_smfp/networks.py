@@ -51,13 +51,16 @@ class MLP(nn.Module):
 
 
 class TwinQ(nn.Module):
-    """n independent Q(s, a) heads (default 2) evaluated in one vmapped call -> shape [n, batch]."""
+    """n independent Q(s, a) heads (default 2) evaluated in one vmapped call -> shape [n, batch],
+    or with `num_atoms` > 1 each head's logits over a value support -> [n, batch, num_atoms]
+    (the distributional critics of mjx_smfp/critic.py)."""
 
     hidden: Sequence[int] = (256, 256, 256)
     num_heads: int = 2
     layer_norm: bool = True
     activation: str = "relu"  # a key of ACTIVATIONS
     dtype: Optional[Any] = None  # matmul compute dtype (MLP); Q-values are float32
+    num_atoms: int = 1  # outputs per head: 1 = a scalar Q-value, else logits over the atoms
 
     @nn.compact
     def __call__(self, obs, action):
@@ -69,9 +72,10 @@ class TwinQ(nn.Module):
             in_axes=None,
             out_axes=0,
             axis_size=self.num_heads,
-        )(hidden=self.hidden, out=1, layer_norm=self.layer_norm, activation=ACTIVATIONS[self.activation],
+        )(hidden=self.hidden, out=self.num_atoms, layer_norm=self.layer_norm, activation=ACTIVATIONS[self.activation],
           dtype=self.dtype)
-        return heads(x)[..., 0]
+        out = heads(x)
+        return out[..., 0] if self.num_atoms == 1 else out
 
 
 def sinusoidal_embedding(t: jax.Array, num_frequencies: int, max_frequency: float = 100.0) -> jax.Array:

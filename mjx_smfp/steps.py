@@ -8,9 +8,9 @@ them in `shard_map`/`jit`, and the runner (mjx_smfp/runner.py) drives them.
 
 One *iteration* = sample actions for all envs (one batched network call) -> step all envs
 -> insert the transitions into the replay ring -> G = `updates_per_step` gradient updates on
-uniformly sampled batches (`lax.scan` over G). A *train chunk* is `iterations_per_call`
-iterations in one `lax.scan`, reduced to a few scalars on device; warm-up is
-`warmup_iterations` steps of uniform random actions, no updates.
+uniformly sampled batches (`lax.scan` over G; n-step windows when `n_step` > 1, see replay.py).
+A *train chunk* is `iterations_per_call` iterations in one `lax.scan`, reduced to a few
+scalars on device; warm-up is `warmup_iterations` steps of uniform random actions, no updates.
 
 Data parallelism (`axis` set, `num_shards` devices): `rng` is replicated and folded with the
 device index, the normaliser averages its moments over `axis`, the agent averages its
@@ -144,10 +144,21 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
                         rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards)
         return ts, stats
 
+    if cfg.n_step > 1 and not hasattr(agent.config, "gamma"):
+        raise ValueError(f"n_step={cfg.n_step} needs an agent with a discount `gamma` in its config")
+
+    def sample(ts: TrainState, key: jax.Array) -> Transition:
+        """A batch of this device's replay: one-step rows, or n-step windows (`cfg.n_step` > 1)
+        whose stride is this device's env count, the rows `collect` inserts per iteration."""
+        if cfg.n_step == 1:  # today's path, bit for bit: no discount field, the critic's gamma
+            return replay_lib.sample(ts.replay, key, ctx.batch_size)
+        return replay_lib.sample_n_step(ts.replay, key, ctx.batch_size, num_envs=ts.env_state.obs.shape[0],
+                                        n_step=cfg.n_step, gamma=agent.config.gamma)
+
     def update(ts: TrainState) -> tuple[TrainState, dict]:
         """One gradient update on a uniformly sampled, normalised batch of this device's replay."""
         rng, k_sample, k_update = jax.random.split(ts.rng, 3)
-        batch = replay_lib.sample(ts.replay, device_key(k_sample), ctx.batch_size)
+        batch = sample(ts, device_key(k_sample))
         if cfg.normalize_obs:
             batch = batch.replace(obs=norm_lib.normalize(ts.normalizer, batch.obs),
                                   next_obs=norm_lib.normalize(ts.normalizer, batch.next_obs))

@@ -3,6 +3,8 @@ replay row (`Transition`) and the metrics dict every step returns (`Metrics`). M
 `agents/` (critic, replay, steps) import them from here, never from `agents/`."""
 from __future__ import annotations
 
+from typing import Optional
+
 import jax
 from flax import struct
 
@@ -15,6 +17,11 @@ class Transition:
 
     `next_obs` is the TRUE next observation (before any auto-reset), so targets bootstrap
     through time-limit truncation; only `terminated` cuts the bootstrap.
+
+    `discount` is set only on sampled n-step batches (`replay.sample_n_step`): the per-row
+    factor gamma^k of the bootstrap after the k rewards summed into `reward`. None (a stored
+    row, or a one-step batch) means one step: the critic's own gamma. Being None in stored
+    rows, it takes no replay memory and no checkpoint entry.
     """
 
     obs: jax.Array
@@ -23,3 +30,4 @@ class Transition:
     next_obs: jax.Array
     terminated: jax.Array
     truncated: jax.Array
+    discount: Optional[jax.Array] = None

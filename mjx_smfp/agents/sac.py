@@ -30,7 +30,7 @@ class SAC(SoftActorCriticAgent):
                                   matmul_dtype=c.matmul_dtype, log_std_min=c.log_std_min, log_std_max=c.log_std_max)
 
     def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
-        """E[alpha log pi(a|s) - min_i Q_i(s, a)], a ~ pi reparameterised."""
+        """E[alpha log pi(a|s) - Q(s, a)], a ~ pi reparameterised; Q = `actor_q` (min or mean of the heads)."""
         action, logp = self.policy.sample(actor_params, batch.obs, rng)
-        q = self.min_q(state.critic_params, batch.obs, action)
+        q = self.actor_q(state.critic_params, batch.obs, action)
         return jnp.mean(temperature * logp - q), {"entropy": -jnp.mean(logp)}

@@ -4,7 +4,8 @@ One gradient step:
 1. Critic (shared with SAC, mjx_smfp/critic.py): twin-Q soft backup
        y = r + gamma (1 - terminated) (min_i Qbar_i(s', a') - alpha log pi_hat(a'|s')),
    a' ~ pi_theta(.|s'), log pi_hat the chosen entropy surrogate (§4); `entropy_in_backup`
-   switches the -alpha log pi_hat term off.
+   switches the -alpha log pi_hat term off. (min_i here and below: the default
+   `q_target_combine` / `q_actor_combine`; "mean" is the other choice.)
 2. Actor (every `policy_delay` critic steps), `actor_update`:
    * "reparam" (default, §6): reparameterised through the one-step map,
          L(theta) = E_s[ -min_i Q_i(s, a_theta) + alpha log pi_hat(a_theta|s)
@@ -161,13 +162,13 @@ class SMFP(SoftActorCriticAgent):
     # -- Agent interface ---------------------------------------------------------------
     def act(self, state: SMFPState, obs: jax.Array, rng: jax.Array) -> jax.Array:
         if self.config.best_of_n > 1:
-            score = lambda o, a: self.min_q(state.critic_params, o, a)  # noqa: E731
+            score = lambda o, a: self.actor_q(state.critic_params, o, a)  # noqa: E731
             return self.policy.best_of_n(state.actor_params, obs, rng, score, self.config.best_of_n)
         return self.policy.draw(state.actor_params, obs, rng).action
 
     def eval_act(self, state: SMFPState, obs: jax.Array) -> jax.Array:
         if self.config.eval_best_of_n > 1:
-            score = lambda o, a: self.min_q(state.critic_params, o, a)  # noqa: E731
+            score = lambda o, a: self.actor_q(state.critic_params, o, a)  # noqa: E731
             return self.policy.best_of_n(state.actor_params, obs, jax.random.PRNGKey(0), score,
                                          self.config.eval_best_of_n, stochastic=False)
         return self.policy.deterministic(state.actor_params, obs)
@@ -213,14 +214,14 @@ class SMFP(SoftActorCriticAgent):
 
     def _reparam_loss(self, actor_params, anchor_params, critic_params, batch: Transition, temperature, md_coef,
                       rng):
-        """E[-min Q + alpha log pi_hat + beta KL_hat] + lambda_mf L_MF (SMFP.md §6)."""
+        """E[-Q + alpha log pi_hat + beta KL_hat] + lambda_mf L_MF (SMFP.md §6), Q = `actor_q`."""
         c = self.config
         obs = batch.obs
         k_noise, k_mf = jax.random.split(rng)
         eps, xi = self.policy.noise(k_noise, obs.shape[:-1])
         sample = self.policy.forward(actor_params, obs, eps, xi)
         logp = self.policy.log_prob(actor_params, obs, sample)
-        q = self.min_q(critic_params, obs, sample.action)
+        q = self.actor_q(critic_params, obs, sample.action)
         anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                                self.policy.forward(anchor_params, obs, eps, xi))
         kl = self._kl(sample, anchor_sample)
@@ -259,7 +260,7 @@ class SMFP(SoftActorCriticAgent):
         anchor_logp = self.policy.log_prob(anchor_params, obs_n, particles)
         if c.policy.entropy_surrogate == "conditional":  # drop the boundary draw's own density
             anchor_logp = anchor_logp - standard_normal_logpdf(particles.xi)
-        q_particles = self.min_q(critic_params, obs_n, particles.action)
+        q_particles = self.actor_q(critic_params, obs_n, particles.action)
         weights = md.particle_weights(q_particles.reshape(n, b), anchor_logp.reshape(n, b), temperature, md_coef,
                                       axis=0) * n  # mean 1 per state
         mf_loss, mf_aux = self._meanflow_loss(actor_params, obs_n, particles.x, k_mf,
@@ -274,7 +275,7 @@ class SMFP(SoftActorCriticAgent):
             sample = sample.replace(y=y, action=jnp.tanh(y))
         # The flow is held fixed here: the "jacobian" surrogate's Jacobian is of the frozen flow too.
         logp = self.policy.log_prob(jax.lax.stop_gradient(actor_params), obs, sample)
-        q = self.min_q(critic_params, obs, sample.action)
+        q = self.actor_q(critic_params, obs, sample.action)
         anchor_sample = jax.tree_util.tree_map(jax.lax.stop_gradient,
                                                self.policy.forward(anchor_params, obs, eps, xi))
         kl = self._kl(sample, anchor_sample)

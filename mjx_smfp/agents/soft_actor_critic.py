@@ -5,7 +5,8 @@ An agent built on `SoftActorCriticAgent` supplies a `Config`, a policy (`make_po
 offer `init(rng, obs_size)`, `sample(params, obs, rng) -> (action, log pi)` and
 `deterministic(params, obs)`) and an `actor_loss`; SAC and SMFP differ only there.
 One `update` (below) is, per gradient step:
-1. critic: the twin-Q soft backup (mjx_smfp/critic.py) with a' ~ pi(.|s') and its log pi;
+1. critic: the twin-Q soft backup (mjx_smfp/critic.py; scalar or distributional value heads,
+   `q` is always the expectation) with a' ~ pi(.|s') and its log pi;
 2. every `policy_delay` steps, `actor_step`: one optimiser step on `actor_loss`, then the
    temperature toward the target entropy (subclasses add their own, e.g. SMFP's anchor).
 
@@ -38,10 +39,17 @@ TARGET_ENTROPY_FIELDS = ("target_entropy", "target_entropy_per_dim", "target_std
 class SoftActorCriticConfig:
     actor_hidden: tuple[int, ...] = (256, 256, 256)  # actor MLP widths
     critic_hidden: tuple[int, ...] = (256, 256, 256)  # critic MLP widths (each Q head)
-    num_q_heads: int = 2  # Q heads; targets use the min over heads
+    num_q_heads: int = 2  # Q heads; combined per q_target_combine (targets) and q_actor_combine (actor)
     critic_layer_norm: bool = True  # LayerNorm after each hidden critic layer
     activation: str = "relu"  # hidden activation of every MLP of the agent (critic and actor): relu | silu
     matmul_dtype: str = "float32"  # compute dtype of network matmuls: float32 | bfloat16 (params, losses stay float32)
+    critic_type: str = "mse"  # value head: "mse" (scalar Q) | "c51" (categorical projection) | "hl_gauss" (critic.py)
+    num_atoms: int = 101  # atoms of the fixed value support (c51, hl_gauss)
+    value_min: Optional[float] = None  # lowest atom; required unless critic_type="mse" (e.g. -r_max/(1-gamma))
+    value_max: Optional[float] = None  # highest atom; required unless critic_type="mse" (e.g. r_max/(1-gamma))
+    hl_gauss_sigma: float = 0.75  # HL-Gauss target std in units of the bin width
+    q_target_combine: str = "min"  # heads -> bootstrap value: "min" (clipped double Q) | "mean"
+    q_actor_combine: str = "min"  # heads -> the actor's Q: "min" | "mean" (FastSAC: mean)
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the critic
     temperature_lr: float = 3e-4  # Adam learning rate of log alpha
@@ -85,6 +93,24 @@ class SoftActorCriticConfig:
         check(self, "log_std_min", "log_std_max", finite=True)
         if not self.log_std_min < self.log_std_max:
             raise ValueError(f"log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}")
+        self._check_critic()
+
+    def _check_critic(self):
+        """The critic's fields (critic.py): head combinations, a known value head and, when
+        distributional, a support."""
+        check(self, "q_target_combine", "q_actor_combine", choices=critic_lib.HEAD_COMBINES)
+        check(self, "critic_type", choices=critic_lib.CRITIC_TYPES)
+        if self.critic_type == "mse":
+            return
+        check(self, "num_atoms", at_least=2)
+        for name in ("value_min", "value_max"):
+            value = getattr(self, name)
+            if value is None or not math.isfinite(value):
+                raise ValueError(f"{name}={value} must be a finite number for critic_type={self.critic_type!r}: "
+                                 "the support is fixed, e.g. +-r_max/(1-gamma) for rewards in [-r_max, r_max]")
+        if not self.value_min < self.value_max:
+            raise ValueError(f"value_min={self.value_min} must be < value_max={self.value_max}")
+        check(self, "hl_gauss_sigma", positive=True)
 
 
 def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int) -> float:
@@ -169,9 +195,12 @@ class SoftActorCriticAgent(Agent):
 
     def __init__(self, config: SoftActorCriticConfig, obs_size: int, action_size: int, axis: Optional[str] = None):
         super().__init__(config, obs_size, action_size, axis)
+        self.value_head = critic_lib.ValueHead(kind=config.critic_type, num_atoms=config.num_atoms,
+                                               value_min=config.value_min or 0.0, value_max=config.value_max or 0.0,
+                                               hl_gauss_sigma=config.hl_gauss_sigma)
         self.critic_net = TwinQ(hidden=tuple(config.critic_hidden), num_heads=config.num_q_heads,
                                 layer_norm=config.critic_layer_norm, activation=config.activation,
-                                dtype=MATMUL_DTYPES[config.matmul_dtype])
+                                dtype=MATMUL_DTYPES[config.matmul_dtype], num_atoms=self.value_head.num_outputs)
         self.policy = self.make_policy()
         c = config
         self.actor_optimizer, self.critic_optimizer = (
@@ -194,11 +223,13 @@ class SoftActorCriticAgent(Agent):
 
     # -- shared pieces -------------------------------------------------------------------------
     def q(self, params, obs, action) -> jax.Array:
-        """Q-values of every head, [num_q_heads, B]."""
-        return self.critic_net.apply(params, obs, action)
+        """Q-values of every head, [num_q_heads, B]: the expectation of a distributional head."""
+        return self.value_head.expectation(self.critic_net.apply(params, obs, action))
 
-    def min_q(self, params, obs, action) -> jax.Array:
-        return self.q(params, obs, action).min(axis=0)
+    def actor_q(self, params, obs, action) -> jax.Array:
+        """The Q every actor objective (and Q-scored sampling) sees, [B]: the heads' expectations
+        combined per `q_actor_combine` (min, or mean as in FastSAC)."""
+        return critic_lib.combine_heads(self.q(params, obs, action), self.config.q_actor_combine)
 
     def temperature(self, state) -> jax.Array:
         return jnp.exp(state.log_temperature)
@@ -235,14 +266,16 @@ class SoftActorCriticAgent(Agent):
         return state.replace(**{f.name: None for f in dataclasses.fields(state) if f.name not in keep})
 
     def critic_step(self, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
-        """One critic step on the soft min-backup with a' ~ pi(.|s'), then the Polyak target."""
+        """One critic step on the soft backup with a' ~ pi(.|s') (critic.py: the value head's
+        target and loss on the network's raw output), then the Polyak target."""
         c = self.config
         next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, rng)
         target = critic_lib.soft_target(state.target_critic_params, batch, next_action, next_logp, temperature,
-                                        c.gamma, self.q, self.entropy_in_backup())
+                                        c.gamma, self.critic_net.apply, self.entropy_in_backup(), self.value_head,
+                                        c.q_target_combine)
         params, opt_state, metrics = gradient_update(
             critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state, batch,
-            target, self.q, axis=self.axis, name="critic")
+            target, self.critic_net.apply, self.value_head, axis=self.axis, name="critic")
         return state.replace(critic_params=params, critic_opt_state=opt_state,
                              target_critic_params=critic_lib.polyak(state.target_critic_params, params, c.tau)), metrics
 

@@ -69,3 +69,35 @@ def test_a_fixed_temperature_leaves_alpha_and_its_optimiser_state_untouched():
     assert not _changed(state.temperature_opt_state, new.temperature_opt_state)
     np.testing.assert_allclose(float(metrics["temperature"]), 0.2, rtol=1e-6)
     assert _changed(state.actor_opt_state, new.actor_opt_state)
+
+
+@pytest.mark.parametrize("critic_type", ["c51", "hl_gauss"])
+def test_a_distributional_critic_trains_through_the_shared_update_and_q_is_its_expectation(critic_type):
+    agent = _agent(critic_type=critic_type, num_atoms=11, value_min=-10.0, value_max=10.0)
+    state = agent.init(jax.random.PRNGKey(0))
+    logits = agent.critic_net.apply(state.critic_params, BATCH.obs, BATCH.action)
+    assert logits.shape == (2, 32, 11)  # [heads, batch, atoms]
+    expected = jax.nn.softmax(logits, axis=-1) @ jnp.linspace(-10.0, 10.0, 11)
+    np.testing.assert_allclose(np.asarray(agent.q(state.critic_params, BATCH.obs, BATCH.action)),
+                               np.asarray(expected), rtol=1e-5, atol=1e-6)
+    new, metrics = jax.jit(agent.update)(state, BATCH, jax.random.PRNGKey(1))
+    assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+    assert float(metrics["critic_loss"]) > 0 and _changed(state.critic_params, new.critic_params)
+    assert _changed(state.actor_params, new.actor_params)
+
+
+def test_the_actor_sees_the_min_or_the_mean_of_the_heads_per_q_actor_combine():
+    for how, reduce in (("min", np.min), ("mean", np.mean)):
+        agent = _agent(q_actor_combine=how, num_q_heads=3)
+        state = agent.init(jax.random.PRNGKey(0))
+        q = np.asarray(agent.q(state.critic_params, BATCH.obs, BATCH.action))
+        assert q.shape == (3, 32) and q.std(axis=0).min() > 0  # the heads differ
+        np.testing.assert_allclose(np.asarray(agent.actor_q(state.critic_params, BATCH.obs, BATCH.action)),
+                                   reduce(q, axis=0), rtol=1e-6)
+        # ...and the actor loss uses exactly that Q (the same reparameterised draw).
+        loss, _ = agent.actor_loss(state.actor_params, state, BATCH, jnp.asarray(0.3), jax.random.PRNGKey(5))
+        action, logp = agent.policy.sample(state.actor_params, BATCH.obs, jax.random.PRNGKey(5))
+        q_action = reduce(np.asarray(agent.q(state.critic_params, BATCH.obs, action)), axis=0)
+        np.testing.assert_allclose(float(loss), np.mean(0.3 * np.asarray(logp) - q_action), rtol=1e-5)
+    with pytest.raises(ValueError, match="q_target_combine='max' is not valid"):
+        SAC.Config(q_target_combine="max")
