@@ -14,7 +14,10 @@ sampled PATH is exact and cheap; each policy turns it into its log pi estimate:
   y_k + dt v_k, sigma(s)^2) - sum log(1 - a^2): the joint density of the noise-augmented path.
   Sharing sigma(s) is what keeps this honest: noise injected early and then contracted away is
   noise of the same size as the noise that reaches the action, so the estimate cannot be raised
-  without raising the action's real spread (per-step sigma_k could: docs/baselines.md).
+  without raising the action's real spread (per-step sigma_k could: docs/baselines.md). It is
+  still the PATH's entropy, H(a) + H(y_0..y_{K-1} | y_K): a trained flow that contracts toward a
+  mode forgets y_0 and the non-final noises, and the estimate then reads below H(a) by their
+  entropy (measured -5.4 nats on the bandit; docs/baselines.md).
 * `DiffusionPolicy` (DIME, arXiv 2502.02316; ALRhub/DIME's DIS sampler): x_0 ~ N(0, s0^2 I)
   (s0 = 2.5), N Euler-Maruyama steps of the overdamped Langevin SDE toward the prior with a
   learned control f:  x_{n+1} = x_n + eta_n (-x_n / s0^2 + f(s, x_n, t_n)) + sqrt(2 eta_n) xi_n,
