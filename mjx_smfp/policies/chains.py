@@ -1,22 +1,32 @@
-"""Multi-step generative policies made of Gaussian steps, the baselines SMFP is compared with
-(docs/baselines.md): SAC Flow's noise-augmented K-step flow and DIME's diffusion sampler.
+"""Multi-step generative policies made of Gaussian steps, the baselines SMFP is compared with, as
+their authors wrote them (docs/baselines.md cites the reference code line by line): SAC Flow's
+noise-augmented K-step flow and DIME's diffusion sampler.
 
-Both draw a pre-squash action y by a chain of K Gaussian steps from y_K-or-y_0 ~ N(0, I), each
-step one call of a network f(s, y, t) on [s, y, emb(t)] (the time embedding is computed once
-per step, not per sample), and return a = tanh(y). Because every step is Gaussian given the
-previous one, the log-density of the sampled PATH is exact and cheap; each policy turns it
-into its log pi estimate:
+Both draw a pre-squash action y by a chain of Gaussian steps, each step one call of a network
+f(s, y, t) on [s, y, emb(t)] (the time embedding is computed once per step, not per sample), and
+return a = tanh(y). Because every step is Gaussian given the previous one, the log-density of the
+sampled PATH is exact and cheap; each policy turns it into its log pi estimate:
 
-* `FlowChainPolicy` (SAC Flow, arXiv 2509.25756): y_{k+1} = y_k + dt v(s, y_k, t_k) + sigma_k xi_k,
-  t_k = k / K, with v and log sigma_k from one network (Flow-G: dt v = sigmoid(g) (h - y_k)). log pi = log N(y_0) + sum_k log N(y_{k+1};
-  y_k + dt v, sigma_k^2) - sum log(1 - a^2): the joint density of the noise-augmented path,
-  which SAC Flow uses as the policy's log-likelihood.
-* `DiffusionPolicy` (DIME, arXiv 2502.02316): a fixed variance-preserving noising process
-  q(y_n | y_{n-1}) = N(sqrt(1 - b_n) y_{n-1}, b_n I) and a learned denoising sampler
-  p(y_{n-1} | y_n) = N(sqrt(1 - b_n) y_n + b_n f(s, y_n, t_n), b_n I) from y_N ~ N(0, I).
-  log pi_hat = log p(y_{0:N}) - log q(y_{1:N} | y_0) - sum log(1 - a^2); its expectation
-  upper-bounds E log pi(y_0) (KL of the path measures >= 0), so -E log pi_hat is DIME's
-  lower bound on the entropy.
+* `FlowChainPolicy` (SAC Flow-G, arXiv 2509.25756; Elessar123/SAC-FLOW `SAC_flow_gru_jax.py`):
+  y_0 ~ N(0, I), y_{k+1} = y_k + dt v_k + sigma(s) xi_k with dt = 1/K, t_k = k/K, the gated
+  velocity v_k = z (h - y_k), z = sigmoid(g) (gate bias +5 at init: z ~ 0.993) and ONE
+  state-dependent sigma(s) shared by all K steps. log pi = log N(y_0) + sum_k log N(y_{k+1};
+  y_k + dt v_k, sigma(s)^2) - sum log(1 - a^2): the joint density of the noise-augmented path.
+  Sharing sigma(s) is what keeps this honest: noise injected early and then contracted away is
+  noise of the same size as the noise that reaches the action, so the estimate cannot be raised
+  without raising the action's real spread (per-step sigma_k could: docs/baselines.md). It is
+  still the PATH's entropy, H(a) + H(y_0..y_{K-1} | y_K): a trained flow that contracts toward a
+  mode forgets y_0 and the non-final noises, and the estimate then reads below H(a) by their
+  entropy (measured -5.4 nats on the bandit; docs/baselines.md).
+* `DiffusionPolicy` (DIME, arXiv 2502.02316; ALRhub/DIME's DIS sampler): x_0 ~ N(0, s0^2 I)
+  (s0 = 2.5), N Euler-Maruyama steps of the overdamped Langevin SDE toward the prior with a
+  learned control f:  x_{n+1} = x_n + eta_n (-x_n / s0^2 + f(s, x_n, t_n)) + sqrt(2 eta_n) xi_n,
+  eta_n = dt_n / gamma, LEARNED step sizes dt_n = softplus(dt) c(n) (c: a cosine schedule that
+  shrinks toward the last step) and a learned per-dimension friction gamma. The noising process
+  is the same SDE without control, run backward: q(x_n | x_{n+1}) = N(x_{n+1} - eta_n x_{n+1} /
+  s0^2, 2 eta_n). log pi_hat = log p(x_{0:N}) - log q(x_{0:N-1} | x_N) - sum log(1 - a^2); its
+  expectation upper-bounds E log pi(x_N) (KL of the path measures >= 0), so -E log pi_hat is
+  DIME's lower bound on the entropy.
 
 Deterministic actions (evaluation) run the same chain with every noise set to 0.
 """
@@ -24,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -35,34 +45,47 @@ from mjx_smfp.networks import ACTIVATIONS, MLP, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
 from mjx_smfp.validation import check
 
-LOG_STD_MIN = -5.0
-LOG_STD_MAX = 0.0
 VELOCITIES = ("mlp", "gated")
+# DIME's cosine step-size schedule c(n) (reference: diffusion/common/scheduler.py get_cosine_schedule,
+# configs/sampler/dt_schedule/cosine.yaml): floor, offset s and power.
+COSINE_MIN, COSINE_OFFSET, COSINE_POWER = 0.001, 0.008, 2.0
+
+
+def inverse_softplus(x: float) -> float:
+    """The raw value whose softplus is x > 0 (how the reference stores its positive parameters)."""
+    return float(x + math.log(-math.expm1(-x)))
 
 
 class StepNetwork(nn.Module):
-    """f(s, y, t) -> [B, out] on [s, y, emb(t)], t of shape [1] (one time for the whole batch)."""
+    """f(s, y, t) -> [B, out] on [s, y, emb(t)], t of shape [1] (one time for the whole batch).
+    With `gate_bias` set it returns (gate logits, f): a second output head on the same trunk with a
+    zero kernel and this bias, so the gate starts at sigmoid(gate_bias) for every input."""
 
     hidden: Sequence[int]
     out: int
     time_embed_dim: int
     activation: str
     out_scale: float
+    gate_bias: Optional[float] = None
 
     @nn.compact
     def __call__(self, obs, y, t):
         act = ACTIVATIONS[self.activation]
         h = act(InputLayer(self.hidden[0])(obs, y, TimeEmbedding(self.time_embed_dim)(t)))
-        return MLP(hidden=tuple(self.hidden[1:]), out=self.out, activation=act,
-                   kernel_init_scale_out=self.out_scale)(h)
+        for width in self.hidden[1:]:
+            h = act(nn.Dense(width)(h))
+        init = nn.initializers.variance_scaling(self.out_scale, "fan_avg", "uniform")
+        out = nn.Dense(self.out, kernel_init=init)(h)
+        if self.gate_bias is None:
+            return out
+        gate = nn.Dense(self.out, kernel_init=nn.initializers.zeros,
+                        bias_init=nn.initializers.constant(self.gate_bias), name="gate")(h)
+        return gate, out
 
 
 class GaussianChain:
-    """What both chains share: init, the noise draw, reparameterised and deterministic actions.
-    A subclass gives `network`, `network_calls` and `_run(params, obs, start, noise) -> (y, log pi of y)`."""
-
-    def init(self, rng: jax.Array, obs_size: int):
-        return self.network.init(rng, jnp.zeros((1, obs_size)), jnp.zeros((1, self.action_size)), jnp.zeros((1,)))
+    """What both chains share: the noise draw, reparameterised and deterministic actions.
+    A subclass gives `init`, `network_calls` and `_run(params, obs, start, noise) -> (y, log pi of y)`."""
 
     def noise(self, rng: jax.Array, batch: int) -> tuple[jax.Array, jax.Array]:
         """(start of the chain [B, d], per-step noises [steps, B, d]), all standard normal."""
@@ -84,83 +107,117 @@ class GaussianChain:
 @dataclasses.dataclass(frozen=True)
 class FlowChainConfig:
     """SAC Flow's K-step noise-augmented flow. Velocity: the GRU-style gated step (Flow-G, the
-    default: the plain MLP velocity did not learn the bandit, as the paper reports for plain
-    flows) or a plain MLP; the Transformer variant (Flow-T) is not implemented (docs/baselines.md)."""
+    default, as the reference's from-scratch script) or a plain MLP (the paper's naive SAC Flow);
+    the Transformer variant (Flow-T) is not implemented (docs/baselines.md)."""
 
-    flow_steps: int = 4  # K: network calls per action
-    velocity: str = "gated"  # "gated": y moves sigmoid(g) of the way to h, GRU-style (Flow-G) | "mlp": v = f(s, y, t)
+    flow_steps: int = 4  # K: network calls per action (Euler step dt = 1/K)
+    velocity: str = "gated"  # "gated": v = sigmoid(g) (h - y), GRU-style (Flow-G) | "mlp": v = f(s, y, t)
     time_embed_dim: int = 32  # width of the step-time embedding
-    flow_noise_init: float = 0.1  # initial per-step noise sigma_k (learned, state- and step-dependent)
-    out_scale: float = 0.01  # variance scale of the output layer: v ~ 0 at init
+    gate_bias: float = 5.0  # initial gate logit g (zero kernel): the gate starts at sigmoid(5) ~ 0.993
+    out_scale: float = 0.01  # variance scale of the velocity / candidate output layer: small at init
 
     def __post_init__(self):
         check(self, "flow_steps", "time_embed_dim", at_least=1)
-        check(self, "flow_noise_init", "out_scale", positive=True)
+        check(self, "out_scale", positive=True)
         check(self, "velocity", choices=VELOCITIES)
+        check(self, "gate_bias", finite=True)
+
+
+class StateNoise(nn.Module):
+    """log sigma(s) of SAC Flow: a ReLU MLP on the state alone, squashed into [lo, hi] by a tanh."""
+
+    hidden: Sequence[int]
+    out: int
+    lo: float
+    hi: float
+
+    @nn.compact
+    def __call__(self, obs):
+        raw = MLP(hidden=tuple(self.hidden), out=self.out)(obs)
+        return self.lo + 0.5 * (self.hi - self.lo) * (jnp.tanh(raw) + 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowChainPolicy(GaussianChain):
-    """SAC Flow's policy: y_0 ~ N(0, I), K noisy Euler steps of a learned velocity, a = tanh(y_K)."""
+    """SAC Flow's policy: y_0 ~ N(0, I), K noisy Euler steps of a learned velocity with one noise
+    scale sigma(s) for all steps, a = tanh(y_K). Params: {"velocity": ..., "log_std": ...}."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
     config: FlowChainConfig = FlowChainConfig()
     activation: str = "relu"  # hidden activation of the velocity network (the agent's `activation`)
+    log_std_bounds: tuple[float, float] = (-5.0, 2.0)  # log sigma(s) in [lo, hi] (the agent's log_std_min/max)
 
     @property
     def network(self) -> StepNetwork:
         c = self.config
-        outputs = (3 if c.velocity == "gated" else 2) * self.action_size  # [gate,] velocity/candidate, log sigma
-        return StepNetwork(tuple(self.hidden), outputs, c.time_embed_dim, self.activation, c.out_scale)
+        gate_bias = c.gate_bias if c.velocity == "gated" else None
+        return StepNetwork(tuple(self.hidden), self.action_size, c.time_embed_dim, self.activation, c.out_scale,
+                           gate_bias)
+
+    @property
+    def noise_network(self) -> StateNoise:
+        return StateNoise(tuple(self.hidden), self.action_size, *self.log_std_bounds)
 
     @property
     def network_calls(self) -> int:
+        """Velocity evaluations per action (the state-only sigma(s) network runs once more per action)."""
         return self.config.flow_steps
 
+    def init(self, rng: jax.Array, obs_size: int):
+        k_velocity, k_noise = jax.random.split(rng)
+        obs = jnp.zeros((1, obs_size))
+        return {"velocity": self.network.init(k_velocity, obs, jnp.zeros((1, self.action_size)), jnp.zeros((1,))),
+                "log_std": self.noise_network.init(k_noise, obs)}
+
+    def log_std(self, params, obs: jax.Array) -> jax.Array:
+        """log sigma(s), [B, d]: the one noise scale of every step."""
+        return self.noise_network.apply(params["log_std"], obs)
+
     def _run(self, params, obs, y0, noise):
-        """The chain from y_0 with step noises `noise` [K, B, d]; returns (y_K, sum of step log-densities)."""
+        """The chain from y_0 with step noises `noise` [K, B, d]; returns (y_K, log-density of the path)."""
         k = self.config.flow_steps
-        log_init = math.log(self.config.flow_noise_init)
+        log_std = self.log_std(params, obs)
+        std = jnp.exp(log_std)
 
         def step(carry, xs):
             y, logp = carry
             t, xi = xs
-            out = self.network.apply(params, obs, y, t[None])
-            if self.config.velocity == "gated":  # the step moves y a gated fraction of the way to h
-                gate, h, raw = jnp.split(out, 3, axis=-1)
-                v = jax.nn.sigmoid(gate) * (h - y) * k
+            out = self.network.apply(params["velocity"], obs, y, t[None])
+            if self.config.velocity == "gated":  # v = z (h - y): y moves toward the candidate h
+                gate, candidate = out
+                v = jax.nn.sigmoid(gate) * (candidate - y)
             else:
-                v, raw = jnp.split(out, 2, axis=-1)
-            log_std = jnp.clip(log_init + raw, LOG_STD_MIN, LOG_STD_MAX)
-            y = y + v / k + jnp.exp(log_std) * xi
-            return (y, logp + standard_normal_logpdf(xi) - jnp.sum(log_std, axis=-1)), None
+                v = out
+            y = y + v / k + std * xi
+            return (y, logp + standard_normal_logpdf(xi)), None
 
         times = jnp.arange(k, dtype=y0.dtype) / k
         (y, logp), _ = jax.lax.scan(step, (y0, standard_normal_logpdf(y0)), (times, noise))
-        return y, logp
+        return y, logp - k * jnp.sum(log_std, axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
-    """DIME's diffusion sampler: N denoising steps under a variance-preserving schedule."""
+    """DIME's diffusion sampler (the reference's DIS sampler, configs/sampler/dis.yaml): N Euler-
+    Maruyama steps from N(0, prior_std^2 I) with learned step sizes and per-dimension friction."""
 
     diffusion_steps: int = 16  # N: network calls per action
     time_embed_dim: int = 32  # width of the step-time embedding
-    beta_min: float = 0.1  # VP schedule b(t) = beta_min + t (beta_max - beta_min), t in [0, 1]
-    beta_max: float = 20.0  # noise rate at t = 1 of the VP schedule (>= beta_min)
-    out_scale: float = 0.01  # variance scale of the drift's output layer: f ~ 0 at init
+    prior_std: float = 2.5  # s0: std of the prior x_0 and stationary std of the uncontrolled SDE
+    step_size_init: float = 0.1  # initial dt = softplus(raw); learned; step n uses dt * c(n), c cosine
+    friction_init: float = 1.0  # initial per-dimension friction gamma (learned): eta_n = dt_n / gamma
+    out_scale: float = 0.01  # variance scale of the control's output layer: f ~ 0 at init
 
     def __post_init__(self):
         check(self, "diffusion_steps", "time_embed_dim", at_least=1)
-        check(self, "beta_min", "beta_max", "out_scale", positive=True)
-        if self.beta_max < self.beta_min:
-            raise ValueError(f"beta_max={self.beta_max} must be >= beta_min={self.beta_min}")
+        check(self, "prior_std", "step_size_init", "friction_init", "out_scale", positive=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionPolicy(GaussianChain):
-    """DIME's policy: y_N ~ N(0, I), N learned Gaussian denoising steps, a = tanh(y_0)."""
+    """DIME's policy: x_0 ~ N(0, s0^2 I), N learned controlled Langevin steps, a = tanh(x_N).
+    Params: {"control": network, "step_size": raw dt (scalar), "friction": raw gamma [d]}."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256, 256)
@@ -176,27 +233,46 @@ class DiffusionPolicy(GaussianChain):
     def network_calls(self) -> int:
         return self.config.diffusion_steps
 
-    def betas(self) -> np.ndarray:
-        """b_1..b_N: the per-step noise of the discretised VP SDE, 1 - exp(-integral of b(t) over step n)."""
+    def init(self, rng: jax.Array, obs_size: int):
         c = self.config
-        t = np.linspace(0.0, 1.0, c.diffusion_steps + 1)
-        integral = c.beta_min * t + 0.5 * (c.beta_max - c.beta_min) * t ** 2
-        return (1.0 - np.exp(-np.diff(integral))).astype(np.float32)
+        control = self.network.init(rng, jnp.zeros((1, obs_size)), jnp.zeros((1, self.action_size)), jnp.zeros((1,)))
+        return {"control": control,
+                "step_size": jnp.asarray(inverse_softplus(c.step_size_init), jnp.float32),
+                "friction": jnp.full((self.action_size,), inverse_softplus(c.friction_init), jnp.float32)}
 
-    def _run(self, params, obs, y_last, noise):
-        """Denoise from y_N with step noises `noise` [N, B, d]; returns (y_0, log p(y_{0:N}) - log q(y_{1:N}|y_0))."""
-        betas = jnp.asarray(self.betas())
-        times = jnp.arange(1, self.config.diffusion_steps + 1, dtype=y_last.dtype) / self.config.diffusion_steps
+    def schedule(self) -> np.ndarray:
+        """c(n), n = 0..N-1: the reference's cosine schedule, ~1 at the first step, shrinking toward
+        the action (COSINE_MIN + a small cosine tail at n = N-1), as host constants."""
+        n_steps = self.config.diffusion_steps
+        t = (n_steps - np.arange(n_steps)) / n_steps
+        offset = 1.0 + COSINE_OFFSET
+        c = (1.0 - COSINE_MIN) * np.cos(0.5 * np.pi * (offset - t) / offset) ** COSINE_POWER + COSINE_MIN
+        return c.astype(np.float32)
+
+    def step_sizes(self, params) -> jax.Array:
+        """eta_n = softplus(dt) c(n) / softplus(gamma), [N, d]: the drift step and half the noise
+        variance of step n (noise std sqrt(2 eta_n))."""
+        dt = jax.nn.softplus(params["step_size"]) * jnp.asarray(self.schedule())
+        return dt[:, None] / jax.nn.softplus(params["friction"])[None, :]
+
+    def _run(self, params, obs, start, noise):
+        """From x_0 = s0 start with step noises `noise` [N, B, d]; returns (x_N, log p(x_{0:N}) -
+        log q(x_{0:N-1} | x_N)). Both kernels of step n have covariance 2 eta_n: their normalisers
+        cancel in the ratio."""
+        c = self.config
+        inv_var = 1.0 / c.prior_std ** 2
+        times = jnp.arange(c.diffusion_steps, dtype=start.dtype) / c.diffusion_steps
 
         def step(carry, xs):
-            y, log_ratio = carry  # y = y_n
-            beta, t, xi = xs
-            keep, scale = jnp.sqrt(1.0 - beta), jnp.sqrt(beta)
-            prev = keep * y + beta * self.network.apply(params, obs, y, t[None]) + scale * xi  # y_{n-1}
-            forward = (y - keep * prev) / scale  # y_n given y_{n-1} under the noising process
-            # Both transitions have covariance b_n I: their log-normaliser terms cancel in the ratio.
-            return (prev, log_ratio + standard_normal_logpdf(xi) - standard_normal_logpdf(forward)), None
+            x, log_ratio = carry
+            eta, t, xi = xs
+            scale = jnp.sqrt(2.0 * eta)
+            control = self.network.apply(params["control"], obs, x, t[None])
+            x_new = x + eta * (control - inv_var * x) + scale * xi  # the sampler (forward) kernel
+            back = (x - (x_new - eta * inv_var * x_new)) / scale  # x under the noising (backward) kernel
+            return (x_new, log_ratio + standard_normal_logpdf(xi) - standard_normal_logpdf(back)), None
 
-        (y0, log_ratio), _ = jax.lax.scan(step, (y_last, standard_normal_logpdf(y_last)),
-                                          (betas, times, noise), reverse=True)
-        return y0, log_ratio
+        x0 = c.prior_std * start
+        log_prior = standard_normal_logpdf(start) - self.action_size * math.log(c.prior_std)
+        (x, log_ratio), _ = jax.lax.scan(step, (x0, log_prior), (self.step_sizes(params), times, noise))
+        return x, log_ratio

@@ -1,6 +1,13 @@
-"""SAC Flow and DIME in the shared loop: each learns the 4-mode bandit well past a random policy,
-a run stopped and resumed from its checkpoint is bit-identical to a straight one, and the
-train step compiles once; bad options fail naming the field."""
+"""SAC Flow and DIME in the shared loop, each trained once on the 4-mode bandit (module fixture):
+each learns it well past a random policy, a run stopped and resumed from its checkpoint is
+bit-identical to a straight one, and the train step compiles once. On the trained policies, the
+two failures of issue 24 stay fixed: SAC Flow's log pi estimate no longer overstates the entropy
+of its actions (a k-NN estimate from samples, in action space) and is off from it by exactly the
+entropy of the noises its flow forgets; DIME's reward is no longer capped by a fixed last-step
+noise (its step sizes are learned). Bad options fail naming the field."""
+import dataclasses
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,20 +21,54 @@ from mjx_smfp.policies.chains import DiffusionConfig, FlowChainConfig
 from mjx_smfp.runner import run
 from tests.agents.bandit import BANDIT, MULTIMODAL
 
-AGENTS = {"sacflow": SACFlow.Config(**BANDIT), "dime": DIME.Config(**BANDIT)}
+# The bandit's budget is ~2k gradient steps; the references' policy delay of 3 leaves too few actor
+# steps in it (SAC Flow stays at the random reward), so the bandit runs update the actor every step.
+AGENTS = {"sacflow": SACFlow.Config(**BANDIT, policy_delay=1), "dime": DIME.Config(**BANDIT, policy_delay=1)}
+SAMPLES = 4000
+HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)  # entropy of N(0, 1), per dimension
+
+
+def knn_entropy(samples: np.ndarray, k: int = 3) -> float:
+    """Kozachenko-Leonenko estimate of the differential entropy of `samples` [n, d] (nats):
+    psi(n) - psi(k) + log V_d + d mean log eps_k, eps_k the distance to the k-th nearest neighbour."""
+    x = np.asarray(samples, np.float64)
+    n, d = x.shape
+    sq = np.sum(x * x, axis=1)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
+    np.fill_diagonal(dist, np.inf)
+    eps = np.partition(dist, k - 1, axis=1)[:, k - 1]
+    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return sum(1.0 / j for j in range(k, n)) + log_unit_ball + d * float(np.mean(np.log(eps)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """name -> (engine, straight final state, resumed final state), each agent trained once."""
+    runs = {}
+
+    def get(name):
+        if name not in runs:
+            engine = Engine(dataclasses.replace(MULTIMODAL, agent=name), AGENTS[name])
+            root = tmp_path_factory.mktemp(name)
+            straight = run(engine, str(root / "a"), verbose=False)
+            run(engine, str(root / "b"), max_calls=MULTIMODAL.train_calls - 1, verbose=False)
+            runs[name] = (engine, straight, run(engine, str(root / "b"), resume=True, verbose=False))
+        return runs[name]
+
+    return get
+
+
+def _samples(engine, state, bandit):
+    """SAMPLES actions and their log pi estimates at the bandit's one state."""
+    obs = jnp.zeros((SAMPLES, bandit.observation_size))
+    return jax.jit(engine.agent.policy.sample)(state.agent.actor_params, obs, jax.random.PRNGKey(11))
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
-def test_learns_the_bandit_and_resumes_bit_identically_with_one_compile(name, tmp_path):
-    import dataclasses
-
-    cfg = dataclasses.replace(MULTIMODAL, agent=name)
-    engine = Engine(cfg, AGENTS[name])
+def test_learns_the_bandit_and_resumes_bit_identically_with_one_compile(name, trained):
+    engine, straight, resumed = trained(name)
     bandit = envs.make("multimodal", num_modes=4)
     random_reward = float(bandit.reward(jax.random.uniform(jax.random.PRNGKey(0), (4000, 2), minval=-1)).mean())
-    straight = run(engine, str(tmp_path / "a"), verbose=False)
-    run(engine, str(tmp_path / "b"), max_calls=cfg.train_calls - 1, verbose=False)
-    resumed = run(engine, str(tmp_path / "b"), resume=True, verbose=False)
     for a, b in zip(jax.tree_util.tree_leaves(straight), jax.tree_util.tree_leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert engine.trace_counts["train_chunk"] == 1 and engine.trace_counts["warmup"] == 1
@@ -37,10 +78,56 @@ def test_learns_the_bandit_and_resumes_bit_identically_with_one_compile(name, tm
     assert random_reward < 0.3 and reward >= 0.5, (random_reward, reward)
 
 
+def test_sac_flow_entropy_estimate_does_not_overstate_the_action_entropy(trained):
+    """-E log pi (SAC Flow's estimate: the path density) = H(a) + H(y_0..y_{K-1} | y_K). With per-step
+    sigma_k a flow could put large noise early and wipe it, reading ~11 nats above H(a) on this bandit
+    (issue 24). With one sigma(s) the wiped noise is as small as the final one: the estimate is never
+    above H(a) by more than 1 nat, and a trained, mode-seeking flow (which forgets y_0 and the K-1
+    non-final noises) reads exactly H(a) + H(y_0) + (K-1) H(sigma(s) xi): checked to 1 nat."""
+    engine, straight, _ = trained("sacflow")
+    bandit = envs.make("multimodal", num_modes=4)
+    policy = engine.agent.policy
+    actions, logp = _samples(engine, straight, bandit)
+    estimate, true_entropy = -float(jnp.mean(logp)), knn_entropy(np.asarray(actions))
+    log_std = np.asarray(policy.log_std(straight.agent.actor_params, jnp.zeros((1, bandit.observation_size))))[0]
+    d, k = policy.action_size, policy.config.flow_steps
+    forgotten = d * HALF_LOG_2PI_E + (k - 1) * float(np.sum(HALF_LOG_2PI_E + log_std))
+    assert float(bandit.reward(actions).mean()) > 0.8  # a trained, mode-seeking flow
+    assert estimate <= true_entropy + 1.0, (estimate, true_entropy)
+    assert abs(estimate - (true_entropy + forgotten)) < 1.0, (estimate, true_entropy, forgotten)
+
+
+def test_dime_reward_is_not_capped_by_its_noise_schedule(trained):
+    """The old fixed VP schedule added pre-tanh noise of std sqrt(b_1) ~ 0.21 at the last step, which
+    capped the bandit reward at 0.69 analytically. With learned step sizes the last step's noise is
+    ~0.05 and the reward goes past that cap; -E log pi_hat stays a LOWER bound on H(a) (k-NN)."""
+    engine, straight, _ = trained("dime")
+    bandit = envs.make("multimodal", num_modes=4)
+    actions, logp = _samples(engine, straight, bandit)
+    last_noise = np.sqrt(2.0 * np.asarray(engine.agent.policy.step_sizes(straight.agent.actor_params))[-1])
+    reward = float(bandit.reward(actions).mean())
+    assert np.all(last_noise < 0.1) and reward > 0.8, (last_noise, reward)
+    assert -float(jnp.mean(logp)) <= knn_entropy(np.asarray(actions)) + 0.5
+
+
+def test_reference_defaults_are_the_agents_defaults():
+    """Per-agent defaults from the reference code (docs/baselines.md): SAC Flow's target entropy 0,
+    alpha0 0.2, temperature and critic lr 1e-3, delay 3; DIME's target |A| (H(N(0, 2.5^2)) - 4) per
+    dimension ~ -1.665 |A| on its bound, temperature lr 1e-3, delay 3."""
+    flow, dime = SACFlow.Config(), DIME.Config()
+    assert (flow.target_entropy, flow.init_temperature, flow.temperature_lr, flow.critic_lr, flow.policy_delay) == (
+        0.0, 0.2, 1e-3, 1e-3, 3)
+    assert DIME(dime, 3, 6).target_entropy == pytest.approx(6 * (HALF_LOG_2PI_E + math.log(2.5) - 4.0))
+    assert DIME(dataclasses.replace(dime, target_entropy=-1.0), 3, 6).target_entropy == -1.0
+    assert (dime.temperature_lr, dime.init_temperature, dime.policy_delay) == (1e-3, 1.0, 3)
+
+
 @pytest.mark.parametrize("config, field, value", [
     (FlowChainConfig, "flow_steps", 0), (FlowChainConfig, "velocity", "lstm"),
-    (FlowChainConfig, "flow_noise_init", 0.0), (DiffusionConfig, "diffusion_steps", 0),
-    (DiffusionConfig, "beta_max", 0.01),
+    (SACFlow.Config, "log_std_max", -6.0), (FlowChainConfig, "gate_bias", float("nan")),
+    (DiffusionConfig, "diffusion_steps", 0), (DiffusionConfig, "prior_std", 0.0),
+    (DiffusionConfig, "step_size_init", -0.1),
+    (DIME.Config, "entropy_gap", float("inf")),
 ])
 def test_bad_options_fail_at_construction_naming_the_field(config, field, value):
     with pytest.raises(ValueError, match=field):

@@ -1,8 +1,9 @@
-"""The multi-step baselines' policies (policies/chains.py): SAC Flow's path log-density is a
-normalised density (checked by importance sampling in 1-D), DIME's log pi_hat is exact where
-it must be (a zero drift makes the sampler the time reversal of the noising process), the
+"""The multi-step baselines' policies (policies/chains.py), checked against the maths of their
+reference code: SAC Flow's path log-density is a normalised density (importance sampling in 1-D),
+uses one sigma(s) for every step and the gated Euler step y + dt z (h - y) with the gate open at
+init; DIME's log pi_hat is a normalised path ratio (importance sampling over the action alone), its
+step sizes are the learned cosine schedule whose last step is small, not a fixed VP floor; the
 deterministic action is the zero-noise chain, and each action costs its stated network calls."""
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,56 +11,83 @@ import pytest
 
 from mjx_smfp.policies import chains
 from mjx_smfp.policies.chains import DiffusionConfig, DiffusionPolicy, FlowChainConfig, FlowChainPolicy
-from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
+from mjx_smfp.policies.densities import standard_normal_logpdf
 
 
 @pytest.mark.parametrize("velocity", ["mlp", "gated"])
 def test_sac_flow_path_log_density_integrates_to_the_box_volume_in_1d(velocity):
     """With K = 1 and d = 1 a draw is the path (y_0, a = tanh(y_1)) and log pi its joint density, so
-    E[1_B(path) / pi(path)] = |B|. B = [-1, 1] x [-tanh 1, tanh 1]: |B| = 4 tanh(1) ~ 3.05."""
-    policy = FlowChainPolicy(1, (32, 32), FlowChainConfig(flow_steps=1, velocity=velocity, flow_noise_init=1.0,
-                                                          out_scale=1.0))
+    E[1_B(path) / pi(path)] = |B|. B = [-1, 1] x [-tanh 1, tanh 1]: |B| = 4 tanh(1) ~ 3.05.
+    (log sigma is squeezed into [-0.1, 0.1] so that the weights have a small variance.)"""
+    config = FlowChainConfig(flow_steps=1, velocity=velocity, log_std_min=-0.1, log_std_max=0.1, out_scale=1.0)
+    policy = FlowChainPolicy(1, (32, 32), config)
     params = policy.init(jax.random.PRNGKey(0), 2)
     n = 400_000
     obs = jnp.ones((n, 2))
-    y0, noise = policy.noise(jax.random.PRNGKey(1), n)
+    y0, _ = policy.noise(jax.random.PRNGKey(1), n)
     action, logp = jax.jit(lambda: policy.sample(params, obs, jax.random.PRNGKey(1)))()
     inside = (jnp.abs(y0[:, 0]) <= 1.0) & (jnp.abs(action[:, 0]) <= np.tanh(1.0))
     estimate = float(jnp.mean(jnp.where(inside, jnp.exp(-logp), 0.0)))
     assert abs(estimate - 4 * np.tanh(1.0)) < 0.05 * 4 * np.tanh(1.0), estimate
 
 
-def _zero_output_layer(params):
-    """Zero the drift network's last Dense (kernel and bias): f(s, y, t) = 0."""
-    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
-    last = max(k[-2] for k in flat if k[-2].startswith("Dense_") and len(k) == 4)
-    flat = {k: (jnp.zeros_like(v) if len(k) == 4 and k[-2] == last else v) for k, v in flat.items()}
-    return flax.traverse_util.unflatten_dict(flat)
-
-
-def test_dime_log_pi_hat_is_exact_when_the_sampler_reverses_the_noising_process():
-    """A zero drift makes each denoising step the noising kernel itself; from the stationary N(0, I)
-    that AR(1) chain is reversible, so the path ratio equals log N(y_0) exactly (the bound is tight)."""
-    policy = DiffusionPolicy(2, (16, 16), DiffusionConfig(diffusion_steps=8))
-    params = _zero_output_layer(policy.init(jax.random.PRNGKey(0), 3))
-    obs = jax.random.normal(jax.random.PRNGKey(1), (256, 3))
-    start, noise = policy.noise(jax.random.PRNGKey(2), 256)
-    y0, log_ratio = policy._run(params, obs, start, noise)
-    np.testing.assert_allclose(np.asarray(log_ratio), np.asarray(standard_normal_logpdf(y0)), rtol=1e-4, atol=1e-4)
-    action, logp = policy.sample(params, obs, jax.random.PRNGKey(2))
-    np.testing.assert_allclose(np.asarray(logp), np.asarray(standard_normal_logpdf(y0) - tanh_log_det(y0)),
-                               rtol=1e-4, atol=1e-4)
-    assert float(jnp.std(y0)) == pytest.approx(1.0, abs=0.1)  # the stationary law survives N steps
-
-
-def test_dime_schedule_ends_near_pure_noise_and_the_deterministic_action_is_the_zero_noise_chain():
-    policy = DiffusionPolicy(2, (16, 16))
-    betas = policy.betas()
-    assert betas.shape == (16,) and np.all((betas > 0) & (betas < 1))
-    assert np.prod(1 - betas) < 1e-3  # y_N carries almost nothing of y_0
+def test_sac_flow_steps_are_gated_euler_steps_with_one_state_noise_for_all_steps():
+    """Replays the chain by hand from the network's outputs: y_{k+1} = y_k + (1/K) sigmoid(g) (h - y_k)
+    + sigma(s) xi_k with sigma(s) the same at every k, and log pi of the path = log N(y_0) +
+    sum_k log N(xi_k) - K sum log sigma(s). At init the gate is sigmoid(5) for every input."""
+    k, d = 3, 2
+    policy = FlowChainPolicy(d, (16, 16), FlowChainConfig(flow_steps=k, out_scale=1.0))
     params = policy.init(jax.random.PRNGKey(0), 3)
-    obs = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
-    zeros = (jnp.zeros((4, 2)), jnp.zeros((16, 4, 2)))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    y0, noise = policy.noise(jax.random.PRNGKey(2), 5)
+    y_k, logp = policy._run(params, obs, y0, noise)
+
+    log_std = policy.log_std(params, obs)
+    assert log_std.shape == (5, d) and bool(jnp.all((log_std >= -5.0) & (log_std <= 2.0)))
+    y = y0
+    for step in range(k):
+        gate, candidate = policy.network.apply(params["velocity"], obs, y, jnp.asarray([step / k]))
+        np.testing.assert_allclose(np.asarray(jax.nn.sigmoid(gate)), 1 / (1 + np.exp(-5.0)), rtol=1e-6)
+        y = y + jax.nn.sigmoid(gate) * (candidate - y) / k + jnp.exp(log_std) * noise[step]
+    np.testing.assert_allclose(np.asarray(y_k), np.asarray(y), rtol=1e-5, atol=1e-5)
+    expected = standard_normal_logpdf(y0) + sum(standard_normal_logpdf(xi) for xi in noise) - k * log_std.sum(-1)
+    np.testing.assert_allclose(np.asarray(logp), np.asarray(expected), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [2, 16])
+def test_dime_log_pi_hat_is_a_normalised_path_ratio(steps):
+    """log pi_hat = log p(x_{0:N}) - log q(x_{0:N-1} | x_N) - log|tanh'|, and q(. | x_N) is a normalised
+    density of the rest of the path, so E_p[1_B(a) / pi_hat] = |B| for a box B in ACTION space alone:
+    B = [-tanh 1, tanh 1]^2, |B| = 4 tanh(1)^2. Wrong normalisers, a kernel evaluated at the wrong
+    point or a missing prior term would all break it. Random (large) control: a non-trivial sampler."""
+    policy = DiffusionPolicy(2, (16, 16), DiffusionConfig(diffusion_steps=steps, out_scale=1.0))
+    params = policy.init(jax.random.PRNGKey(0), 3)
+    n = 200_000
+    obs = jnp.tile(jax.random.normal(jax.random.PRNGKey(1), (1, 3)), (n, 1))
+    action, logp = jax.jit(lambda: policy.sample(params, obs, jax.random.PRNGKey(2)))()
+    inside = jnp.all(jnp.abs(action) <= np.tanh(1.0), axis=-1)
+    estimate = float(jnp.mean(jnp.where(inside, jnp.exp(-logp), 0.0)))
+    assert abs(estimate - 4 * np.tanh(1.0) ** 2) < 0.05 * 4 * np.tanh(1.0) ** 2, estimate
+
+
+def test_dime_step_sizes_are_learned_on_a_cosine_schedule_that_ends_small():
+    """eta_n = softplus(dt) c(n) / softplus(gamma): 0.1 c(n) at init, c(0) ~ 1 shrinking to ~0.01 at the
+    last step, so the last step's noise std sqrt(2 eta) ~ 0.05, far below the old fixed VP schedule's
+    sqrt(b_1) ~ 0.21; and dt and the per-dimension friction receive gradients (they are learned)."""
+    policy = DiffusionPolicy(2, (16, 16))
+    params = policy.init(jax.random.PRNGKey(0), 3)
+    c = policy.schedule()
+    assert c.shape == (16,) and c[0] == pytest.approx(1.0, abs=1e-3) and np.all(np.diff(c) < 0)
+    assert 0.001 < c[-1] < 0.02
+    eta = np.asarray(policy.step_sizes(params))
+    np.testing.assert_allclose(eta, 0.1 * c[:, None] * np.ones((1, 2)), rtol=1e-5)
+    assert np.sqrt(2 * eta[-1]).max() < 0.06
+
+    obs = jax.random.normal(jax.random.PRNGKey(1), (64, 3))
+    grads = jax.grad(lambda p: jnp.mean(policy.sample(p, obs, jax.random.PRNGKey(2))[1]))(params)
+    assert float(jnp.abs(grads["step_size"])) > 0 and bool(jnp.all(jnp.abs(grads["friction"]) > 0))
+
+    zeros = (jnp.zeros((64, 2)), jnp.zeros((16, 64, 2)))
     np.testing.assert_allclose(np.asarray(policy.deterministic(params, obs)),
                                np.tanh(np.asarray(policy._run(params, obs, *zeros)[0])), rtol=1e-6)
 
