@@ -70,6 +70,7 @@ run_check "$work/full"
 rc=0; wait $pid || rc=$?
 full_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 tail -n 25 "$work/full.stdout"
+leftover=$(ls -d "$work"/tmp/gpu_check_* 2>/dev/null || true)  # after the full run (a SIGKILL cannot tidy up)
 
 # Killed at a random second after the install (the install line is printed once the wheels are in).
 run_check "$work/killed"
@@ -82,15 +83,15 @@ kill -KILL -- -$pid 2>/dev/null || true
 wait $pid 2>/dev/null || true
 
 cd "$REPO"
-"$MIMIC/bin/python3" - "$work" "$rc" "$full_s" "$SMOKE_LIMIT_S" "$kill_after" "$rows_before" "$KILL_SEED" "$net" "$RESULT" <<'EOF'
-import datetime, glob, json, os, platform, sys
+LEFTOVER="$leftover" "$MIMIC/bin/python3" - "$work" "$rc" "$full_s" "$SMOKE_LIMIT_S" "$kill_after" "$rows_before" "$KILL_SEED" "$net" "$RESULT" <<'EOF'
+import datetime, json, os, platform, sys
 sys.path.insert(0, ".")
 from benchmarks import gpu_check
 
 work, rc, full_s, limit_s, kill_after, rows_before, seed, net, result = sys.argv[1:]
 full = gpu_check.verify(os.path.join(work, "full"), complete=True)
 killed = gpu_check.verify(os.path.join(work, "killed"), complete=False, at_least_rows=int(rows_before))
-leftover_sites = glob.glob(os.path.join(work, "tmp", "gpu_check_*"))
+leftover_sites = os.environ["LEFTOVER"].split()
 problems = full["problems"] + [f"killed run: {p}" for p in killed["problems"]]
 if int(rc) != 0:
     problems.append(f"full run exited {rc}")
