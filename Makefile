@@ -105,11 +105,14 @@ bench-gpu: $(STAMP)  ## the benchmarks at GPU sizes (fast preset, thousands of e
 	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent sac --preset fast --replay_capacity 4194304
 	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent smfp --preset fast --replay_capacity 4194304 --skip_brax
 
-wheelhouse: $(STAMP)  ## fetch the cp312 wheels the GPU machine lacks into .wheelhouse/ (for make gpu-check)
+# Any Python with pip fetches the wheels (pip download --python-version 3.12 needs no 3.12 and no .venv).
+WHEEL_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+wheelhouse:  ## fetch the cp312 wheels the GPU machine lacks into .wheelhouse/ (needs network, not .venv)
 	@set -e; rm -rf $(WHEELHOUSE); mkdir -p $(WHEELHOUSE); \
 	for p in $(WHEELHOUSE_PKGS); do \
 	  pin=$$(grep -i -E "^$$(echo $$p | sed "s/[-_.]/[-_.]/g")==" constraints/py3.12.txt) || { echo "make wheelhouse: $$p is not in constraints/py3.12.txt" >&2; exit 1; }; \
-	  $(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  $(WHEEL_PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	    -d $(WHEELHOUSE) "$$pin"; done; \
 	mb=$$(du -sm $(WHEELHOUSE) | cut -f1); ls $(WHEELHOUSE); \
@@ -117,8 +120,11 @@ wheelhouse: $(STAMP)  ## fetch the cp312 wheels the GPU machine lacks into .whee
 	if [ $$mb -gt $(WHEELHOUSE_MAX_MB) ]; then echo "make wheelhouse: $$mb MiB is over $(WHEELHOUSE_MAX_MB) MiB" \
 	  "(the device machine takes 64 MiB of working tree in all)" >&2; exit 1; fi
 
-gpu-check:  ## on the GPU machine: install .wheelhouse/ offline, run benchmarks/gpu_check.py (JSON into $OUT)
-	$(GPU_PY) -m benchmarks.gpu_check --wheelhouse $(WHEELHOUSE)
+# SMOKE=1: the same run at CPU sizes (--smoke). MUJOCO_GL=disable: nothing renders, and EGL without
+# libEGL.so.1 fails mujoco's import (the export above is for make train's videos).
+SMOKE ?=
+gpu-check:  ## on the GPU machine: install .wheelhouse/ offline, run benchmarks/gpu_check.py (JSON into $OUT); SMOKE=1 = --smoke
+	MUJOCO_GL=disable $(GPU_PY) -m benchmarks.gpu_check --wheelhouse $(WHEELHOUSE) $(if $(filter 1,$(SMOKE)),--smoke)
 
 clean:  ## remove the virtual environment, caches and the wheelhouse
 	rm -rf $(VENV) .cache *.egg-info $(WHEELHOUSE)

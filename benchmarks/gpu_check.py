@@ -1,29 +1,48 @@
-"""One-shot GPU check: every GPU figure the project needs, in one run of at most ~9 minutes.
+"""One-shot GPU check: the headline GPU figures first, every figure written the moment it exists.
 
-    make wheelhouse                                   # here, with network: .wheelhouse/ (cp312 wheels)
-    make gpu-check                                    # there: python3 -m benchmarks.gpu_check --wheelhouse .wheelhouse
-    python -m benchmarks.gpu_check --smoke --out DIR  # the same code path on CPU, tiny sizes (a test)
+    python3 -m benchmarks.gpu_check --wheelhouse .wheelhouse    # on the GPU machine (no make needed)
+    make wheelhouse                                             # here, with network: .wheelhouse/ (18 cp312 wheels)
+    python -m benchmarks.gpu_check --smoke --out DIR            # the same code path on a CPU, tiny sizes
+    benchmarks/gpu_rehearsal.sh                                 # the GPU machine's situation, rehearsed on a CPU
 
 The GPU machine has no network and its own jax (CUDA): the wheels of what it lacks (mujoco,
-mujoco-mjx, brax, gymnasium, ...) are installed offline with `--no-deps` into a target folder put
-on PYTHONPATH, on top of that jax (never reinstalled). Then each phase runs in its own
-subprocess under a hard time limit (a hung compile or an out-of-memory cannot take the later
-phases with it) and writes `<phase>.json` into `--out` (default `$OUT`) as soon as it has
-figures, so whatever finished comes back even if the run is cut short:
+mujoco-mjx, brax, gymnasium, ...) are installed offline with `--no-deps` into a temporary folder
+put on PYTHONPATH, on top of that jax (never reinstalled). Before anything else the run prints
+`nvidia-smi -L`, and every phase prints jax's device list and stops at once (exit status 2) unless
+`jax.default_backend()` is "gpu" (--smoke: any backend): a failed CUDA plugin falls back to the CPU,
+where every phase would only time out.
 
-  env        env-steps/s, training wrappers vs raw `mjx.step`: humanoid and halfcheetah at
-             1024/4096/8192 envs with `physics="gpu"` ("fast" where the task has no "gpu"
-             preset), plus one 4096-env humanoid probe with the Gymnasium-faithful physics;
-  costs      SAC and SMFP ms per update (batch 8192) and per action (4096 envs) at the fast
-             preset's networks, interleaved rounds (benchmarks/throughput.agent_costs); then, while
-             the phase has time, SAC Flow and DIME beside SAC (benchmarks/policy_cost.measure);
-  train_smfp the compiled loop at the fast preset on humanoid: env-steps/s and updates/s, then
-  train_sac  training for the rest of the phase's time, return vs wall-clock;
-  brax       brax's own SAC at the same settings, only with the time left over.
+Each phase runs in its own process under a hard time limit (a hung compile or an out-of-memory
+cannot take the later phases with it), in the order of `Sizes.plan`: the headline phases first,
+each always started; the optional ones only while `min_start_s` is left of `--total-s`.
 
-`summary.json` gathers the headline figures (and the loop/raw ratio); stdout carries one
-compact line per measurement (the device tool keeps only the last 12,000 characters) and the
-phases' stderr goes to `gpu_check.log` in the same folder.
+  env         humanoid, 4096 envs, `physics="gpu"`: the training wrappers' step and raw
+              `mjx.step`, each compile time, then env-steps/s (and their ratio);
+  train_sac   the compiled loop at the `fast` preset (as config_lib.build gives it) on humanoid:
+  train_smfp  each compile (init, warm-up, train chunk), env-steps/s and updates/s over timed
+              calls, then training until the phase's limit nears: one row per train call
+              (return against wall-clock from the phase's start, compile included) and one row
+              the moment the training return first reaches each of `thresholds`;
+  costs       SMFP/SAC ms per update (the fast preset's batch) and per action (4096 envs);
+  env_more    (optional) the other batch sizes, halfcheetah, and the Gymnasium-physics probe;
+  costs_more  (optional) SAC Flow and DIME beside SAC (benchmarks/policy_cost.measure);
+  brax        (optional) brax's own SAC at the train phases' settings.
+
+What comes back from `--out` (default `$OUT`), three files (the device tool returns at most 8):
+
+  rows.jsonl    one JSON object per line, appended (one write(2) each, no temporary file) the
+                moment a figure is measured: {"key": "<phase>/<name>", "phase", "value", "unit",
+                "t_s" (seconds since the run started), ...}; `<phase>/end` rows say how each
+                phase ended (ok | error | timeout | skipped). A run killed at any point keeps
+                every line written before the kill.
+  summary.json  rewritten (atomically) after every phase: the plan with its limits, each
+                phase's status, the headline figures, the GPU targets against what was
+                measured, and the planned rows still missing.
+  gpu_check.log the phases' stderr.
+
+Strict JSON throughout: a NaN or infinity is written as null. Phases share one persistent XLA
+compile cache inside the run (a temporary folder, removed at the end with the installed wheels),
+so a program compiled by one phase (a batch's reset, say) is loaded by a later one.
 """
 from __future__ import annotations
 
@@ -33,6 +52,9 @@ import glob
 import json
 import math
 import os
+import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,84 +62,220 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PHASES = ("env", "costs", "train_smfp", "train_sac", "brax")
+ROWS, SUMMARY, LOG = "rows.jsonl", "summary.json", "gpu_check.log"
+MAX_FILES = 8  # what the device tool brings back from $OUT
+WRONG_BACKEND = 2  # a phase's exit status when jax is not on the GPU: the run stops there
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    name: str  # one of PHASES
+    limit_s: float  # hard limit of its process, seconds (less if less of --total-s is left)
+    required: bool  # headline: always started; else only while Sizes.min_start_s is left
+    what: str  # one line for the summary and the README
 
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
     """Everything that differs between the GPU run and the CPU smoke run."""
-    tasks: tuple[str, ...]  # env phase, at `physics_preset`
-    num_envs: tuple[int, ...]
-    raw_num_envs: int  # the batch size at which raw mjx.step is also timed (and the loop compared)
-    env_steps: int  # steps per timed lax.scan
-    probe: tuple[str, int] | None  # (task, envs) timed once with the Gymnasium-faithful physics
-    physics_preset: str
-    train_env: str
-    train_overrides: dict  # config_lib.build overrides for the train and brax phases
-    cost_nets: dict | None  # agent network overrides for `costs`; None = the train config's
-    cost_act_envs: int
-    cost_repeats: int
-    cost_rounds: int
+    name: str  # "gpu" or "smoke" (recorded in summary.json)
+    env_headline: tuple[str, str, int]  # (task, physics preset, envs): wrapped and raw stepping, first
+    env_more: tuple[tuple[str, str, int, bool], ...]  # optional (task, physics, envs, raw too) after the headline
+    env_steps: int  # env steps per timed lax.scan
+    env_repeats: int  # timed scans per figure (the best is kept)
+    train_env: str  # task of the train, costs and brax phases
+    train_overrides: dict  # config_lib.build overrides on top of the preset (which the key "preset" names)
+    thresholds: tuple[float, ...]  # training returns whose first crossing is timed
     timed_calls: int  # train_chunk calls timed for throughput before the learning run
-    learn_s: float  # then train this long (or until the phase's time is nearly up)
-    budgets: dict  # phase -> seconds (hard limit; brax gets what is left, at least brax_min_s)
-    brax_min_s: float
+    learn_s: float  # then train this long at most (the phase's limit ends it sooner)
+    learn_row_s: float  # at most one `learning` row per this many seconds (threshold rows at once)
+    cost_nets: dict | None  # network overrides of the costs phases; None = the train config's
+    cost_act_envs: int  # batch of the per-action cost
+    cost_repeats: int  # updates/actions per timed call
+    cost_rounds: int  # interleaved rounds (median kept)
+    generative: tuple[str, ...]  # costs_more: the multi-step generative agents timed beside SAC
+    plan: tuple[Phase, ...]  # the phases, in order
+    min_start_s: float  # an optional phase starts only with this much of --total-s left
     total_s: float  # the whole run's limit (default of --total-s)
 
 
+PHASES = ("env", "train_sac", "train_smfp", "costs", "env_more", "costs_more", "brax")
+
+# The GPU plan (total 540 s, under the device tool's 600 s command limit and a 15-minute lease
+# that includes a 1-2 minute machine start). Compile times measured on the 2-core CPU machines
+# (STACK.md, "Rehearsing the GPU machine on a CPU"; README "Running on a GPU"): humanoid wrapped
+# step 186 s and raw step 82 s per batch size; fast-preset humanoid warm-up + compile 184 s,
+# first train call 170 s. Assumed on the GPU machine (16 faster cores; XLA's GPU compile of these
+# programs is mostly single-threaded): a quarter of those, ~45 / 20 / 45 / 45 s. So: env 100 s
+# (two compiles + 4 timed scans), each train phase 170 s (~90 s of compiles, then ~80 s of timed
+# calls and training), costs 60 s; the optional phases share what the headline phases left.
 GPU = Sizes(
-    tasks=("humanoid", "halfcheetah"), num_envs=(1024, 4096, 8192), raw_num_envs=4096, env_steps=100,
-    probe=("humanoid", 4096), physics_preset="gpu", train_env="humanoid",
-    train_overrides=dict(preset="fast", num_envs=4096, eval_episodes=1),
-    cost_nets=None, cost_act_envs=4096, cost_repeats=20, cost_rounds=5, timed_calls=3, learn_s=120,
-    budgets=dict(env=150, costs=75, train_smfp=150, train_sac=150), brax_min_s=60,
-    total_s=540,
+    name="gpu", env_headline=("humanoid", "gpu", 4096),
+    env_more=(("humanoid", "gpu", 1024, False), ("humanoid", "gpu", 8192, False), ("halfcheetah", "gpu", 4096, True),
+              ("humanoid", "gymnasium", 4096, False), ("halfcheetah", "gpu", 1024, False),
+              ("halfcheetah", "gpu", 8192, False)),
+    env_steps=100, env_repeats=2, train_env="humanoid", train_overrides=dict(preset="fast"),
+    thresholds=(1000.0, 3000.0, 5000.0), timed_calls=3, learn_s=float("inf"), learn_row_s=1.0, cost_nets=None,
+    cost_act_envs=4096, cost_repeats=20, cost_rounds=5, generative=("sacflow", "dime"),
+    plan=(Phase("env", 100, True, "humanoid 4096 envs, gpu physics: wrapped and raw mjx.step, compile s and env-steps/s"),
+          Phase("train_sac", 170, True, "SAC, fast preset, humanoid: compile s, env-steps/s, updates/s, return vs wall-clock"),
+          Phase("train_smfp", 170, True, "SMFP, the same"),
+          Phase("costs", 60, True, "SMFP/SAC ms per update (batch of the fast preset) and per action (4096 envs)"),
+          Phase("env_more", 120, False, "humanoid 1024/8192, halfcheetah 1024/4096/8192, humanoid Gymnasium physics"),
+          Phase("costs_more", 60, False, "SAC Flow and DIME ms per update and per action beside SAC"),
+          Phase("brax", 150, False, "brax's own SAC at the train phases' settings")),
+    min_start_s=20, total_s=540,
 )
+# CPU-sized, every phase but brax (brax's SAC compiles for ~100 s on a CPU). The limits are far
+# above the ~2-3 minutes the whole run takes alone on 2 cores: a shared machine was seen 5x slower.
 SMOKE = Sizes(
-    tasks=("inverted_pendulum",), num_envs=(4,), raw_num_envs=4, env_steps=10,
+    name="smoke", env_headline=("inverted_pendulum", "gpu", 4),
+    # The headline's shapes again: the in-run compile cache loads them (the code path, no new compile).
+    env_more=(("inverted_pendulum", "gpu", 4, False),),
+    env_steps=10, env_repeats=1,
     # multimodal (a one-step task, no physics) keeps the loop's compiles short on a CPU.
-    probe=None, physics_preset="gpu", train_env="multimodal",
+    train_env="multimodal",
     train_overrides=dict(preset="cpu", num_envs=4, batch_size=32, updates_per_step=1, replay_capacity=2_000,
                          learning_starts=40, iterations_per_call=10, eval_episodes=1,
                          actor_hidden=(16, 16), critic_hidden=(16, 16)),
-    cost_nets=dict(actor_hidden=(16, 16), critic_hidden=(16, 16)), cost_act_envs=8, cost_repeats=2, cost_rounds=1,
-    # Limits far above the ~3 minutes it needs alone on 2 cores: a shared machine was seen 5x slower.
-    timed_calls=2, learn_s=5, budgets=dict(env=900, costs=600, train_smfp=600, train_sac=600), brax_min_s=float("inf"),
-    total_s=2700,
+    thresholds=(0.0, 0.5), timed_calls=2, learn_s=5.0, learn_row_s=0.5,
+    cost_nets=dict(actor_hidden=(16, 16), critic_hidden=(16, 16)),
+    # One generative agent: the code path, two compiles fewer.
+    cost_act_envs=8, cost_repeats=2, cost_rounds=1, generative=("sacflow",),
+    plan=(Phase("env", 400, True, "inverted_pendulum 4 envs: wrapped and raw"),
+          Phase("train_sac", 400, True, "SAC on multimodal, tiny"), Phase("train_smfp", 400, True, "SMFP, the same"),
+          Phase("costs", 400, True, "SMFP/SAC costs, tiny nets"), Phase("env_more", 300, False, "8 envs"),
+          Phase("costs_more", 400, False, "SAC Flow and DIME, tiny nets")),
+    min_start_s=0, total_s=2400,
+)
+SIZES = {"gpu": GPU, "smoke": SMOKE}
+
+# What the first GPU run is to measure (the parallel-regime issue's goals for the H200).
+TARGETS = (
+    dict(name="sac_time_to_return_5000_s", at_most=600.0, what="humanoid SAC training return >= 5,000 within "
+         "10 min incl. compile (the train phase's wall-clock from its start)"),
+    dict(name="smfp_over_sac_time_to_return_5000", at_most=1.25, what="SMFP's time to 5,000 within 1.25x SAC's"),
+    dict(name="sac_env_steps_per_s", at_least=60_000.0, what="training env-steps/s, SAC"),
+    dict(name="smfp_env_steps_per_s", at_least=40_000.0, what="training env-steps/s, SMFP"),
 )
 
 
-def finite_or_none(x):
-    """JSON-safe float: NaN/inf become null (e.g. the return of a chunk in which no episode ended)."""
-    x = float(x)
-    return x if math.isfinite(x) else None
+# ----------------------------------------------------------------------------------------------
+# Strict JSON and the rows file
+# ----------------------------------------------------------------------------------------------
+def jsonable(x):
+    """x with NaN/inf floats as None and numpy scalars/arrays as Python values (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        return jsonable(x.tolist())
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    return x
 
 
-class Writer:
-    """Writes one phase's JSON (atomically) every time it has new figures."""
-
-    def __init__(self, out: str, phase: str, sizes: Sizes):
-        self.path = os.path.join(out, f"{phase}.json")
-        self.data = {"phase": phase, "status": "running", "sizes": "smoke" if sizes is SMOKE else "gpu"}
-
-    def __call__(self, **fields) -> None:
-        self.data.update(fields)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)
+def dumps(x, **kw) -> str:
+    return json.dumps(jsonable(x), allow_nan=False, **kw)
 
 
-def say(line: str) -> None:
-    print(line, flush=True)
+def loads_strict(text: str):
+    """json.loads that refuses NaN/Infinity (which Python's json accepts by default)."""
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def write_json_atomic(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+class Rows:
+    """Appends one JSON line per figure to `<out>/rows.jsonl` the moment it is measured.
+
+    Each line goes out in one write(2) on an O_APPEND descriptor: lines from several processes
+    never interleave, and a process killed at any point leaves only whole lines behind."""
+
+    def __init__(self, out: str, phase: str, t0: float, echo: bool = True):
+        self.path, self.phase, self.t0, self.echo = os.path.join(out, ROWS), phase, t0, echo
+        self.keys: list[str] = []
+
+    def __call__(self, name: str, value=None, unit: str = "", say: str | None = None, **extra) -> dict:
+        row = {"key": f"{self.phase}/{name}", "phase": self.phase, "value": value, "unit": unit,
+               "t_s": round(time.time() - self.t0, 3), **extra}
+        line = (dumps(row) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        self.keys.append(row["key"])
+        if say is not None and self.echo:
+            print(f"[{self.phase}] {say}", flush=True)
+        return row
+
+
+def read_rows(out: str) -> list[dict]:
+    """Every whole line of rows.jsonl (a torn last line, which Rows never writes, would be dropped)."""
+    path = os.path.join(out, ROWS)
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.endswith("\n"):
+                rows.append(loads_strict(line))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
-# Phases (each runs in its own process; `deadline` is a time.time() at which it must be done)
+# The plan: which rows each phase writes (the rehearsal checks them all)
 # ----------------------------------------------------------------------------------------------
+def env_names(task: str, physics: str, n: int, raw: bool) -> list[str]:
+    p = f"{task}/{physics}/{n}"
+    return [f"{p}/reset_with_compile_s", f"{p}/wrapped_compile_s", f"{p}/wrapped_steps_per_s"] + (
+        [f"{p}/raw_compile_s", f"{p}/raw_steps_per_s", f"{p}/wrapped_over_raw"] if raw else [])
+
+
+def planned_rows(sizes: Sizes) -> dict[str, list[str]]:
+    """phase -> the row names (without the phase) a complete run of it writes, in order."""
+    n = sizes.cost_act_envs
+    train = ["backend", "config", "engine_build_s", "compile/init_s", "compile/warmup_s", "warmup_run_s",
+             "compile/train_chunk_s", "first_call_s", "throughput", "learning", "returns_reached"]
+    return {
+        "env": ["backend"] + env_names(*sizes.env_headline, True),
+        "train_sac": train, "train_smfp": train,
+        "costs": ["backend", "sac/update_ms", "smfp/update_ms", f"sac/act_{n}_ms", f"smfp/act_{n}_ms",
+                  "smfp_over_sac_update", f"smfp_over_sac_act_{n}", "with_compile_s"],
+        "env_more": ["backend"] + [name for spec in sizes.env_more for name in env_names(*spec)],
+        "costs_more": ["backend"] + [f"{a}/{m}" for a in ("sac",) + sizes.generative for m in ("update_ms", f"act_{n}_ms")],
+        "brax": ["backend", "sac"],
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Phases (each in its own process; `deadline` is a time.time() by which it must be done)
+# ----------------------------------------------------------------------------------------------
+def check_backend(rows: Rows, sizes: Sizes) -> None:
+    """Row `backend`; exit WRONG_BACKEND unless jax runs on the GPU (any backend with --smoke)."""
+    import jax
+
+    backend, devices = jax.default_backend(), [str(d) for d in jax.devices()]
+    rows("backend", backend, jax_version=jax.__version__, devices=devices,
+         say=f"jax {jax.__version__} backend {backend}: {', '.join(devices)}")
+    if backend != "gpu" and sizes is not SMOKE:
+        rows("end", "wrong_backend", say=f"jax is on {backend!r}, not the GPU: stopping (did the CUDA plugin fail to load? "
+             "see gpu_check.log)")
+        sys.exit(WRONG_BACKEND)
+
+
 def physics_for(name: str, preset: str) -> str | None:
-    """`preset` if the task has it, else "fast" (the "gpu" preset is new; older envs lack it);
-    None for a task without physics options (multimodal)."""
+    """`preset` if the task has it, else "fast" (older envs lack "gpu"); None for a task without
+    physics options (multimodal)."""
     import envs
 
     if not hasattr(envs.make(name), "physics"):
@@ -129,55 +287,47 @@ def physics_for(name: str, preset: str) -> str | None:
         return "fast"
 
 
-def phase_env(sizes: Sizes, write: Writer, deadline: float) -> None:
+def measure_env(rows: Rows, sizes: Sizes, task: str, physics: str, n: int, raw: bool) -> None:
+    """Rows env_names(task, physics, n, raw), each written as soon as it is measured."""
     import jax
 
+    import envs
+    from benchmarks.env_throughput import _compile, _time, make_raw_run, make_wrapped_run
+    from envs.wrappers import wrap_for_training
+
+    resolved = physics_for(task, physics)
+    env = envs.make(task, **({} if resolved is None else {"physics": resolved}))
+    p, tags = f"{task}/{physics}/{n}", dict(physics_used=resolved, num_envs=n, steps=sizes.env_steps)
+    key = jax.random.PRNGKey(n)
+    wrapped = wrap_for_training(env, n, 1000)
+    t = time.time()
+    state = jax.block_until_ready(jax.jit(wrapped.reset)(key))
+    rows(f"{p}/reset_with_compile_s", time.time() - t, "s", **tags)
+    run, compile_s = _compile(make_wrapped_run(wrapped, sizes.env_steps), state, key)
+    rows(f"{p}/wrapped_compile_s", compile_s, "s", **tags, say=f"{p} wrapped step compiled in {compile_s:.1f} s")
+    seconds = _time(run, (state, key), sizes.env_repeats)
+    visited, ended, nonfinite = run(state, key)
+    wrapped_sps = n * sizes.env_steps / seconds
+    rows(f"{p}/wrapped_steps_per_s", wrapped_sps, "env-steps/s", episodes_ended=float(ended),
+         nonfinite=float(nonfinite), **tags, say=f"{p} wrapped {wrapped_sps:.4g} env-steps/s")
+    if raw:
+        raw_run, raw_compile_s = _compile(make_raw_run(env, n, sizes.env_steps), visited.pipeline_state, key)
+        rows(f"{p}/raw_compile_s", raw_compile_s, "s", **tags, say=f"{p} raw mjx.step compiled in {raw_compile_s:.1f} s")
+        raw_sps = n * sizes.env_steps / _time(raw_run, (visited.pipeline_state, key), sizes.env_repeats)
+        rows(f"{p}/raw_steps_per_s", raw_sps, "env-steps/s", **tags, say=f"{p} raw {raw_sps:.4g} env-steps/s")
+        rows(f"{p}/wrapped_over_raw", wrapped_sps / raw_sps, "ratio", **tags)
+
+
+def phase_env(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
     from benchmarks import machine
-    from benchmarks.env_throughput import bench_task
 
-    write(machine=machine.describe())
-    rows, compact = [], []
-    runs = [(t, sizes.num_envs, physics_for(t, sizes.physics_preset), {sizes.raw_num_envs}) for t in sizes.tasks]
-    if sizes.probe:
-        runs.append((sizes.probe[0], (sizes.probe[1],), "gymnasium", set()))
-    for task, num_envs, physics, raw_at in runs:
-        found = bench_task(task, list(num_envs), sizes.env_steps, 1000, physics, repeats=2, raw_num_envs=raw_at)
-        for r in found:
-            r["physics_preset"] = physics
-        rows += found
-        compact += [f"{r['task']}/{physics}/{r['num_envs']}: {r['wrapped_steps_per_s']:.3g}" for r in found]
-        write(rows=rows, backend=jax.default_backend())
-    say("[env] wrapped steps/s " + "; ".join(compact))
+    rows("machine", machine.describe())
+    measure_env(rows, sizes, *sizes.env_headline, True)
 
 
-def phase_costs(sizes: Sizes, write: Writer, deadline: float) -> None:
-    from benchmarks import policy_cost
-    from benchmarks.throughput import agent_costs
-    from mjx_smfp import config as config_lib
-
-    cfg, agent_cfg = config_lib.build({"env": sizes.train_env, "agent": "smfp", **sizes.train_overrides})
-    nets = sizes.cost_nets or {k: getattr(agent_cfg, k) for k in ("actor_hidden", "critic_hidden")}
-    obs_size, action_size = env_sizes(cfg)
-    costs = agent_costs(["sac", "smfp"], nets, obs_size, action_size, cfg.batch_size, (sizes.cost_act_envs,),
-                        repeats=sizes.cost_repeats, rounds=sizes.cost_rounds)
-    n = sizes.cost_act_envs
-    ratios = {"smfp_over_sac_update": costs["smfp_update_ms"] / costs["sac_update_ms"],
-              f"smfp_over_sac_act_{n}": costs[f"smfp_act_{n}_ms"] / costs[f"sac_act_{n}_ms"]}
-    write(batch_size=cfg.batch_size, obs_size=obs_size, action_size=action_size, networks=repr(nets), **costs, **ratios)
-    say(f"[costs] ms/update sac {costs['sac_update_ms']:.2f} smfp {costs['smfp_update_ms']:.2f} "
-        f"({ratios['smfp_over_sac_update']:.2f}x); ms/act@{n} sac {costs[f'sac_act_{n}_ms']:.3f} "
-        f"smfp {costs[f'smfp_act_{n}_ms']:.3f} ({ratios[f'smfp_over_sac_act_{n}']:.2f}x)")
-    # The multi-step generative baselines (benchmarks/policy_cost.py's table), with SAC again as the
-    # yardstick, only while the phase has time: the SAC/SMFP figures above are already written.
-    if time.time() < deadline - 30:
-        rows = policy_cost.measure(["sac", "sacflow", "dime"], obs_size, action_size, nets["actor_hidden"],
-                                   (n,), (cfg.batch_size,), sizes.cost_repeats, sizes.cost_rounds,
-                                   critic_hidden=nets["critic_hidden"])
-        write(batch_size=cfg.batch_size, obs_size=obs_size, action_size=action_size, networks=repr(nets), **costs,
-              **ratios, generative=rows)
-        for r in rows[1:]:
-            say(f"[costs] {r['agent']} (NFE {r['nfe']}): ms/update {r[f'update_{cfg.batch_size}_ms']:.2f} "
-                f"({r['update_over_sac']:.2f}x sac), ms/act@{n} {r[f'act_{n}_ms']:.3f} ({r['act_over_sac']:.2f}x)")
+def phase_env_more(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
+    for spec in sizes.env_more:  # each batch size streams its rows; the parent's limit ends the rest
+        measure_env(rows, sizes, *spec)
 
 
 def env_sizes(cfg) -> tuple[int, int]:
@@ -188,224 +338,448 @@ def env_sizes(cfg) -> tuple[int, int]:
 
 
 def train_config(sizes: Sizes, agent: str):
-    """(cfg, agent_cfg) of the train phases: `train_overrides`, with the env phase's physics."""
+    """(cfg, agent_cfg): the preset as config_lib.build gives it, `train_overrides` on top, the
+    env phase's physics (where the task has physics options)."""
     from mjx_smfp import config as config_lib
 
-    physics = physics_for(sizes.train_env, sizes.physics_preset)
+    physics = physics_for(sizes.train_env, sizes.env_headline[1])
     env_kwargs = json.dumps({} if physics is None else {"physics": physics})
     return config_lib.build({"env": sizes.train_env, "agent": agent, "env_kwargs": env_kwargs, **sizes.train_overrides})
 
 
-def phase_train(agent: str, sizes: Sizes, write: Writer, deadline: float) -> None:
-    """Throughput of the compiled loop (steady state), then training until `deadline` nears."""
+def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
+    """Each compile, throughput over timed calls, then training until `deadline` nears; wall-clock
+    figures count from `started` (the phase's process start: imports and compiles included)."""
     import jax
 
     from mjx_smfp.engine import Engine
 
     cfg, agent_cfg = train_config(sizes, agent)
-    t_start = time.time()
-    engine = Engine(cfg, agent_cfg)
-    ts = engine.init_state()
-    ts, summary = engine.warmup(ts)
-    jax.block_until_ready(summary)
-    warmup_s = time.time() - t_start
+    rows("config", cfg.preset, env=cfg.env, env_kwargs=cfg.env_kwargs, num_envs=cfg.num_envs,
+         batch_size=cfg.batch_size, updates_per_step=cfg.updates_per_step, iterations_per_call=cfg.iterations_per_call,
+         replay_capacity=cfg.replay_capacity, learning_starts=cfg.learning_starts,
+         networks=f"actor {agent_cfg.actor_hidden}, critic {agent_cfg.critic_hidden}",
+         say=f"{cfg.env} preset {cfg.preset}: {cfg.num_envs} envs, batch {cfg.batch_size}, G={cfg.updates_per_step}, "
+             f"{cfg.iterations_per_call} iterations per call")
     t = time.time()
-    ts, summary = engine.train_chunk(ts)
-    jax.block_until_ready(summary)
-    first_call_s = time.time() - t
+    engine = Engine(cfg, agent_cfg)
+    engine.check_fits()
+    keys = engine.init_keys(cfg.seed)
+    rows("engine_build_s", time.time() - t, "s")
+
+    def compiled(name, fn, *args):
+        t = time.time()
+        exe = fn.lower(*args).compile()
+        rows(f"compile/{name}_s", time.time() - t, "s", say=f"{name} compiled in {time.time() - t:.1f} s")
+        return exe
+
+    ts = compiled("init", engine.init, keys)(keys)
+    warmup = compiled("warmup", engine.warmup, ts)
+    t = time.time()
+    ts, summary = jax.block_until_ready(warmup(ts))
+    rows("warmup_run_s", time.time() - t, "s", env_steps=int(summary["env_steps"]))
+    train = compiled("train_chunk", engine.train_chunk, ts)
+    t = time.time()
+    ts, summary = jax.block_until_ready(train(ts))
+    rows("first_call_s", time.time() - t, "s")
     times = []
     for _ in range(sizes.timed_calls):
         t = time.time()
-        ts, summary = engine.train_chunk(ts)
-        jax.block_until_ready(summary)
+        ts, summary = jax.block_until_ready(train(ts))
         times.append(time.time() - t)
-    call_s = sorted(times)[len(times) // 2]
+    call_s = statistics.median(times)
     iters = cfg.iterations_per_call
-    write(env=cfg.env, agent=agent, env_kwargs=cfg.env_kwargs, num_envs=cfg.num_envs, batch_size=cfg.batch_size,
-          updates_per_step=cfg.updates_per_step, iterations_per_call=iters, replay_capacity=cfg.replay_capacity,
-          networks=f"actor {agent_cfg.actor_hidden}, critic {agent_cfg.critic_hidden}",
-          warmup_with_compile_s=warmup_s, first_call_with_compile_s=first_call_s, call_s=call_s,
-          env_steps_per_s=iters * cfg.num_envs / call_s, updates_per_s=iters * cfg.updates_per_step / call_s)
-    say(f"[train_{agent}] {cfg.env} {cfg.num_envs} envs batch {cfg.batch_size} G={cfg.updates_per_step}: "
-        f"{write.data['env_steps_per_s']:.3g} env-steps/s, {write.data['updates_per_s']:.3g} updates/s "
-        f"(warm-up+compile {warmup_s:.0f} s, first call {first_call_s:.0f} s)")
+    sps, ups = iters * cfg.num_envs / call_s, iters * cfg.updates_per_step / call_s
+    rows("throughput", sps, "env-steps/s", updates_per_s=ups, call_s=call_s, calls_s=times,
+         say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s ({call_s:.3f} s per call of {iters} iterations)")
 
-    # Learning: keep one chunk's time (plus margin) in hand so the last write beats the deadline.
-    curve, last_print, last_write = [], time.time(), 0.0
-    stop = min(time.time() + sizes.learn_s, deadline - 2 * call_s - 5)
+    # Training: one row per call; keep one call's time (plus margin) in hand for the last rows.
+    reached, last_say, last_row = {}, time.time(), 0.0
+    stop = min(deadline - 2 * call_s - 3, time.time() + sizes.learn_s)
     while time.time() < stop:
-        ts, summary = engine.train_chunk(ts)
+        ts, summary = train(ts)
         summary = jax.device_get(summary)
-        curve.append({"wall_s": time.time() - t_start, "env_steps": int(summary["env_steps"]),
-                      "updates": int(summary["updates"]), "episode_return": finite_or_none(summary["episode_return"])})
-        if time.time() - last_write > 2:
-            last_write = time.time()
-            write(learning=curve)
-        if time.time() - last_print > 20:
-            last_print = time.time()
-            say(f"[train_{agent}] {curve[-1]['wall_s']:.0f} s {curve[-1]['env_steps']:.3g} steps "
-                f"return {curve[-1]['episode_return']}")
-    write(learning=curve, learning_wall_s_from="the start of engine construction (compilation included)")
-    returns = [p["episode_return"] for p in curve if p["episode_return"] is not None] or [float("nan")]
-    say(f"[train_{agent}] trained {time.time() - t_start:.0f} s in all, to {int(summary['env_steps']):.3g} env steps; "
-        f"return first {returns[0]:.3g} last {returns[-1]:.3g}")
+        wall_s, ret = time.time() - started, float(summary["episode_return"])
+        if time.time() - last_row >= sizes.learn_row_s:
+            last_row = time.time()
+            rows("learning", ret, "return", wall_s=wall_s, env_steps=int(summary["env_steps"]),
+                 updates=int(summary["updates"]), episodes=int(summary["episodes"]))
+        for thr in sizes.thresholds:
+            if thr not in reached and math.isfinite(ret) and ret >= thr:
+                reached[thr] = dict(wall_s=wall_s, env_steps=int(summary["env_steps"]))
+                rows(f"return_reached/{thr:g}", wall_s, "s", env_steps=int(summary["env_steps"]),
+                     say=f"training return {ret:.4g} >= {thr:g} at {wall_s:.0f} s, {int(summary['env_steps']):.3g} steps")
+        if time.time() - last_say > 20:
+            last_say = time.time()
+            print(f"[{rows.phase}] {wall_s:.0f} s {int(summary['env_steps']):.3g} steps return {ret:.4g}", flush=True)
+    rows("returns_reached", {f"{thr:g}": reached.get(thr) for thr in sizes.thresholds}, "s from the phase's start",
+         trained_s=time.time() - started, env_steps=int(summary["env_steps"]), last_return=float(summary["episode_return"]),
+         say=f"trained to {int(summary['env_steps']):.3g} env steps in {time.time() - started:.0f} s; "
+             f"thresholds reached: {', '.join('%g@%.0fs' % (k, v['wall_s']) for k, v in reached.items()) or 'none'}")
 
 
-def phase_brax(sizes: Sizes, write: Writer, deadline: float) -> None:
+def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
+    from benchmarks.throughput import agent_costs
+
+    nets, obs_size, action_size, batch = cost_setup(sizes)
+    n = sizes.cost_act_envs
+    t = time.time()
+    costs = agent_costs(["sac", "smfp"], nets, obs_size, action_size, batch, (n,),
+                        repeats=sizes.cost_repeats, rounds=sizes.cost_rounds)
+    tags = dict(batch_size=batch, act_envs=n, obs_size=obs_size, action_size=action_size, networks=repr(nets))
+    for a in ("sac", "smfp"):
+        rows(f"{a}/update_ms", costs[f"{a}_update_ms"], "ms", **tags)
+        rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", **tags)
+    up, act = costs["smfp_update_ms"] / costs["sac_update_ms"], costs[f"smfp_act_{n}_ms"] / costs[f"sac_act_{n}_ms"]
+    rows("smfp_over_sac_update", up, "ratio", **tags)
+    rows(f"smfp_over_sac_act_{n}", act, "ratio", **tags,
+         say=f"ms/update sac {costs['sac_update_ms']:.3g} smfp {costs['smfp_update_ms']:.3g} ({up:.2f}x); ms/act@{n} "
+             f"sac {costs[f'sac_act_{n}_ms']:.3g} smfp {costs[f'smfp_act_{n}_ms']:.3g} ({act:.2f}x)")
+    rows("with_compile_s", time.time() - t, "s")
+
+
+def cost_setup(sizes: Sizes):
+    """(networks, obs size, action size, batch) of the costs phases: the train config's."""
+    cfg, agent_cfg = train_config(sizes, "smfp")
+    nets = sizes.cost_nets or {k: getattr(agent_cfg, k) for k in ("actor_hidden", "critic_hidden")}
+    return (nets, *env_sizes(cfg), cfg.batch_size)
+
+
+def phase_costs_more(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
+    from benchmarks import policy_cost
+
+    nets, obs_size, action_size, batch = cost_setup(sizes)
+    n = sizes.cost_act_envs
+    found = policy_cost.measure(["sac", *sizes.generative], obs_size, action_size, nets["actor_hidden"], (n,), (batch,),
+                                sizes.cost_repeats, sizes.cost_rounds, critic_hidden=nets["critic_hidden"])
+    for r in found:
+        tags = dict(nfe=r["nfe"], update_over_sac=r["update_over_sac"], act_over_sac=r["act_over_sac"], batch_size=batch)
+        rows(f"{r['agent']}/update_ms", r[f"update_{batch}_ms"], "ms", **tags)
+        rows(f"{r['agent']}/act_{n}_ms", r[f"act_{n}_ms"], "ms", **tags,
+             say=f"{r['agent']} (NFE {r['nfe']}): ms/update {r[f'update_{batch}_ms']:.3g} ({r['update_over_sac']:.2f}x sac), "
+                 f"ms/act@{n} {r[f'act_{n}_ms']:.3g} ({r['act_over_sac']:.2f}x)")
+
+
+def phase_brax(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
     import envs
     from benchmarks.throughput import brax_sac
 
     cfg, agent_cfg = train_config(sizes, "sac")
-    env = envs.make(cfg.env, **cfg.env_options)
-    result = brax_sac(env, cfg, agent_cfg, calls=sizes.timed_calls)
-    write(env=cfg.env, num_envs=cfg.num_envs, batch_size=cfg.batch_size, updates_per_step=cfg.updates_per_step,
-          **result)
-    say(f"[brax] SAC {result['env_steps_per_s']:.3g} env-steps/s, {result['updates_per_s']:.3g} updates/s "
-        f"({result['total_s']:.0f} s with compile)")
+    result = brax_sac(envs.make(cfg.env, **cfg.env_options), cfg, agent_cfg, calls=sizes.timed_calls)
+    rows("sac", result["env_steps_per_s"], "env-steps/s", num_envs=cfg.num_envs, batch_size=cfg.batch_size,
+         updates_per_step=cfg.updates_per_step, **{k: v for k, v in result.items() if k != "env_steps_per_s"},
+         say=f"brax SAC {result['env_steps_per_s']:.4g} env-steps/s ({result['total_s']:.0f} s with compile)")
 
 
-def run_phase(phase: str, sizes: Sizes, out: str, deadline: float) -> None:
-    """Child process: one phase. Errors are recorded in the JSON and re-raised (exit status 1)."""
-    write = Writer(out, phase, sizes)
-    write()
-    fn = {"env": phase_env, "costs": phase_costs, "brax": phase_brax,
-          "train_smfp": lambda *a: phase_train("smfp", *a), "train_sac": lambda *a: phase_train("sac", *a)}[phase]
+PHASE_FNS = {"env": phase_env, "env_more": phase_env_more, "costs": phase_costs, "costs_more": phase_costs_more,
+             "brax": phase_brax, "train_sac": lambda *a: phase_train("sac", *a),
+             "train_smfp": lambda *a: phase_train("smfp", *a)}
+
+
+def run_phase(phase: str, sizes: Sizes, out: str, t0: float, deadline: float, started: float) -> None:
+    """Child process: one phase. An error is written as the phase's `end` row and re-raised."""
+    rows = Rows(out, phase, t0)
+    check_backend(rows, sizes)
     try:
-        fn(sizes, write, deadline)
+        PHASE_FNS[phase](sizes, rows, deadline, started)
     except BaseException as err:
-        write(status="error", error=f"{type(err).__name__}: {err}")
+        rows("end", "error", error=f"{type(err).__name__}: {err}", seconds=time.time() - started)
         raise
-    write(status="ok")
+    rows("end", "ok", seconds=time.time() - started)
 
 
 # ----------------------------------------------------------------------------------------------
-# Parent: install the wheels, run the phases under time limits, summarise
+# Parent: preflight, install the wheels, run the plan under time limits, summarise
 # ----------------------------------------------------------------------------------------------
-def install_wheelhouse(wheelhouse: str) -> str:
-    """pip-installs every wheel in `wheelhouse` offline, without dependencies, into a temporary
-    folder; returns that folder (for PYTHONPATH)."""
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def preflight() -> None:
+    """Before anything else: the GPUs the driver sees and the jax that will run (no jax import here:
+    the parent must not take GPU memory)."""
+    from importlib import metadata
+
+    try:
+        smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+        gpus = (smi.stdout.strip() or smi.stderr.strip() or f"exit status {smi.returncode}").replace("\n", "; ")
+    except (OSError, subprocess.TimeoutExpired) as err:
+        gpus = f"{type(err).__name__}: {err}"
+    versions = []
+    for name in ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "flax", "optax"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    say(f"[gpu_check] nvidia-smi -L: {gpus}")
+    say(f"[gpu_check] Python {sys.version.split()[0]}; {', '.join(versions)}")
+
+
+def install_wheelhouse(wheelhouse: str, site: str) -> None:
+    """pip-installs every wheel in `wheelhouse` offline, without dependencies, into `site`."""
     wheels = sorted(glob.glob(os.path.join(wheelhouse, "*.whl")))
     if not wheels:
         sys.exit(f"gpu_check: no wheels in {wheelhouse!r}: run `make wheelhouse` where there is network, "
                  f"and carry {wheelhouse} to this machine")
-    site = tempfile.mkdtemp(prefix="gpu_check_site_")
     t = time.time()
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                    "--disable-pip-version-check", "--target", site, *wheels], check=True)
-    say(f"[gpu_check] installed {len(wheels)} wheels from {wheelhouse} into {site} in {time.time() - t:.0f} s")
-    return site
+                    "--disable-pip-version-check", "--no-cache-dir", "--target", site, *wheels], check=True)
+    say(f"[gpu_check] installed {len(wheels)} wheels from {wheelhouse} in {time.time() - t:.0f} s")
 
 
-def spawn(phase: str, args, env: dict, log, timeout: float) -> tuple[str, float]:
+def _die_with_parent() -> None:
+    """In a phase's process (Linux): be killed when the parent dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+RUNNING: list = []  # the phase process now running (the parent's SIGTERM handler kills it)
+
+
+def spawn(phase: str, args, t0: float, env: dict, log, timeout: float) -> tuple[str, float]:
     """Runs one phase in a subprocess, echoing its stdout, killing it after `timeout` seconds.
-    Returns (how it ended: ok | error | timeout, seconds)."""
-    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--phase", phase, "--out", args.out,
-           "--deadline", str(time.time() + timeout)] + (["--smoke"] if args.smoke else [])
+    Returns (how it ended: ok | error | timeout | wrong_backend, seconds)."""
+    started = time.time()
+    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--phase", phase, "--out", args.out, "--t0", repr(t0),
+           "--started", repr(started), "--deadline", repr(started + timeout), "--sizes", args.sizes]
     log.write(f"\n===== {phase} =====\n")
     log.flush()
-    t = time.time()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+                            preexec_fn=_die_with_parent)
+    RUNNING[:] = [proc]
     timer = threading.Timer(timeout, proc.kill)
+    timer.daemon = True  # never keeps the parent alive
     timer.start()
     for line in proc.stdout:
         print("  " + line, end="", flush=True)
     rc = proc.wait()
     timed_out = not timer.is_alive()
     timer.cancel()
-    return ("timeout" if timed_out and rc != 0 else "ok" if rc == 0 else "error"), time.time() - t
+    ended = ("ok" if rc == 0 else "wrong_backend" if rc == WRONG_BACKEND else "timeout" if timed_out else "error")
+    return ended, time.time() - started
 
 
-def read(out: str, phase: str) -> dict:
-    path = os.path.join(out, f"{phase}.json")
-    return json.load(open(path)) if os.path.exists(path) else {}
+def by_key(rows: list[dict]) -> dict[str, dict]:
+    """key -> the last row of that key."""
+    return {r["key"]: r for r in rows}
 
 
-def headline(out: str, sizes: Sizes) -> dict:
-    """The figures worth a glance, from the phases' JSON files."""
-    h = {}
-    env_rows = read(out, "env").get("rows", [])
-    raw = {r["task"]: r["raw_steps_per_s"] for r in env_rows
-           if r["num_envs"] == sizes.raw_num_envs and r["raw_steps_per_s"] == r["raw_steps_per_s"]}
-    for r in env_rows:
-        h[f"env_{r['task']}_{r['physics_preset']}_{r['num_envs']}_steps_per_s"] = r["wrapped_steps_per_s"]
-    costs = read(out, "costs")
-    for k in ("smfp_over_sac_update", f"smfp_over_sac_act_{sizes.cost_act_envs}"):
-        if k in costs:
-            h[k] = costs[k]
-    for agent in ("smfp", "sac"):
-        train = read(out, f"train_{agent}")
-        if "env_steps_per_s" in train:
-            h[f"loop_{agent}_env_steps_per_s"] = train["env_steps_per_s"]
-            h[f"loop_{agent}_updates_per_s"] = train["updates_per_s"]
-            if train["num_envs"] == sizes.raw_num_envs and sizes.train_env in raw:
-                h[f"loop_{agent}_over_raw"] = train["env_steps_per_s"] / raw[sizes.train_env]
-        returns = [p["episode_return"] for p in train.get("learning", []) if p["episode_return"] is not None]
-        if returns:
-            h[f"learn_{agent}_last_return"] = returns[-1]
-            h[f"learn_{agent}_wall_s"] = train["learning"][-1]["wall_s"]
-    if "env_steps_per_s" in read(out, "brax"):
-        h["brax_sac_env_steps_per_s"] = read(out, "brax")["env_steps_per_s"]
+def headline(rows: list[dict], sizes: Sizes) -> dict:
+    """The figures worth a glance: headline env stepping, the loops, their costs, the thresholds."""
+    k, h = by_key(rows), {}
+    task, physics, n = sizes.env_headline
+    p = f"env/{task}/{physics}/{n}"
+    for name in ("wrapped_steps_per_s", "raw_steps_per_s", "wrapped_over_raw", "wrapped_compile_s", "raw_compile_s"):
+        if f"{p}/{name}" in k:
+            h[f"env_{name}"] = k[f"{p}/{name}"]["value"]
+    for agent in ("sac", "smfp"):
+        q = f"train_{agent}"
+        if f"{q}/throughput" in k:
+            t = k[f"{q}/throughput"]
+            h[f"{agent}_env_steps_per_s"], h[f"{agent}_updates_per_s"] = t["value"], t["updates_per_s"]
+            raw = k.get(f"{p}/raw_steps_per_s", {}).get("value")
+            if raw and k.get(f"{q}/config", {}).get("num_envs") == n and sizes.train_env == task:
+                h[f"{agent}_loop_over_raw"] = t["value"] / raw
+        compiles = [r["value"] for r in rows if r["key"].startswith(f"{q}/compile/")]
+        if compiles:
+            h[f"{agent}_compile_s"] = sum(compiles)
+        for thr in sizes.thresholds:
+            if f"{q}/return_reached/{thr:g}" in k:
+                h[f"{agent}_time_to_return_{thr:g}_s"] = k[f"{q}/return_reached/{thr:g}"]["value"]
+        learning = [r for r in rows if r["key"] == f"{q}/learning"]
+        if learning:
+            last = [r for r in learning if r["value"] is not None]
+            h[f"{agent}_trained_s"], h[f"{agent}_env_steps"] = learning[-1]["wall_s"], learning[-1]["env_steps"]
+            if last:
+                h[f"{agent}_last_return"] = last[-1]["value"]
+    m = sizes.cost_act_envs
+    for name in ("smfp_over_sac_update", f"smfp_over_sac_act_{m}"):
+        if f"costs/{name}" in k:
+            h[name] = k[f"costs/{name}"]["value"]
+    if "brax/sac" in k:
+        h["brax_sac_env_steps_per_s"] = k["brax/sac"]["value"]
     return h
+
+
+def targets(h: dict, sizes: Sizes) -> list[dict]:
+    """TARGETS against the headline: measured (None if not measured) and met (None if unknown)."""
+    top = max(sizes.thresholds)
+    sac_t, smfp_t = h.get(f"sac_time_to_return_{top:g}_s"), h.get(f"smfp_time_to_return_{top:g}_s")
+    measured = {"sac_time_to_return_5000_s": sac_t if top == 5000 else None,
+                "smfp_over_sac_time_to_return_5000": smfp_t / sac_t if top == 5000 and sac_t and smfp_t else None,
+                "sac_env_steps_per_s": h.get("sac_env_steps_per_s"),
+                "smfp_env_steps_per_s": h.get("smfp_env_steps_per_s")}
+    out = []
+    for t in TARGETS:
+        value = measured[t["name"]]
+        met = None if value is None else (value <= t["at_most"] if "at_most" in t else value >= t["at_least"])
+        out.append({**t, "measured": value, "met": met})
+    return out
+
+
+def write_summary(out: str, sizes: Sizes, plan: list[Phase], status: dict, t0: float, note: str = "") -> dict:
+    rows = read_rows(out)
+    keys = {r["key"] for r in rows}
+    h = headline(rows, sizes)
+    missing = {p.name: [n for n in planned_rows(sizes)[p.name] if f"{p.name}/{n}" not in keys] for p in plan}
+    summary = dict(sizes=sizes.name, total_s=round(time.time() - t0, 1), note=note,
+                   plan=[dict(dataclasses.asdict(p), started=p.name in status) for p in plan], status=status,
+                   headline=h, targets=targets(h, sizes), missing={p: m for p, m in missing.items() if m},
+                   files=f"{ROWS}: one row per figure; {SUMMARY}: this; {LOG}: the phases' stderr")
+    write_json_atomic(os.path.join(out, SUMMARY), summary)
+    return summary
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="CPU-sized: tiny envs/nets, seconds of learning")
+    parser.add_argument("--smoke", action="store_true", help="CPU sizes: tiny envs and nets, seconds of learning")
     parser.add_argument("--out", default=os.environ.get("OUT") or os.path.join(REPO, "benchmarks", "results", "gpu_check"),
-                        help="folder for the JSON files (default: $OUT, else benchmarks/results/gpu_check)")
+                        help="folder for rows.jsonl, summary.json, gpu_check.log (default: $OUT, else "
+                             "benchmarks/results/gpu_check); what was there is replaced")
     parser.add_argument("--wheelhouse", help="install these wheels offline first (make wheelhouse makes them)")
-    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}")
-    parser.add_argument("--total-s", type=float, help="the whole run's time limit (brax gets the rest); "
-                        f"default {GPU.total_s:.0f} s, {SMOKE.total_s:.0f} s with --smoke")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma list, a subset of {', '.join(PHASES)}")
+    parser.add_argument("--total-s", type=float, help="the whole run's time limit; default "
+                        f"{GPU.total_s:.0f} s, {SMOKE.total_s:.0f} s with --smoke")
+    parser.add_argument("--sizes", help=argparse.SUPPRESS)  # child processes: gpu | smoke
     parser.add_argument("--phase", help=argparse.SUPPRESS)  # child process: run this one phase
-    parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
+    for name in ("--t0", "--started", "--deadline"):
+        parser.add_argument(name, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sizes = SMOKE if args.smoke else GPU
+    args.sizes = args.sizes or ("smoke" if args.smoke else "gpu")
+    sizes = SIZES[args.sizes]
     args.out = os.path.abspath(args.out)  # the phases run from the repository root
-    os.makedirs(args.out, exist_ok=True)
     if args.phase:
-        return run_phase(args.phase, sizes, args.out, args.deadline)
+        return run_phase(args.phase, sizes, args.out, args.t0, args.deadline, args.started)
 
     t0 = time.time()
+    preflight()
     total_s = args.total_s or sizes.total_s
-    phases = [p for p in args.phases.split(",") if p]
-    unknown = sorted(set(phases) - set(PHASES))
+    chosen = [p for p in args.phases.split(",") if p]
+    unknown = sorted(set(chosen) - set(PHASES))
     if unknown:
         parser.error(f"unknown phases {unknown}; choose from {', '.join(PHASES)}")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    plan = [p for p in sizes.plan if p.name in chosen]
+    os.makedirs(args.out, exist_ok=True)
+    for name in (ROWS, SUMMARY, LOG, SUMMARY + ".tmp"):  # a fresh record (and no stale temporary file)
+        if os.path.exists(os.path.join(args.out, name)):
+            os.remove(os.path.join(args.out, name))
+    scratch = tempfile.mkdtemp(prefix="gpu_check_")  # installed wheels and the run's compile cache
+
+    def on_term(signum, frame):  # the device tool's time limit: end the phase, tidy up, go
+        for proc in RUNNING:
+            proc.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        code = run_plan(args, sizes, plan, total_s, t0, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    sys.exit(code)
+
+
+def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, scratch: str) -> int:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MUJOCO_GL="disable", TF_CPP_MIN_LOG_LEVEL="2")
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(scratch, "jax_cache"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     if args.wheelhouse:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (install_wheelhouse(args.wheelhouse), env.get("PYTHONPATH")) if p)
-    say(f"[gpu_check] {'smoke' if args.smoke else 'gpu'} sizes; phases {', '.join(phases)}; JSON into {args.out}")
-    status = {}
-    with open(os.path.join(args.out, "gpu_check.log"), "w") as log:
-        for phase in phases:
-            left = total_s - (time.time() - t0)
-            if phase == "brax":
-                timeout = left - 5
-                if timeout < sizes.brax_min_s:
-                    reason = (f"{timeout:.0f} s left, under {sizes.brax_min_s} s" if not args.smoke
-                              else "not in --smoke (brax SAC compiles for ~100 s on a CPU)")
-                    Writer(args.out, phase, sizes)(status="skipped", reason=reason)
-                    status[phase] = {"status": "skipped", "reason": reason}
-                    say(f"[gpu_check] brax: skipped ({reason})")
-                    continue
-            else:
-                timeout = min(sizes.budgets[phase], left)
-            ended, seconds = spawn(phase, args, env, log, timeout)
-            if ended != "ok":
-                Writer(args.out, phase, sizes)(**{**read(args.out, phase), "status": ended})
-            status[phase] = {"status": ended, "seconds": round(seconds, 1)}
-            say(f"[gpu_check] {phase}: {ended} in {seconds:.0f} s (limit {timeout:.0f} s)")
-    summary = {"status": status, "total_s": time.time() - t0, "headline": headline(args.out, sizes)}
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-    say("[gpu_check] " + "; ".join(f"{k} {v:.3g}" for k, v in summary["headline"].items()))
-    failed = [p for p, s in status.items() if s["status"] in ("error", "timeout")]
+        site = os.path.join(scratch, "site")
+        install_wheelhouse(args.wheelhouse, site)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (site, REPO, env.get("PYTHONPATH")) if p)
+    parent = Rows(args.out, "gpu_check", t0, echo=False)
+    parent("plan", [dataclasses.asdict(p) for p in plan], sizes=sizes.name, total_s=total_s)
+    say(f"[gpu_check] {sizes.name} sizes, {total_s:.0f} s: " + ", ".join(
+        f"{p.name} {p.limit_s:.0f}s{'' if p.required else '?'}" for p in plan) + f"; rows into {args.out}/{ROWS}")
+    status: dict[str, dict] = {}
+    write_summary(args.out, sizes, plan, status, t0)
+    code = 0
+    with open(os.path.join(args.out, LOG), "w") as log:
+        for phase in plan:
+            left = total_s - (time.time() - t0) - 3  # 3 s to write the summary
+            if not phase.required and left < sizes.min_start_s:
+                status[phase.name] = {"status": "skipped", "reason": f"{left:.0f} s left, under {sizes.min_start_s:.0f} s"}
+                Rows(args.out, phase.name, t0, echo=False)("end", "skipped", reason=status[phase.name]["reason"])
+                say(f"[gpu_check] {phase.name}: skipped ({status[phase.name]['reason']})")
+                continue
+            timeout = max(1.0, min(phase.limit_s, left))
+            ended, seconds = spawn(phase.name, args, t0, env, log, timeout)
+            if f"{phase.name}/end" not in {r["key"] for r in read_rows(args.out)}:  # killed, or died unheard
+                Rows(args.out, phase.name, t0, echo=False)("end", ended, seconds=seconds, limit_s=timeout)
+            status[phase.name] = {"status": ended, "seconds": round(seconds, 1), "limit_s": round(timeout, 1)}
+            say(f"[gpu_check] {phase.name}: {ended} in {seconds:.0f} s (limit {timeout:.0f} s)")
+            if ended == "wrong_backend":
+                write_summary(args.out, sizes, plan, status, t0, note="stopped: jax is not on the GPU")
+                say("[gpu_check] STOPPED: jax is not on the GPU; end of gpu_check.log:")
+                log.flush()
+                say(open(os.path.join(args.out, LOG)).read()[-2500:])
+                return WRONG_BACKEND
+            if ended != "ok" and phase.required:
+                code = 1
+            write_summary(args.out, sizes, plan, status, t0)
+    summary = write_summary(args.out, sizes, plan, status, t0)
+    say("[gpu_check] " + "; ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in summary["headline"].items()))
+    say("[gpu_check] targets: " + "; ".join(f"{t['name']} {t['measured']} ({'met' if t['met'] else 'not met' if t['met'] is False else 'unknown'})"
+                                            for t in summary["targets"]))
+    if summary["missing"]:
+        say(f"[gpu_check] rows not written: {dumps(summary['missing'])[:1500]}")
+    failed = [p for p, s in status.items() if s["status"] not in ("ok", "skipped")]
     if failed:
-        with open(os.path.join(args.out, "gpu_check.log")) as f:
+        with open(os.path.join(args.out, LOG)) as f:
             say(f"[gpu_check] {', '.join(failed)} did not finish; end of gpu_check.log:\n" + f.read()[-2500:])
     say(f"[gpu_check] done in {time.time() - t0:.0f} s")
-    sys.exit(1 if failed else 0)
+    return code
+
+
+# ----------------------------------------------------------------------------------------------
+# Checking what a run left behind (tests, benchmarks/gpu_rehearsal.sh)
+# ----------------------------------------------------------------------------------------------
+def verify(out: str, complete: bool, at_least_rows: int = 0) -> dict:
+    """What a run left in `out`, checked: at most MAX_FILES files no more than 2 folders down, no
+    *.tmp, strict JSON in every file, at least `at_least_rows` rows (those written before a
+    kill); with `complete`, also every planned row of every phase in the plan and each phase ok.
+    Returns dict(problems=[...], rows=count, files=[...], phases={phase: how it ended})."""
+    problems, files = [], []
+    for root, _, names in os.walk(out):
+        depth = os.path.relpath(root, out).count(os.sep) + (root != out)
+        files += [os.path.relpath(os.path.join(root, n), out) for n in names]
+        if depth > 2 and names:
+            problems.append(f"{root} is more than 2 folders down")
+    if len(files) > MAX_FILES:
+        problems.append(f"{len(files)} files, over {MAX_FILES}: {files}")
+    problems += [f"leftover temporary file {f}" for f in files if f.endswith(".tmp")]
+    rows = []
+    try:
+        rows = read_rows(out)
+    except ValueError as err:
+        problems.append(f"{ROWS}: not strict JSON Lines: {err}")
+    if len(rows) < at_least_rows:
+        problems.append(f"{len(rows)} rows, fewer than the {at_least_rows} written before")
+    summary = None
+    if os.path.exists(os.path.join(out, SUMMARY)):
+        try:
+            summary = loads_strict(open(os.path.join(out, SUMMARY)).read())
+        except ValueError as err:
+            problems.append(f"{SUMMARY}: not strict JSON: {err}")
+    phases = {r["phase"]: r["value"] for r in rows if r["key"].endswith("/end")}
+    if complete:
+        if summary is None:
+            problems.append(f"no {SUMMARY}")
+        else:
+            sizes = SIZES[summary["sizes"]]
+            keys = {r["key"] for r in rows}
+            for p in summary["plan"]:
+                missing = [n for n in planned_rows(sizes)[p["name"]] if f"{p['name']}/{n}" not in keys]
+                if missing:
+                    problems.append(f"{p['name']}: rows not written: {missing}")
+                if phases.get(p["name"]) != "ok":
+                    problems.append(f"{p['name']}: ended {phases.get(p['name'])!r}, not 'ok'")
+    return dict(problems=problems, rows=len(rows), files=sorted(files), phases=phases)
 
 
 if __name__ == "__main__":
