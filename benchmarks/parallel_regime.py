@@ -239,7 +239,7 @@ def build_config(task: str, agent: str, recipe: str, scale: str, seeds: int, ove
 # ----------------------------------------------------------------------------------------
 
 def _eval_point(engine, ts, eval_rng, index: int, wall_s: float) -> list[dict]:
-    """One deterministic evaluation of every seed: a point per seed."""
+    """One deterministic evaluation of every seed: a point per seed (with the machine's load)."""
     import jax
 
     from mjx_smfp.runner import count
@@ -247,7 +247,9 @@ def _eval_point(engine, ts, eval_rng, index: int, wall_s: float) -> list[dict]:
     returns, _ = engine.evaluate(ts, jax.random.fold_in(eval_rng, index))
     returns = np.asarray(returns).reshape(engine.num_seeds, -1).mean(axis=1)
     steps, updates = count(ts.env_steps), count(ts.updates)
-    return [{"wall_s": round(wall_s, 3), "env_steps": steps, "updates": updates, "return": float(r)} for r in returns]
+    load = round(os.getloadavg()[0], 1)  # the machine's 1-min load: a shared CPU slows the clock, not the steps
+    return [{"wall_s": round(wall_s, 3), "env_steps": steps, "updates": updates, "return": float(r), "load1": load}
+            for r in returns]
 
 
 def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int = 3, budget_s: float = 1800.0,
