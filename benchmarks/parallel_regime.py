@@ -13,13 +13,20 @@ Scales. `gpu` is the `fast` preset itself: 4096 envs, batch 8192, 8 updates per 
 `cpu` scales it down to 2 CPU cores keeping its shape: `gpu` physics, 256 envs, batch 1024 (4x envs),
 4 updates per iteration, so updates x batch / envs = 16 gradient samples per transition as at `fast`
 (8 x 8192 / 4096), the same 1024 ring rows and 10 warm-up iterations per env. Its networks are
-smaller than fast's: measured on this 2-core CPU (2026-12-03, halfcheetah, SAC, 3 seeds vmapped,
-the cores shared with ~5 other jobs at load ~15, so absolute figures are pessimistic; their ratio
-holds), one iteration (256 envs x 3 seeds stepped, 4 updates x 3 seeds at batch 1024) took
-ITER_FAST s with fast's networks and ITER_SMALL s with critic 256-256-256 / actor 256-256: a
-30-minute run would get NUPD_FAST vs NUPD_SMALL updates per seed (ENV_FAST vs ENV_SMALL env steps).
-So `cpu` uses critic 256-256-256 and actor 256-256 (the `cpu`/`paper` presets' widths: a size known
-to learn these tasks), which buys CHOSEN_WHY.
+smaller than fast's, chosen by measuring one iteration (256 envs x 3 seeds stepped, 4 updates x 3
+seeds at batch 1024; halfcheetah, `gpu` physics, SAC, 3 seeds vmapped) on this 2-core CPU on
+2026-12-03, while ~5 other jobs shared the cores, so the loads differ and the figures are rough:
+- fast's networks (critic 1024-512-256, actor 512-256-128): 32 s per iteration at load ~15
+  (compile 441 s + init/warm-up 297 s): 224 updates and 14K env steps per seed in 30 minutes;
+- critic 256-256-256, actor 256-256: 0.7-1.8 s per iteration, 0.93 s on average over its first
+  minute of training, at load ~2-7 (the real run's own progress lines; build + compile + warm-up
+  ~500 s at load ~10): ~1,500 iterations = ~6K updates and ~380K env steps per seed in the ~22
+  minutes left after compiling.
+By multiply-adds per sample the fast critic costs 5.0x this one (679K vs 137K) and the actor 2.4x,
+so at equal load fast's networks would take roughly 4x as long per update: ~1-2K updates in a
+30-minute run, too few for a locomotion task to leave its start. So `cpu` uses critic 256-256-256
+(the `cpu`/`paper` presets' width, known to learn these tasks) and actor 256-256 (narrower than
+the critic, as fast's is); everything else keeps fast's shape. The GPU runs fast's own networks.
 
 Recipes (`RECIPES`) are named dicts of config overrides applied on top of the scale: `today` = the
 `fast` recipe as it is, `reference` = what FastSAC / FastTD3 / FlashSAC / PQL do (PARALLEL.md's
