@@ -1,0 +1,131 @@
+"""benchmarks/parallel_regime.py: recipes as parts of the reference, the cuts at equal wall-clock
+and equal env steps on synthetic records, and one smoke run end to end on the bandit (train with
+2 seeds in one program, interrupted, resumed with its clock carried over, skipped when done,
+refusal of another configuration, tables and PNGs)."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks import parallel_regime as pr
+
+
+def test_ablations_are_the_reference_minus_or_today_plus_exactly_one_part():
+    reference = pr.RECIPES["reference"]
+    assert pr.RECIPES["today"] == {}
+    assert reference == {k: v for part in pr.REFERENCE_PARTS.values() for k, v in part.items()}
+    for part, fields in pr.REFERENCE_PARTS.items():
+        minus = pr.RECIPES[f"reference-minus-{part}"]
+        assert set(reference) - set(minus) == set(fields) and all(minus[k] == reference[k] for k in minus)
+        assert pr.RECIPES[f"today-plus-{part}"] == fields
+    # The parts do not share fields, so "minus one part" leaves that part at today's values.
+    names = [k for fields in pr.REFERENCE_PARTS.values() for k in fields]
+    assert len(names) == len(set(names))
+
+
+def test_a_recipe_needing_fields_this_checkout_lacks_is_refused_naming_them(monkeypatch, tmp_path):
+    monkeypatch.setitem(pr.RECIPES, "future", {"tau": 0.1, "no_such_field": 1, "nor_this": "x"})
+    with pytest.raises(ValueError, match=r"recipe 'future' needs config fields .*: no_such_field, nor_this \("):
+        pr.build_config("multimodal", "sac", "future", "cpu", 2, {}, str(tmp_path))
+    assert "future: needs no_such_field, nor_this (not on this checkout)" in pr.list_recipes("sac")
+    # The reference recipe either builds or is refused naming exactly what it still needs.
+    missing = pr.missing_fields(pr.RECIPES["reference"], "sac")
+    if missing:
+        with pytest.raises(ValueError, match=": " + ", ".join(missing) + r" \("):
+            pr.build_config("halfcheetah", "sac", "reference", "cpu", 3, {}, str(tmp_path))
+    else:
+        _, agent_cfg = pr.build_config("halfcheetah", "sac", "reference", "cpu", 3, {}, str(tmp_path))
+        assert agent_cfg.tau == 0.1 and agent_cfg.grad_clip == 0.0
+
+
+def test_the_cpu_scale_keeps_the_fast_presets_shape():
+    gpu, _ = pr.build_config("halfcheetah", "sac", "today", "gpu", 1, {}, "/nonexistent")
+    cpu, agent_cfg = pr.build_config("halfcheetah", "sac", "today", "cpu", 1, {}, "/nonexistent")
+    samples = lambda c: c.updates_per_step * c.batch_size / c.num_envs  # noqa: E731 - gradient samples per transition
+    assert (gpu.num_envs, gpu.batch_size, gpu.updates_per_step) == (4096, 8192, 8)
+    assert samples(cpu) == samples(gpu) == 16 and cpu.batch_size >= 2 * cpu.num_envs
+    assert cpu.physics == gpu.physics == "gpu"
+    assert cpu.replay_capacity // cpu.num_envs == gpu.replay_capacity // gpu.num_envs == 1024
+    assert agent_cfg.critic_hidden == pr.SCALES["cpu"][1]["critic_hidden"]
+
+
+def _record(task, recipe, seeds_points, status="done"):
+    return {"task": task, "agent": "sac", "recipe": recipe, "status": status, "scale": "cpu", "budget_s": 100.0,
+            "updates": 10, "machines": ["cpu A"], "curves": [[{"wall_s": w, "env_steps": s, "return": r}
+                                                              for w, s, r in pts] for pts in seeds_points]}
+
+
+def test_cuts_at_equal_wall_clock_and_equal_env_steps():
+    # Run A: fast on the clock (100 s, 1000 steps); run B: slower, reached 50 s but 2000 steps.
+    a = _record("hopper", "today", [[(0, 0, 0.0), (20, 200, 1.0), (40, 400, 2.0), (60, 600, 3.0), (100, 1000, 9.0)],
+                                    [(0, 0, 0.0), (20, 200, 3.0), (40, 400, 4.0), (60, 600, 5.0), (100, 1000, 1.0)]])
+    b = _record("hopper", "reference", [[(0, 0, 0.0), (25, 1000, 6.0), (50, 2000, 8.0)],
+                                        [(0, 0, 0.0), (25, 1000, 2.0), (50, 2000, 4.0)]], status="running")
+    rows = {(r["recipe"], r["cut"]): r for r in pr.summarise([a, b])}
+    wall_a, steps_a = rows["today", "wall_s"], rows["today", "env_steps"]
+    assert wall_a["at"] == 50 and steps_a["at"] == 1000  # the least clock / fewest steps any run reached
+    # At 50 s, A's evaluations are those at 0, 20, 40 s: final = their mean (the last 3), best = max.
+    assert wall_a["final_per_seed"] == [1.0, pytest.approx(7 / 3)] and wall_a["best_per_seed"] == [2.0, 4.0]
+    assert wall_a["final_mean"] == pytest.approx((1.0 + 7 / 3) / 2)
+    assert wall_a["final_sd"] == pytest.approx(np.std([1.0, 7 / 3], ddof=1)) and wall_a["final_n"] == 2
+    assert steps_a["final_per_seed"] == [pytest.approx(14 / 3), pytest.approx(10 / 3)]  # evals at 400, 600, 1000
+    assert steps_a["best_per_seed"] == [9.0, 5.0]
+    wall_b, steps_b = rows["reference", "wall_s"], rows["reference", "env_steps"]
+    assert wall_b["final_per_seed"] == [pytest.approx(14 / 3), 2.0] and wall_b["best_per_seed"] == [8.0, 4.0]
+    assert steps_b["final_per_seed"] == [3.0, 1.0] and steps_b["best_per_seed"] == [6.0, 2.0]
+    assert wall_a["final_ci"] is None and "final_p" not in wall_b  # no statistics without the stats.py hook
+    md = pr.markdown(pr.summarise([a, b]), {"machine": "cpu C", "date": "d"})
+    assert "final @ 50 s" in md and "final @ 1,000 steps" in md and "hook `INTERVAL`/`TEST` unset" in md
+
+
+def test_the_stats_hook_fills_intervals_and_tests_against_today(monkeypatch):
+    monkeypatch.setattr(pr, "INTERVAL", lambda v: (min(v), max(v)))
+    monkeypatch.setattr(pr, "TEST", lambda x, y: float(np.mean(y) > np.mean(x)))
+    a = _record("hopper", "today", [[(0, 0, 1.0)], [(0, 0, 3.0)]])
+    b = _record("hopper", "reference", [[(0, 0, 5.0)], [(0, 0, 7.0)]])
+    rows = {(r["recipe"], r["cut"]): r for r in pr.summarise([a, b])}
+    assert rows["today", "wall_s"]["final_ci"] == [1.0, 3.0] and rows["reference", "env_steps"]["final_p"] == 1.0
+    assert "final_p" not in rows["today", "wall_s"]
+
+
+SMOKE = ["--task", "multimodal", "--agent", "sac", "--recipe", "today", "--seeds", "2", "--budget-minutes", "10",
+         "--eval-every-s", "0.01", "--checkpoint-every-minutes", "0", "--compile-cache",
+         "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--num_envs", "16", "--batch_size", "64",
+         "--replay_capacity", "4096", "--learning_starts", "64", "--iterations_per_call", "5", "--eval_episodes", "4",
+         "--total_env_steps", "544"]  # 64 warm-up steps, then 6 chunks of 80
+
+
+def test_smoke_run_is_interrupted_resumed_with_its_clock_skipped_refused_and_reported(tmp_path, capsys):
+    argv = SMOKE + ["--out", str(tmp_path)]
+    pr.main(argv, max_chunks=2)  # interrupted after 2 chunks, as by a signal
+    path = tmp_path / "records" / "multimodal_sac_today.json"
+    first = json.loads(path.read_text())
+    assert first["status"] == "stopped" and first["env_steps"] == 64 + 2 * 80 and len(first["curves"]) == 2
+    assert [p["env_steps"] for p in first["curves"][0]] == [64, 144, 224]
+    assert first["compile_and_warmup_s"] > 0 and first["config"]["train"]["num_seeds"] == 2
+    t = time.perf_counter()
+    pr.main(argv)  # re-running the same command continues from the checkpoint
+    elapsed = time.perf_counter() - t
+    rec = json.loads(path.read_text())
+    assert rec["status"] == "done" and rec["reason"] == "total_env_steps" and rec["env_steps"] == 544
+    (resume,) = rec["resumes"]
+    assert resume["at_env_steps"] == 224 and resume["at_wall_s"] == pytest.approx(first["wall_s"], abs=0.5)
+    for before, after in zip(first["curves"], rec["curves"]):
+        assert after[:3] == before  # the evaluations up to the checkpoint are kept
+        steps, walls = [p["env_steps"] for p in after], [p["wall_s"] for p in after]
+        assert steps == [64 + 80 * k for k in range(7)] and walls == sorted(walls)
+        assert walls[3] >= resume["at_wall_s"]  # the clock carried over, not restarted
+    # The restart's restore and recompile are not on the clock: it grew by less than this call took.
+    assert 0 < rec["wall_s"] - resume["at_wall_s"] < elapsed - resume["overhead_s"] + 0.5
+    assert all(np.isfinite(p["return"]) for c in rec["curves"] for p in c)
+    pr.main(argv)
+    assert "done already (total_env_steps" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"multimodal/sac/today run of another configuration .*eval_episodes: 4 -> 3"):
+        pr.main(argv + ["--eval_episodes", "3"])
+    rows = pr.main(["--report", "--out", str(tmp_path)])
+    steps_cut = next(r for r in rows if r["cut"] == "env_steps")
+    assert steps_cut["at"] == 544 and steps_cut["final_n"] == 2
+    assert steps_cut["final_per_seed"] == [pytest.approx(np.mean([p["return"] for p in c[-3:]])) for c in rec["curves"]]
+    for name in ("parallel_regime.md", "parallel_regime.csv", "parallel_regime.json", "multimodal.png"):
+        assert (tmp_path / name).stat().st_size > 0
