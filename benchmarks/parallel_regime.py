@@ -63,8 +63,8 @@ ignored by git. `--report` (also run after training) reads every record under OU
 `OUT/parallel_regime.{md,csv,json}` (per task: final and best return at equal wall-clock = the
 least clock every run reached, and at equal env steps = the fewest any run reached; mean ± s.d.
 over seeds, n) and `OUT/<task>.png` (return vs wall-clock and vs env steps, mean and every seed).
-Intervals and tests are benchmarks/stats.py's (another item of issue 23): `INTERVAL` and `TEST`
-below are the hook; until they are set the tables give n, mean and s.d. only and say so.
+Intervals and tests are benchmarks/stats.py's, set in `INTERVAL` and `TEST` below (Student-t
+interval of the mean over seeds; exact Mann-Whitney against `today`).
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from benchmarks import machine, outputs
+from benchmarks import machine, outputs, stats
 from benchmarks.paper_table import config_changes, note_machine, read_machines
 from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves
 
@@ -120,8 +120,9 @@ REFERENCE_PARTS: dict[str, dict] = {
     "critic": dict(
         critic_type="c51",  # FastSAC / FastTD3: C51 distributional critic; today MSE
         num_atoms=101,  # FastSAC / FastTD3: 101 atoms
-        value_min=-20.0,  # FastSAC support [-20, 20]
-        value_max=20.0,  # FastSAC
+        # The support: FastSAC's [-20, 20] is for its normalised rewards; ours are raw, so
+        # build_config sets +-REWARD_SCALE[task] / (1 - gamma) (the issue's "from the reward scale
+        # and discount").
         q_actor_combine="mean",  # FastSAC: the actor sees the mean of the heads; today min
         q_target_combine="min",  # FastTD3 clipped double Q (FastSAC gives each head its own target: not a field)
     ),
@@ -145,6 +146,19 @@ REFERENCE_PARTS: dict[str, dict] = {
     # Left at today's values on purpose: gamma (FastSAC/FastTD3 0.97 are for Playground humanoids;
     # Gymnasium tasks use 0.99), network widths (the scale's), bf16 matmuls (slow on CPUs).
 }
+
+
+# A task's largest per-step reward, roughly: the best published return over 1,000 steps / 1,000
+# (SMFP.md §8; HalfCheetah ~15K, Humanoid ~12K, Ant ~8K, Walker2d ~6K, Hopper ~4K). Sets the
+# distributional critic's fixed support, +-REWARD_SCALE / (1 - gamma), when a recipe uses one.
+REWARD_SCALE = {"halfcheetah": 15.0, "humanoid": 12.0, "ant": 8.0, "walker2d": 8.0, "hopper": 5.0}
+DEFAULT_REWARD_SCALE = 10.0
+
+
+def value_support(task: str, gamma: float) -> dict:
+    """value_min/value_max of a distributional critic for `task`: +-REWARD_SCALE[task] / (1 - gamma)."""
+    bound = REWARD_SCALE.get(task, DEFAULT_REWARD_SCALE) / max(1.0 - gamma, 1e-3)
+    return dict(value_min=-bound, value_max=bound)
 
 
 def _merge(parts) -> dict:
@@ -227,8 +241,12 @@ def build_config(task: str, agent: str, recipe: str, scale: str, seeds: int, ove
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
     train_kw, agent_kw = SCALES[scale]
+    chosen = {**train_kw, **agent_kw, **recipe_overrides(recipe, agent), **overrides}
+    if chosen.get("critic_type", "mse") != "mse":  # the support from the reward scale, unless given
+        gamma = float(chosen.get("gamma", config_lib.build({"env": task, "agent": agent, "preset": "fast"})[1].gamma))
+        chosen = {**value_support(task, gamma), **chosen}
     cfg, agent_cfg = config_lib.build({
-        **train_kw, **agent_kw, **recipe_overrides(recipe, agent), **overrides, "env": task, "agent": agent,
+        **chosen, "env": task, "agent": agent,
         "preset": "fast", "num_seeds": seeds, "run_dir": run_dir_of(out, task, agent, recipe)})
     before = read_json(os.path.join(run_dir_of(out, task, agent, recipe), "config.json"))
     if before is None:
@@ -430,13 +448,15 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
 # Report: tables at equal wall-clock and at equal env steps, curves (pure numpy + matplotlib).
 # ----------------------------------------------------------------------------------------
 
-# Hook for benchmarks/stats.py (issue 23; another helper writes it). INTERVAL(values) -> (lo, hi):
-# an interval of the mean over seeds; TEST(a, b) -> p-value of recipe b against `today` (a), same
-# task, agent and cut. INTERVAL_METHOD / TEST_METHOD name them in the table. None: not computed.
-INTERVAL: Optional[Callable[[Sequence[float]], tuple[float, float]]] = None
-INTERVAL_METHOD = ""
-TEST: Optional[Callable[[Sequence[float], Sequence[float]], float]] = None
-TEST_METHOD = ""
+# Statistics (benchmarks/stats.py). INTERVAL(values) -> (lo, hi): an interval of the mean over
+# seeds; TEST(a, b) -> p-value of recipe b against `today` (a), same task, agent and cut (runs of
+# different recipes are independent: not paired). INTERVAL_METHOD / TEST_METHOD name them in the
+# table. With 3 seeds a side the exact rank test cannot go below p = 0.1: such a table resolves
+# nothing at 5 %, and says so.
+INTERVAL: Optional[Callable[[Sequence[float]], tuple[float, float]]] = stats.mean_interval
+INTERVAL_METHOD = "Student-t 95 % interval of the mean over seeds"
+TEST: Optional[Callable[[Sequence[float], Sequence[float]], float]] = stats.mann_whitney
+TEST_METHOD = "exact two-sided Mann-Whitney on the per-seed values (3 vs 3: smallest p 0.1)"
 
 
 def at_cut(points: list[dict], key: str, limit: float) -> tuple[float, float]:

@@ -56,7 +56,9 @@ def _record(task, recipe, seeds_points, status="done"):
                                                               for w, s, r in pts] for pts in seeds_points]}
 
 
-def test_cuts_at_equal_wall_clock_and_equal_env_steps():
+def test_cuts_at_equal_wall_clock_and_equal_env_steps(monkeypatch):
+    monkeypatch.setattr(pr, "INTERVAL", None)
+    monkeypatch.setattr(pr, "TEST", None)
     # Run A: fast on the clock (100 s, 1000 steps); run B: slower, reached 50 s but 2000 steps.
     a = _record("hopper", "today", [[(0, 0, 0.0), (20, 200, 1.0), (40, 400, 2.0), (60, 600, 3.0), (100, 1000, 9.0)],
                                     [(0, 0, 0.0), (20, 200, 3.0), (40, 400, 4.0), (60, 600, 5.0), (100, 1000, 1.0)]])
@@ -77,6 +79,14 @@ def test_cuts_at_equal_wall_clock_and_equal_env_steps():
     assert wall_a["final_ci"] is None and "final_p" not in wall_b  # no statistics without the stats.py hook
     md = pr.markdown(pr.summarise([a, b]), {"machine": "cpu C", "date": "d"})
     assert "final @ 50 s" in md and "final @ 1,000 steps" in md and "hook `INTERVAL`/`TEST` unset" in md
+
+
+def test_the_reference_critic_support_comes_from_the_tasks_reward_scale_and_gamma(tmp_path):
+    cfg, agent_cfg = pr.build_config("halfcheetah", "sac", "reference", "cpu", 3, {}, str(tmp_path))
+    assert agent_cfg.critic_type == "c51"
+    assert (agent_cfg.value_min, agent_cfg.value_max) == pytest.approx((-1500.0, 1500.0))  # 15 / (1 - 0.99)
+    cfg, agent_cfg = pr.build_config("halfcheetah", "sac", "reference", "cpu", 3, {"value_max": 50.0}, str(tmp_path))
+    assert agent_cfg.value_max == 50.0  # an explicit bound wins
 
 
 def test_the_stats_hook_fills_intervals_and_tests_against_today(monkeypatch):
