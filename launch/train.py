@@ -6,8 +6,12 @@ Any TrainConfig field or agent Config field can be overridden (`--batch_size 512
 `--temperature_lr 1e-3`). Runs are written to `<log_dir>/<env>/<agent>/<timestamp>/`
 (TensorBoard events, metrics.jsonl/csv, config.json, checkpoints/). `--resume RUN_DIR`
 continues that run from its latest checkpoint with its saved config; only the fields in
-`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM saves a checkpoint and exits
-(status 0). Each checkpoint also writes the policy alone to RUN_DIR/policy/ (mjx_smfp/policy_file.py).
+`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM (`kill`, `timeout`, a SLURM
+preemption) is answered within seconds: with training progress not yet checkpointed, it saves a
+checkpoint after the current host call and exits (status 0); with nothing new to save (start-up,
+warm-up, compiling, just after a checkpoint) it exits at once (status 128 + signal number);
+a second Ctrl-C aborts. Each checkpoint also writes the policy alone to RUN_DIR/policy/
+(mjx_smfp/policy_file.py).
 `--preset fast` (thousands of envs) is refused on a CPU-only machine unless `--allow_cpu_fast true`.
 Data parallel: `--num_devices N` (0 = all devices; num_envs, replay_capacity and batch_size
 are global and must divide by N; `--batch_per_device true` makes batch_size per device).
