@@ -129,14 +129,16 @@ def main(argv: list[str] | None = None) -> str:
     import jax
 
     from mjx_smfp.engine import Engine
-    from mjx_smfp.runner import NonFiniteError, run
+    from mjx_smfp.runner import NonFiniteError, StopFlag, run
 
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
+    stop = StopFlag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
     try:
         engine = Engine(cfg, agent_cfg)
         engine.check_fits()
     except ValueError as err:  # e.g. num_envs not divisible by the device count found, bad env_kwargs,
         # a replay ring larger than memory
+        stop.uninstall()
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if is_main:
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> str:
         if note:
             print(f"[train] {note}", flush=True)
     try:
-        run(engine, run_dir, resume=resume)  # every process: checkpoint saves are collective
+        run(engine, run_dir, resume=resume, stop=stop)  # every process: checkpoint saves are collective
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1)

@@ -83,6 +83,7 @@ class StopFlag:
         self._previous: dict = {}
         self._previous_wakeup_fd: Optional[int] = None
         self._sockets: tuple = ()
+        self._watcher: Optional[threading.Thread] = None
         self._lock = threading.Lock()
 
     def _say(self, msg: str) -> None:
@@ -105,7 +106,7 @@ class StopFlag:
                 return self._exit(128 + signum)
             self.requested = True
             self._say(f"{name}: saving a checkpoint after this host call (seconds), then exiting "
-                      "(Ctrl-C again to abort)")
+                      "(Ctrl-C again to abort without saving)")
 
     def _watch(self, receive: socket.socket) -> None:
         while True:
@@ -121,15 +122,17 @@ class StopFlag:
 
     def install(self):
         """Take over SIGINT/SIGTERM (main thread only; elsewhere the flag is only set by calls)."""
-        if threading.current_thread() is not threading.main_thread():
-            return self
+        if self._sockets or threading.current_thread() is not threading.main_thread():
+            return self  # installed already (launch.train installs it before building the engine)
         receive, send = socket.socketpair()
         send.setblocking(False)
         for sig in self.SIGNALS:
             self._previous[sig] = signal.signal(sig, lambda signum, frame: None)
         self._previous_wakeup_fd = signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
         self._sockets = (receive, send)
-        threading.Thread(target=self._watch, args=(receive,), name="stop-signal-watcher", daemon=True).start()
+        self._watcher = threading.Thread(target=self._watch, args=(receive,), name="stop-signal-watcher",
+                                         daemon=True)
+        self._watcher.start()
         return self
 
     def uninstall(self):
@@ -139,9 +142,12 @@ class StopFlag:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous = {}
-        for sock in self._sockets:  # the watcher reads end-of-file and returns
-            sock.close()
-        self._sockets = ()
+        if self._sockets:
+            receive, send = self._sockets
+            send.close()  # the watcher reads end-of-file and returns
+            self._watcher.join(timeout=5)
+            receive.close()
+            self._sockets = ()
 
 
 def next_call_iterations(iterations: int, seconds: float, limit: int, target: float = CALL_SECONDS) -> int:
@@ -257,9 +263,20 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     last_eval = float("nan")
 
-    def stopped(steps: int, ts: TrainState) -> bool:
+    def agree(iterations: int) -> tuple[int, bool]:
+        """(next call's iterations, stop now?), the same on every process: a multi-host run's
+        calls hold collectives and its saves are collective, so process 0's call size and a
+        stop requested on any process hold for all (one tiny all-gather a call)."""
+        if jax.process_count() == 1:
+            return iterations, stop.requested
+        from jax.experimental import multihost_utils
+
+        agreed = np.asarray(multihost_utils.process_allgather(np.array([iterations, stop.requested], np.int32)))
+        return int(agreed[0, 0]), bool(agreed[:, 1].any())
+
+    def stopped(steps: int, ts: TrainState, stop_now: bool) -> bool:
         """After a completed call: on a stop request, checkpoint (unless just saved) and say where."""
-        if not stop.requested:
+        if not stop_now:
             return False
         if checkpointer.latest_step() != steps:
             save(steps, ts)
@@ -341,7 +358,8 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} "
                     f"env-steps/s{total} | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | "
                     f"train return{mean} {train_return:.2f} (length {train_length:.0f}) | eval return {evaluated}{first}")
-            if stopped(steps, ts):  # checked once, last: a signal that came during this call still saves
+            iterations, stop_now = agree(iterations)
+            if stopped(steps, ts, stop_now):  # last: a signal during this call still saves
                 break
         else:
             if checkpointer.latest_step() != steps:
