@@ -236,14 +236,14 @@ class Engine:
 
     def compile_evaluate(self, ts: TrainState, seed: Optional[int] = None) -> None:
         """Compile the program `evaluate(ts, rng, seed)` runs, without running an episode (a
-        no-op once compiled). The runner calls it before training on a resume, which has no
-        warm-up evaluation to compile it, so that a later evaluation never stalls a stop signal
-        behind a compilation while trained progress waits to be saved."""
+        no-op once compiled). The runner calls it before training whenever no warm-up evaluation
+        compiled it (a resume, eval_interval 0), so that a later evaluation never holds a stop
+        signal back behind a compilation while trained progress waits to be saved."""
         evaluator, params, keys = self._evaluation(ts, jax.random.PRNGKey(0), seed)
         evaluator.lower(params, keys).compile()
 
     def _evaluation(self, ts: TrainState, rng: jax.Array, seed: Optional[int]):
-        """(compiled evaluator, its params, its key or keys) for `evaluate`."""
+        """(jitted evaluator, its params, its key or keys) for `evaluate`."""
         if self.num_seeds > 1 and seed is None:
             keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(self.num_seeds))
             return self._seeds_evaluator, (ts.agent, ts.normalizer), keys
