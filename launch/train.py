@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> str:
     import jax
 
     from mjx_smfp.engine import Engine
-    from mjx_smfp.runner import NonFiniteError, StopFlag, run
+    from mjx_smfp.runner import CALL_SECONDS, NonFiniteError, StopFlag, run
 
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
     stop = StopFlag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> str:
         if note:
             print(f"[train] {note}", flush=True)
     try:
-        run(engine, run_dir, resume=resume, stop=stop)  # every process: checkpoint saves are collective
+        # Every process (checkpoint saves are collective); host calls of ~CALL_SECONDS on a slow machine.
+        run(engine, run_dir, resume=resume, stop=stop, call_seconds=CALL_SECONDS)
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1)

@@ -61,7 +61,7 @@ class StopFlag:
       128 + signal number, writing nothing (a checkpoint of warm-up data would be pointless);
     * trained progress not yet checkpointed (`unsaved` true, set by the runner after each
       train call and cleared by each save): `requested` is set; the runner saves after the
-      current host call (kept short: CALL_SECONDS) and returns (status 0 from launch.train);
+      current host call (kept short by launch.train: CALL_SECONDS) and returns (status 0 from launch.train);
     * a second Ctrl-C aborts at once without saving (status 130); a second SIGTERM is ignored.
 
     Why a watcher thread: Python runs a signal handler only when the main thread gets back to
@@ -205,14 +205,15 @@ def _evaluate(engine: Engine, ts: TrainState, eval_rng: jax.Array, steps: int) -
 
 def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[StopFlag] = None,
         logger=None, max_calls: Optional[int] = None, verbose: bool = True,
-        call_seconds: Optional[float] = CALL_SECONDS) -> TrainState:
+        call_seconds: Optional[float] = None) -> TrainState:
     """Train to `total_env_steps` (or `max_calls` host calls), logging, evaluating and
     checkpointing into `run_dir`; with `resume`, continue from its latest checkpoint.
 
-    Host calls: the first runs `iterations_per_call` iterations (it also compiles); each next
-    one as many as take about `call_seconds` of device time by the last call's speed (at most
-    `iterations_per_call`; None: always that many), so a stop signal is answered within seconds
-    on a slow machine too. Stop signals: StopFlag (exit at once with nothing new to save, else
+    Host calls: `iterations_per_call` iterations each (a schedule that does not depend on the
+    machine's speed), or with `call_seconds` (launch.train passes CALL_SECONDS) the first that
+    many (it also compiles) and each next one as many as take about `call_seconds` of device
+    time by the last call's speed (at most `iterations_per_call`), so that a stop signal is
+    answered within seconds on a slow machine too. Stop signals: StopFlag (exit at once with nothing new to save, else
     checkpoint after the current call and return).
 
     Returns the final train state. Raises NonFiniteError if a loss goes non-finite.
