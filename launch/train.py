@@ -6,8 +6,12 @@ Any TrainConfig field or agent Config field can be overridden (`--batch_size 512
 `--temperature_lr 1e-3`). Runs are written to `<log_dir>/<env>/<agent>/<timestamp>/`
 (TensorBoard events, metrics.jsonl/csv, config.json, checkpoints/). `--resume RUN_DIR`
 continues that run from its latest checkpoint with its saved config; only the fields in
-`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM saves a checkpoint and exits
-(status 0). Each checkpoint also writes the policy alone to RUN_DIR/policy/ (mjx_smfp/policy_file.py).
+`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM (`kill`, `timeout`, a SLURM
+preemption) is answered within seconds: with training progress not yet checkpointed, it saves a
+checkpoint after the current host call and exits (status 0); with nothing new to save (start-up,
+warm-up, compiling, just after a checkpoint) it exits at once (status 128 + signal number);
+a second Ctrl-C aborts. Each checkpoint also writes the policy alone to RUN_DIR/policy/
+(mjx_smfp/policy_file.py).
 `--preset fast` (thousands of envs) is refused on a CPU-only machine unless `--allow_cpu_fast true`.
 Data parallel: `--num_devices N` (0 = all devices; num_envs, replay_capacity and batch_size
 are global and must divide by N; `--batch_per_device true` makes batch_size per device).
@@ -126,14 +130,16 @@ def main(argv: list[str] | None = None) -> str:
     import jax
 
     from mjx_smfp.engine import Engine
-    from mjx_smfp.runner import NonFiniteError, run
+    from mjx_smfp.runner import CALL_SECONDS, NonFiniteError, StopFlag, run
 
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
+    stop = StopFlag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
     try:
         engine = Engine(cfg, agent_cfg)
         engine.check_fits()
     except ValueError as err:  # e.g. num_envs not divisible by the device count found, bad env_kwargs,
         # a replay ring larger than memory
+        stop.uninstall()
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if is_main:
@@ -147,7 +153,8 @@ def main(argv: list[str] | None = None) -> str:
         if note:
             print(f"[train] {note}", flush=True)
     try:
-        run(engine, run_dir, resume=resume)  # every process: checkpoint saves are collective
+        # Every process (checkpoint saves are collective); host calls of ~CALL_SECONDS on a slow machine.
+        run(engine, run_dir, resume=resume, stop=stop, call_seconds=CALL_SECONDS)
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1)

@@ -1,5 +1,7 @@
 """Room 2 of the engine: the compiled phases of one run — init, warm-up, train chunk, evaluate —
-and how the train state is laid out over devices.
+and how the train state is laid out over devices. A train chunk runs a number of iterations
+chosen per call (at most `iterations_per_call`) by one compiled program, so the runner can keep
+its host calls short on a slow machine without recompiling.
 
 `Engine(cfg, agent_config)` builds the task, the agent (with its sizes and mesh axis), the
 per-device step functions (mjx_smfp/steps.py), wraps them in `shard_map` when data
@@ -55,6 +57,39 @@ def make_task(cfg: TrainConfig):
                          f"its options: {', '.join(options)}") from None
 
 
+def make_train_iterations(steps, axis: Optional[str], trace_counts: collections.Counter) -> Callable:
+    """`(ts, iterations) -> (ts, summary)`: `iterations` (traced, >= 1) iterations of
+    `steps.iteration` in a `fori_loop`, reduced to the same scalar summary as
+    `steps.train_chunk`'s fixed-length scan (per-iteration stats summed and metrics averaged
+    in the loop carry, then `steps.summarise`, which psums/pmeans over `axis`).
+
+    A run-time trip count is what lets the host shorten its calls without recompiling. The
+    carry is seeded with zeros shaped like one iteration's outputs (`jax.eval_shape`, through
+    a jitted iteration so the trace is reused by the loop body); with a data axis they are
+    marked device-varying, as the per-device stats and metrics they accumulate are."""
+    from mjx_smfp.steps import summarise
+
+    iteration = jax.jit(steps.iteration)
+
+    def train_iterations(ts: TrainState, iterations: jax.Array):
+        trace_counts["train_chunk"] += 1
+        _, outputs = jax.eval_shape(iteration, ts)
+        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
+        if axis is not None:
+            zeros = jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
+
+        def body(_, carry):
+            ts, sums = carry
+            ts, outputs = iteration(ts)
+            return ts, jax.tree_util.tree_map(jnp.add, sums, outputs)
+
+        ts, (stat_sums, metric_sums) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
+        metric_means = jax.tree_util.tree_map(lambda m: m / iterations, metric_sums)
+        return ts, dict(summarise(stat_sums, metric_means, axis), env_steps=ts.env_steps, updates=ts.updates)
+
+    return train_iterations
+
+
 class Engine:
     """The compiled phases for one (config, agent config, task); build one per run and share it
     (tests share one across cases to pay compilation once).
@@ -92,7 +127,8 @@ class Engine:
         self.trace_counts: collections.Counter = collections.Counter()
         steps = make_steps(StepContext(agent=self.agent, env=self.env, cfg=cfg, replay_capacity=capacity_per,
                                        batch_size=batch_per, axis=axis, num_shards=n), self.trace_counts)
-        init_fn, warmup_fn, train_fn = steps.init, steps.warmup_chunk, steps.train_chunk
+        init_fn, warmup_fn = steps.init, steps.warmup_chunk
+        train_fn = make_train_iterations(steps, axis, self.trace_counts)
         if mesh is not None:
             from jax.sharding import PartitionSpec as P
 
@@ -103,12 +139,14 @@ class Engine:
             vma = n > 1
             init_fn = jax.shard_map(init_fn, mesh=mesh, in_specs=P(), out_specs=specs, check_vma=vma)
             warmup_fn = jax.shard_map(warmup_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
-            train_fn = jax.shard_map(train_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
+            train_fn = jax.shard_map(train_fn, mesh=mesh, in_specs=(specs, P()), out_specs=(specs, P()),
+                                     check_vma=vma)
         if self.num_seeds > 1:  # a leading seed axis on the state, the keys and the summary
-            init_fn, warmup_fn, train_fn = jax.vmap(init_fn), jax.vmap(warmup_fn), jax.vmap(train_fn)
+            init_fn, warmup_fn = jax.vmap(init_fn), jax.vmap(warmup_fn)
+            train_fn = jax.vmap(train_fn, in_axes=(0, None))  # one iteration count for every seed
         self.init = jax.jit(init_fn)
         self.warmup = jax.jit(warmup_fn, donate_argnums=0)
-        self.train_chunk = jax.jit(train_fn, donate_argnums=0)
+        self._train_iterations = jax.jit(train_fn, donate_argnums=0)
 
         def policy_fn(params, obs):
             self.trace_counts["evaluate"] += 1
@@ -121,6 +159,19 @@ class Engine:
         self._evaluator = make_evaluator(self.task, policy_fn, cfg.eval_episodes, cfg.episode_length)
         # Every seed's policy in one call (traced on first use, so single-seed runs never pay it).
         self._seeds_evaluator = jax.jit(jax.vmap(self._evaluator))
+
+    def train_chunk(self, ts: TrainState, iterations: Optional[int] = None) -> tuple[TrainState, dict]:
+        """One host call of training: `iterations` iterations (default and maximum:
+        `cfg.iterations_per_call`), the state donated; returns (state, summary on device).
+
+        The count is an argument of ONE compiled program (a loop with a run-time trip count), so
+        the runner can shorten its calls on a slow machine without a recompile: a host call is
+        the runner's unit of response to a stop signal (mjx_smfp/runner.py)."""
+        limit = self.cfg.iterations_per_call
+        iterations = limit if iterations is None else int(iterations)
+        if not 1 <= iterations <= limit:
+            raise ValueError(f"iterations={iterations} must be in [1, iterations_per_call={limit}]")
+        return self._train_iterations(ts, np.int32(iterations))  # always int32: one trace
 
     def state_specs(self) -> TrainState:
         """PartitionSpecs of the train state (a pytree prefix of it): replicated except the
@@ -179,18 +230,30 @@ class Engine:
 
         Several seeds: shape (num_seeds, eval_episodes), all seeds in one call, seed k with
         key `fold_in(rng, k)`; with `seed=k` only that seed, the same episodes as row k."""
+        evaluator, params, keys = self._evaluation(ts, rng, seed)
+        result = evaluator(params, keys)
+        return np.asarray(result.returns), np.asarray(result.lengths)
+
+    def compile_evaluate(self, ts: TrainState, seed: Optional[int] = None) -> None:
+        """Compile the program `evaluate(ts, rng, seed)` runs, without running an episode (a
+        no-op once compiled). The runner calls it before training whenever no warm-up evaluation
+        compiled it (a resume, eval_interval 0), so that a later evaluation never holds a stop
+        signal back behind a compilation while trained progress waits to be saved."""
+        evaluator, params, keys = self._evaluation(ts, jax.random.PRNGKey(0), seed)
+        evaluator.lower(params, keys).compile()
+
+    def _evaluation(self, ts: TrainState, rng: jax.Array, seed: Optional[int]):
+        """(jitted evaluator, its params, its key or keys) for `evaluate`."""
         if self.num_seeds > 1 and seed is None:
             keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(self.num_seeds))
-            result = self._seeds_evaluator((ts.agent, ts.normalizer), keys)
-            return np.asarray(result.returns), np.asarray(result.lengths)
+            return self._seeds_evaluator, (ts.agent, ts.normalizer), keys
         if seed is not None:
             ts = self.seed_state(ts, seed)
             rng = rng if self.num_seeds == 1 else jax.random.fold_in(rng, seed)
         params = (ts.agent, ts.normalizer)
         if self.mesh is not None:
             params = jax.tree_util.tree_map(lambda x: x.addressable_data(0), params)
-        result = self._evaluator(params, rng)
-        return np.asarray(result.returns), np.asarray(result.lengths)
+        return self._evaluator, params, rng
 
     @property
     def warmup_steps(self) -> int:

@@ -17,6 +17,9 @@ import json
 import math
 import os
 import signal
+import socket
+import sys
+import threading
 import time
 from typing import Optional
 
@@ -32,36 +35,129 @@ class NonFiniteError(RuntimeError):
     """A loss or metric became NaN/inf; the message names the last good checkpoint."""
 
 
+# Target wall time of one train call (host call). A stop signal with trained progress unsaved is
+# answered after the current call, then a checkpoint is written; SLURM sends SIGKILL 30 s after
+# SIGTERM by default, so calls must stay well under that (mjx_smfp/runner.py `next_call_iterations`).
+CALL_SECONDS = 5.0
+
+
+def _exit_now(code: int) -> None:
+    """Flush what was printed and end the process at once, from any thread (no cleanup: used
+    only when nothing is left to save)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 class StopFlag:
-    """SIGINT/SIGTERM handler: the first signal (Ctrl-C, `kill`, `timeout`, a SLURM preemption)
-    asks the runner to checkpoint and stop after the current host call; a second Ctrl-C
-    interrupts at once."""
+    """What SIGINT and SIGTERM do during a run (Ctrl-C, `kill`, `timeout`, a SLURM preemption,
+    which sends SIGKILL 30 s after SIGTERM by default). One line says what happens:
+
+    * nothing new to save (`unsaved` false: warm-up of random actions, a resume, compiling or
+      running the first train call, right after a checkpoint): exit at once with status
+      128 + signal number, writing nothing (a checkpoint of warm-up data would be pointless);
+    * trained progress not yet checkpointed (`unsaved` true, set by the runner after each
+      train call and cleared by each save): `requested` is set; the runner saves after the
+      current host call (kept short by launch.train: CALL_SECONDS) and returns (status 0 from launch.train);
+    * a second Ctrl-C aborts at once without saving (status 130); a second SIGTERM is ignored.
+
+    Why a watcher thread: Python runs a signal handler only when the main thread gets back to
+    bytecode, not during an XLA compilation or a long device call. With `signal.set_wakeup_fd`
+    the C-level handler writes the signal number to a socket the moment the signal arrives; a
+    daemon thread reading it acts at once. The Python-level handler does nothing (installing it
+    replaces the default actions). `exit(code)` must not return: `os._exit` by default (it works
+    from the watcher thread); tests calling the flag in-process pass `sys.exit`.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self, exit=_exit_now, verbose: bool = True):
         self.requested = False
+        self.unsaved = False
+        self.signal_time: Optional[float] = None  # time.time() of the first signal
+        self.verbose = verbose
+        self._exit = exit
         self._previous: dict = {}
+        self._previous_wakeup_fd: Optional[int] = None
+        self._sockets: tuple = ()
+        self._watcher: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
 
-    def __call__(self, signum=None, frame=None):
-        if self.requested and signum != signal.SIGTERM:
-            raise KeyboardInterrupt
-        self.requested = True
-        name = signal.Signals(signum).name if signum else "stop request"
-        print(f"\n[train] {name}: saving a checkpoint after this host call (Ctrl-C again to abort)", flush=True)
+    def _say(self, msg: str) -> None:
+        if self.verbose:
+            print(f"\n[train] {msg}", flush=True)
+
+    def __call__(self, signum=signal.SIGTERM, frame=None):
+        """Act on one signal (from the watcher thread, or called directly)."""
+        name = signal.Signals(signum).name
+        with self._lock:
+            self.signal_time = self.signal_time or time.time()
+            if self.requested:
+                if signum == signal.SIGINT:
+                    self._say(f"{name} again: aborting without saving")
+                    return self._exit(128 + signum)
+                self._say(f"{name}: already stopping; exiting once the checkpoint is written")
+                return
+            if not self.unsaved:
+                self._say(f"{name}: nothing new to save since the last checkpoint: exiting")
+                return self._exit(128 + signum)
+            self.requested = True
+            self._say(f"{name}: saving a checkpoint after this host call (seconds), then exiting "
+                      "(Ctrl-C again to abort without saving)")
+
+    def _watch(self, receive: socket.socket) -> None:
+        while True:
+            try:
+                data = receive.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in self.SIGNALS:
+                    self(signum)
 
     def install(self):
+        """Take over SIGINT/SIGTERM (main thread only; elsewhere the flag is only set by calls)."""
+        if self._sockets or threading.current_thread() is not threading.main_thread():
+            return self  # installed already (launch.train installs it before building the engine)
+        receive, send = socket.socketpair()
+        send.setblocking(False)
         for sig in self.SIGNALS:
-            try:
-                self._previous[sig] = signal.signal(sig, self)
-            except ValueError:  # not in the main thread
-                pass
+            self._previous[sig] = signal.signal(sig, lambda signum, frame: None)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
+        self._sockets = (receive, send)
+        self._watcher = threading.Thread(target=self._watch, args=(receive,), name="stop-signal-watcher",
+                                         daemon=True)
+        self._watcher.start()
         return self
 
     def uninstall(self):
+        if self._previous_wakeup_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            self._previous_wakeup_fd = None
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous = {}
+        if self._sockets:
+            receive, send = self._sockets
+            send.close()  # the watcher reads end-of-file and returns
+            self._watcher.join(timeout=5)
+            receive.close()
+            self._sockets = ()
+
+
+def next_call_iterations(iterations: int, seconds: float, limit: int, target: float = CALL_SECONDS) -> int:
+    """Iterations for the next train call, from the last one (`iterations` in `seconds` of
+    device time), so that it takes about `target` seconds: at least 1, at most `limit`
+    (`iterations_per_call`) and at most twice the last (one fast outlier cannot make the next
+    call long). Changing the count costs nothing: the engine compiled one program for all."""
+    if seconds <= 0:
+        return min(limit, 2 * iterations)
+    return max(1, min(limit, 2 * iterations, int(target * iterations / seconds)))
 
 
 def format_eta(seconds: float) -> str:
@@ -108,9 +204,17 @@ def _evaluate(engine: Engine, ts: TrainState, eval_rng: jax.Array, steps: int) -
 
 
 def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[StopFlag] = None,
-        logger=None, max_calls: Optional[int] = None, verbose: bool = True) -> TrainState:
+        logger=None, max_calls: Optional[int] = None, verbose: bool = True,
+        call_seconds: Optional[float] = None) -> TrainState:
     """Train to `total_env_steps` (or `max_calls` host calls), logging, evaluating and
     checkpointing into `run_dir`; with `resume`, continue from its latest checkpoint.
+
+    Host calls: `iterations_per_call` iterations each (a schedule that does not depend on the
+    machine's speed), or with `call_seconds` (launch.train passes CALL_SECONDS) the first that
+    many (it also compiles) and each next one as many as take about `call_seconds` of device
+    time by the last call's speed (at most `iterations_per_call`), so that a stop signal is
+    answered within seconds on a slow machine too. Stop signals: StopFlag (exit at once with nothing new to save, else
+    checkpoint after the current call and return).
 
     Returns the final train state. Raises NonFiniteError if a loss goes non-finite.
     Multi-host: every process runs this (checkpoint saves are collective); only process 0
@@ -132,7 +236,9 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     if is_main:
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(config_lib.to_dict(cfg, engine.agent.config), f, indent=2)
-    stop = (stop or StopFlag()).install()
+    stop = stop or StopFlag()
+    stop.verbose, stop.unsaved = stop.verbose and verbose, False  # nothing to save until a train call ends
+    stop.install()
 
     skip = () if cfg.checkpoint_replay else ("replay",)  # the ring restores empty and is refilled
 
@@ -146,6 +252,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 one = engine.seed_state(ts, k)
                 policy_file.save(where if engine.num_seeds == 1 else os.path.join(where, f"seed_{k}"), engine.agent,
                                  one.agent, one.normalizer, cfg, steps)
+        stop.unsaved = False
 
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()
@@ -157,17 +264,30 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     last_eval = float("nan")
 
-    def stopped(steps: int, ts: TrainState) -> bool:
+    def agree(iterations: int) -> tuple[int, bool]:
+        """(next call's iterations, stop now?), the same on every process: a multi-host run's
+        calls hold collectives and its saves are collective, so process 0's call size and a
+        stop requested on any process hold for all (one tiny all-gather a call)."""
+        if jax.process_count() == 1:
+            return iterations, stop.requested
+        from jax.experimental import multihost_utils
+
+        agreed = np.asarray(multihost_utils.process_allgather(np.array([iterations, stop.requested], np.int32)))
+        return int(agreed[0, 0]), bool(agreed[:, 1].any())
+
+    def stopped(steps: int, ts: TrainState, stop_now: bool) -> bool:
         """After a completed call: on a stop request, checkpoint (unless just saved) and say where."""
-        if not stop.requested:
+        if not stop_now:
             return False
         if checkpointer.latest_step() != steps:
             save(steps, ts)
-        say(f"stopped; checkpoint saved to {checkpointer.latest_path()} (continue: python -m "
+        waited = f" ({time.time() - stop.signal_time:.1f} s after the signal)" if stop.signal_time else ""
+        say(f"stopped; checkpoint saved to {checkpointer.latest_path()}{waited} (continue: python -m "
             f"launch.train --resume {run_dir})")
         return True
 
     try:
+        evaluator_ready = False
         if count(ts.env_steps) < engine.warmup_steps or count(ts.replay.size) == 0:
             say(f"warm-up: {engine.warmup_steps:,} env steps of random actions (the first call compiles; "
                 "minutes on a CPU)")
@@ -178,18 +298,25 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
             scalars["perf/warmup_seconds"] = time.time() - t0
             if cfg.eval_interval > 0:  # a first point on the curve: the untrained policy
                 scalars.update(_evaluate(engine, ts, eval_rng, count(summary["env_steps"])))
-                last_eval = scalars["eval/return_mean"]
+                last_eval, evaluator_ready = scalars["eval/return_mean"], True
             say(f"warm-up done in {time.time() - t0:.0f} s (eval return {last_eval:.2f}); compiling the "
                 "training step")
             logger.write(count(summary["env_steps"]), scalars)
+        if not evaluator_ready:
+            # Compiled now, while there is nothing to save: compiled at the first (or the final)
+            # evaluation it would hold a stop signal back for as long as it takes.
+            engine.compile_evaluate(ts)
         steps, updates = count(ts.env_steps), count(ts.updates)
-        if stopped(steps, ts):  # a signal during warm-up: save before compiling the training step
-            return ts
         start_steps, t_start, calls = steps, time.time(), 0
         last_print, train_return, train_length = 0.0, float("nan"), float("nan")
+        limit = iterations = cfg.iterations_per_call
+        said_call_size = False
         while steps < engine.final_env_steps and (max_calls is None or calls < max_calls):
+            remaining = -(-(engine.final_env_steps - steps) // cfg.num_envs)
+            n = min(iterations, remaining)
             t0 = time.time()
-            ts, summary = engine.train_chunk(ts)
+            ts, summary = engine.train_chunk(ts, n)
+            t1 = time.time()  # the first call compiled before it dispatched; the device runs after
             summary = jax.device_get(summary)
             dt = time.time() - t0
             calls += 1
@@ -202,12 +329,20 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 raise NonFiniteError(
                     f"non-finite loss/metric{which} between env steps {prev_steps} and {steps}; "
                     f"last good checkpoint: {good or 'none saved yet'}")
+            stop.unsaved = True  # from here a stop signal saves this state before exiting
+            if call_seconds is not None:
+                iterations = next_call_iterations(n, time.time() - t1 if calls == 1 else dt, limit, call_seconds)
+                if iterations < limit and not said_call_size:
+                    said_call_size = True
+                    say(f"host calls of about {iterations} iterations (~{call_seconds:.0f} s, at most {limit}) "
+                        "so that a stop signal is answered within seconds")
             scalars = summary_scalars(summary)
             scalars["perf/env_steps_per_s"] = (steps - prev_steps) * engine.num_seeds / dt
             scalars["perf/updates_per_s"] = (updates - prev_updates) * engine.num_seeds / dt
             if math.isfinite(scalars["train/episode_return"]):
                 train_return, train_length = scalars["train/episode_return"], scalars["train/episode_length"]
-            if _crossed(prev_steps, steps, cfg.eval_interval) or steps >= engine.final_env_steps:
+            evaluate_now = _crossed(prev_steps, steps, cfg.eval_interval) or steps >= engine.final_env_steps
+            if evaluate_now and not stop.requested:  # a stop skips it: the save comes first
                 scalars.update(_evaluate(engine, ts, eval_rng, steps))
                 last_eval = scalars["eval/return_mean"]
             logger.write(steps, scalars)
@@ -224,7 +359,8 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
                 say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} "
                     f"env-steps/s{total} | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | "
                     f"train return{mean} {train_return:.2f} (length {train_length:.0f}) | eval return {evaluated}{first}")
-            if stopped(steps, ts):  # checked once, last: a signal that came during this call still saves
+            iterations, stop_now = agree(iterations)
+            if stopped(steps, ts, stop_now):  # last: a signal during this call still saves
                 break
         else:
             if checkpointer.latest_step() != steps:

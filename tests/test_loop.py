@@ -1,6 +1,10 @@
-"""The compiled loop on a tiny dummy env: compile-once, bit-identical resume, SIGINT
-checkpoint, non-finite stop, learning, and O(batch) replay inside the compiled step."""
+"""The compiled loop on a tiny dummy env: compile-once, bit-identical resume, what a stop signal
+does (save unsaved progress, else exit at once), host calls sized to a time target, non-finite
+stop, learning, and O(batch) replay inside the compiled step."""
 import dataclasses
+import signal
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +16,7 @@ from mjx_smfp.agents.base import Agent
 from mjx_smfp.agents.sac import SAC
 from mjx_smfp.config import TrainConfig
 from mjx_smfp.engine import Engine
-from mjx_smfp.runner import NonFiniteError, StopFlag, run
+from mjx_smfp.runner import NonFiniteError, StopFlag, next_call_iterations, run
 from tests.dummy_envs import DummyTask
 
 CFG = TrainConfig(env="multimodal", num_envs=8, episode_length=20, total_env_steps=6_000, batch_size=64,
@@ -43,28 +47,87 @@ def test_resume_gives_bit_identical_state_and_compiles_each_phase_once(engine, t
     assert engine.trace_counts["warmup"] == 1
 
 
-def test_sigint_saves_a_checkpoint_and_stops_after_the_current_call(engine, tmp_path):
+def _signalled(engine, stop, on_call: int, signum=signal.SIGINT):
+    """A copy of the engine (the same compiled phases) whose `on_call`-th train call receives
+    `signum` while it runs (after dispatch, before the runner sees the result)."""
     import copy
 
-    stop = StopFlag()
-    signalled = copy.copy(engine)  # the same compiled phases; the first Ctrl-C arrives during a train call
+    signalled, calls = copy.copy(engine), []
 
-    def train_chunk_then_ctrl_c(ts):
-        out = engine.train_chunk(ts)
-        stop()
+    def train_chunk(ts, iterations=None):
+        out = engine.train_chunk(ts, iterations)
+        calls.append(iterations)
+        if len(calls) == on_call:
+            stop(signum)
         return out
 
-    signalled.train_chunk = train_chunk_then_ctrl_c
-    ts = run(signalled, str(tmp_path), stop=stop, verbose=False)
-    steps = 200 + 25 * 8  # warm-up + exactly one host call
-    assert int(ts.env_steps) == steps
+    signalled.train_chunk = train_chunk
+    return signalled
+
+
+def test_a_signal_with_trained_progress_unsaved_saves_it_after_the_current_call(engine, tmp_path):
+    stop = StopFlag(exit=sys.exit)
+    ts = run(_signalled(engine, stop, on_call=2), str(tmp_path), stop=stop, verbose=False)
+    steps = 200 + 2 * 25 * 8  # warm-up + the call that trained before the signal + the one it came in
+    assert stop.requested and int(ts.env_steps) == steps
     saved = ckpt_lib.Checkpointer(str(tmp_path / "checkpoints"))
     assert saved.latest_step() == steps
     restored = saved.restore(engine.abstract_state())
     for a, b in zip(_leaves(ts), _leaves(restored)):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C aborts at once
-        stop()
+    with pytest.raises(SystemExit) as exit_info:  # a second Ctrl-C aborts at once
+        stop(signal.SIGINT)
+    assert exit_info.value.code == 128 + signal.SIGINT
+
+
+def test_a_signal_with_nothing_new_to_save_exits_at_once_writing_no_checkpoint(engine, tmp_path):
+    """During the first train call only warm-up data exists (nothing trained yet), and right after
+    a checkpoint nothing is new: the flag exits (status 128 + signal) and writes nothing."""
+    stop = StopFlag(exit=sys.exit)
+    with pytest.raises(SystemExit) as exit_info:
+        run(_signalled(engine, stop, on_call=1, signum=signal.SIGTERM), str(tmp_path / "first"), stop=stop,
+            verbose=False)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert ckpt_lib.Checkpointer(str(tmp_path / "first" / "checkpoints")).latest_step() is None
+    saved = StopFlag(exit=sys.exit)
+    saved.unsaved = True
+    saved(signal.SIGTERM)  # trained progress unsaved: a request, no exit
+    assert saved.requested
+    saved(signal.SIGTERM)  # a second SIGTERM while saving changes nothing
+    assert saved.requested
+
+
+def test_slow_host_calls_shrink_to_the_call_time_target_without_recompiling(engine, tmp_path):
+    """Calls after the first take 0.1 s per iteration more (a slow machine): the runner shortens
+    them to about `call_seconds` by the last call's speed, on the one compiled program."""
+    import copy
+
+    slow, sizes = copy.copy(engine), []
+
+    def train_chunk(ts, iterations=None):
+        sizes.append(iterations)
+        if len(sizes) > 1:
+            time.sleep(0.1 * iterations)
+        return engine.train_chunk(ts, iterations)
+
+    slow.train_chunk = train_chunk
+    ts = run(slow, str(tmp_path), max_calls=5, verbose=False, call_seconds=0.5)
+    assert sizes[0] == 25  # iterations_per_call; timed from its dispatch (compiling comes before)
+    assert all(3 <= n <= 5 for n in sizes[2:]), sizes  # 0.5 s / (0.1 s + compute) an iteration
+    assert int(ts.env_steps) == 200 + sum(sizes) * 8
+    assert engine.trace_counts["train_chunk"] == 1
+
+
+@pytest.mark.parametrize("iterations, seconds, limit, expected", [
+    (100, 35.0, 100, 14),  # humanoid at the cpu preset: ~0.35 s an iteration on 2 cores
+    (14, 4.0, 100, 17),
+    (4, 0.01, 100, 8),  # fast calls grow at most 2x a call ...
+    (50, 0.01, 50, 50),  # ... up to iterations_per_call
+    (1, 60.0, 100, 1),  # never below one iteration
+    (10, 0.0, 100, 20),
+])
+def test_next_call_iterations_targets_the_call_time(iterations, seconds, limit, expected):
+    assert next_call_iterations(iterations, seconds, limit, target=5.0) == expected
 
 
 def test_sac_learns_the_dummy_task_past_what_random_actions_reach(engine, tmp_path):
@@ -124,9 +187,19 @@ def test_checkpoints_without_the_replay_ring_resume_by_refilling_it(engine, tmp_
     assert int(resumed.replay.size) == 200 + 25 * 8  # the refilled ring, not the old one
 
 
-def test_a_stop_during_warm_up_saves_before_the_training_step_compiles(engine, tmp_path):
-    stop = StopFlag()
-    stop()  # as if SIGTERM arrived while the warm-up ran
-    ts = run(engine, str(tmp_path), stop=stop, verbose=False)
-    assert int(ts.env_steps) == 200 and int(ts.updates) == 0  # warm-up only, no train call
-    assert ckpt_lib.Checkpointer(str(tmp_path / "checkpoints")).latest_step() == 200
+def test_a_stop_during_warm_up_exits_without_a_checkpoint_of_random_data(engine, tmp_path):
+    import copy
+
+    stop = StopFlag(exit=sys.exit)
+    signalled = copy.copy(engine)
+
+    def warmup_then_sigterm(ts):
+        out = engine.warmup(ts)
+        stop(signal.SIGTERM)
+        return out
+
+    signalled.warmup = warmup_then_sigterm
+    with pytest.raises(SystemExit) as exit_info:
+        run(signalled, str(tmp_path), stop=stop, verbose=False)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert ckpt_lib.Checkpointer(str(tmp_path / "checkpoints")).latest_step() is None
