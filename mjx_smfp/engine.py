@@ -57,39 +57,6 @@ def make_task(cfg: TrainConfig):
                          f"its options: {', '.join(options)}") from None
 
 
-def make_train_iterations(steps, axis: Optional[str], trace_counts: collections.Counter) -> Callable:
-    """`(ts, iterations) -> (ts, summary)`: `iterations` (traced, >= 1) iterations of
-    `steps.iteration` in a `fori_loop`, reduced to the same scalar summary as
-    `steps.train_chunk`'s fixed-length scan (per-iteration stats summed and metrics averaged
-    in the loop carry, then `steps.summarise`, which psums/pmeans over `axis`).
-
-    A run-time trip count is what lets the host shorten its calls without recompiling. The
-    carry is seeded with zeros shaped like one iteration's outputs (`jax.eval_shape`, through
-    a jitted iteration so the trace is reused by the loop body); with a data axis they are
-    marked device-varying, as the per-device stats and metrics they accumulate are."""
-    from mjx_smfp.steps import summarise
-
-    iteration = jax.jit(steps.iteration)
-
-    def train_iterations(ts: TrainState, iterations: jax.Array):
-        trace_counts["train_chunk"] += 1
-        _, outputs = jax.eval_shape(iteration, ts)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
-        if axis is not None:
-            zeros = jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
-
-        def body(_, carry):
-            ts, sums = carry
-            ts, outputs = iteration(ts)
-            return ts, jax.tree_util.tree_map(jnp.add, sums, outputs)
-
-        ts, (stat_sums, metric_sums) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
-        metric_means = jax.tree_util.tree_map(lambda m: m / iterations, metric_sums)
-        return ts, dict(summarise(stat_sums, metric_means, axis), env_steps=ts.env_steps, updates=ts.updates)
-
-    return train_iterations
-
-
 class Engine:
     """The compiled phases for one (config, agent config, task); build one per run and share it
     (tests share one across cases to pay compilation once).
@@ -127,8 +94,7 @@ class Engine:
         self.trace_counts: collections.Counter = collections.Counter()
         steps = make_steps(StepContext(agent=self.agent, env=self.env, cfg=cfg, replay_capacity=capacity_per,
                                        batch_size=batch_per, axis=axis, num_shards=n), self.trace_counts)
-        init_fn, warmup_fn = steps.init, steps.warmup_chunk
-        train_fn = make_train_iterations(steps, axis, self.trace_counts)
+        init_fn, warmup_fn, train_fn = steps.init, steps.warmup_chunk, steps.train_chunk
         if mesh is not None:
             from jax.sharding import PartitionSpec as P
 

@@ -9,8 +9,8 @@ them in `shard_map`/`jit`, and the runner (mjx_smfp/runner.py) drives them.
 One *iteration* = sample actions for all envs (one batched network call) -> step all envs
 -> insert the transitions into the replay ring -> G = `updates_per_step` gradient updates on
 uniformly sampled batches (`lax.scan` over G; n-step windows when `n_step` > 1, see replay.py).
-A *train chunk* is `iterations_per_call` iterations in one `lax.scan`, reduced to a few
-scalars on device; warm-up is `warmup_iterations` steps of uniform random actions, no updates.
+A *train chunk* is up to `iterations_per_call` iterations (a run-time count) in one
+`fori_loop`, reduced to a few scalars on device; warm-up is `warmup_iterations` steps of uniform random actions, no updates.
 
 Data parallelism (`axis` set, `num_shards` devices): `rng` is replicated and folded with the
 device index, the normaliser averages its moments over `axis`, the agent averages its
@@ -66,7 +66,7 @@ class Steps(NamedTuple):
     collect: Callable  # (ts, random_actions) -> (ts, stats)
     update: Callable  # ts -> (ts, metrics)
     iteration: Callable  # ts -> (ts, (stats, metrics))
-    train_chunk: Callable  # ts -> (ts, summary)
+    train_chunk: Callable  # (ts, iterations) -> (ts, summary)
     warmup_chunk: Callable  # ts -> (ts, summary)
 
 
@@ -171,11 +171,29 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
         ts, metrics = jax.lax.scan(lambda s, _: update(s), ts, None, length=cfg.updates_per_step)
         return ts, (stats, jax.tree_util.tree_map(jnp.mean, metrics))
 
-    def train_chunk(ts: TrainState):
-        """`iterations_per_call` iterations in one lax.scan; returns (ts, scalar summary)."""
+    jitted_iteration = jax.jit(iteration)  # traced once: eval_shape below and the loop body share it
+
+    def train_chunk(ts: TrainState, iterations: jax.Array):
+        """`iterations` (traced, 1..iterations_per_call) iterations in one `fori_loop`; returns
+        (ts, scalar summary). Per-iteration stats are summed and metrics averaged in the carry.
+        A run-time trip count lets the runner shorten its host calls (its unit of response to a
+        stop signal, mjx_smfp/runner.py) without a recompile. The carry starts at zeros shaped
+        like one iteration's outputs; with a data axis they are marked device-varying, as the
+        per-device stats and metrics they accumulate are."""
         counts["train_chunk"] += 1
-        ts, (stats, metrics) = jax.lax.scan(lambda s, _: iteration(s), ts, None, length=cfg.iterations_per_call)
-        return ts, dict(summarise(stats, metrics, axis), env_steps=ts.env_steps, updates=ts.updates)
+        _, outputs = jax.eval_shape(jitted_iteration, ts)
+        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
+        if axis is not None:
+            zeros = jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
+
+        def body(_, carry):
+            ts, sums = carry
+            ts, outputs = jitted_iteration(ts)
+            return ts, jax.tree_util.tree_map(jnp.add, sums, outputs)
+
+        ts, (stat_sums, metric_sums) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
+        metric_means = jax.tree_util.tree_map(lambda m: m / iterations, metric_sums)
+        return ts, dict(summarise(stat_sums, metric_means, axis), env_steps=ts.env_steps, updates=ts.updates)
 
     def warmup_chunk(ts: TrainState):
         """`warmup_iterations` steps of uniform random actions, no updates."""

@@ -19,8 +19,8 @@ def test_sac_flow_path_log_density_integrates_to_the_box_volume_in_1d(velocity):
     """With K = 1 and d = 1 a draw is the path (y_0, a = tanh(y_1)) and log pi its joint density, so
     E[1_B(path) / pi(path)] = |B|. B = [-1, 1] x [-tanh 1, tanh 1]: |B| = 4 tanh(1) ~ 3.05.
     (log sigma is squeezed into [-0.1, 0.1] so that the weights have a small variance.)"""
-    config = FlowChainConfig(flow_steps=1, velocity=velocity, log_std_min=-0.1, log_std_max=0.1, out_scale=1.0)
-    policy = FlowChainPolicy(1, (32, 32), config)
+    config = FlowChainConfig(flow_steps=1, velocity=velocity, out_scale=1.0)
+    policy = FlowChainPolicy(1, (32, 32), config, log_std_bounds=(-0.1, 0.1))
     params = policy.init(jax.random.PRNGKey(0), 2)
     n = 400_000
     obs = jnp.ones((n, 2))
