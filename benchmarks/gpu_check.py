@@ -351,6 +351,7 @@ def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: 
     """Each compile, throughput over timed calls, then training until `deadline` nears; wall-clock
     figures count from `started` (the phase's process start: imports and compiles included)."""
     import jax
+    import numpy as np
 
     from mjx_smfp.engine import Engine
 
@@ -378,7 +379,12 @@ def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: 
     t = time.time()
     ts, summary = jax.block_until_ready(warmup(ts))
     rows("warmup_run_s", time.time() - t, "s", env_steps=int(summary["env_steps"]))
-    train = compiled("train_chunk", engine.train_chunk, ts)
+    iters = np.int32(cfg.iterations_per_call)
+    train_exe = compiled("train_chunk", engine.train_iterations, ts, iters)
+
+    def train(ts):
+        return train_exe(ts, iters)
+
     t = time.time()
     ts, summary = jax.block_until_ready(train(ts))
     rows("first_call_s", time.time() - t, "s")
@@ -388,7 +394,7 @@ def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: 
         ts, summary = jax.block_until_ready(train(ts))
         times.append(time.time() - t)
     call_s = statistics.median(times)
-    iters = cfg.iterations_per_call
+    iters = int(iters)
     sps, ups = iters * cfg.num_envs / call_s, iters * cfg.updates_per_step / call_s
     rows("throughput", sps, "env-steps/s", updates_per_s=ups, call_s=call_s, calls_s=times,
          say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s ({call_s:.3f} s per call of {iters} iterations)")

@@ -330,6 +330,11 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
         return result
 
     engine = Engine(cfg, agent_cfg)
+    iterations = np.int32(cfg.iterations_per_call)  # every call the full chunk: steps per call fixed
+
+    def compile_chunk(ts):
+        return engine.train_iterations.lower(ts, iterations).compile()
+
     saved_used = saved is not None and os.path.isdir(checkpointer.path(saved["env_steps"]))
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     if saved_used:
@@ -338,7 +343,7 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
         ts = checkpointer.restore(engine.abstract_state(), step=saved["env_steps"], skip=skip)
         if count(ts.replay.size) == 0:  # the ring was not checkpointed: refill it by a warm-up
             ts, _ = engine.warmup(ts)
-        chunk = engine.train_chunk.lower(ts).compile()  # compiled here, so the clock restarts after it
+        chunk = compile_chunk(ts)  # compiled here, so the clock restarts after it
         overhead = time.perf_counter() - t
         t0, paused, wall0 = time.perf_counter(), 0.0, saved["wall_s"]
         curves, resumes, chunks, last_dt = saved["curves"], saved["resumes"], saved["chunks"], saved["last_dt"]
@@ -354,7 +359,7 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
         ts = engine.init_state()
         ts, _ = engine.warmup(ts)
         jax.block_until_ready(ts.env_steps)
-        chunk = engine.train_chunk.lower(ts).compile()
+        chunk = compile_chunk(ts)
         curves, resumes, chunks, last_dt = [[] for _ in range(seeds)], [], 0, None
         for k, p in enumerate(excluded(lambda: _eval_point(engine, ts, eval_rng, 0, clock()))):
             curves[k].append(p)
@@ -375,6 +380,7 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
             return  # saved at this state already
         wall = clock()  # the clock at this state (the save itself is off the clock)
         checkpointer.save(count(ts.env_steps), ts, skip)
+        stop.unsaved = False
         _write_json(clock_path, {"env_steps": count(ts.env_steps), "wall_s": wall, "curves": curves,
                                  "resumes": resumes, "chunks": chunks, "last_dt": last_dt})
 
@@ -398,7 +404,8 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
                 reason = "stopped"
                 break
             t = time.perf_counter()
-            ts, summary = chunk(ts)
+            ts, summary = chunk(ts, iterations)
+            stop.unsaved = True  # a stop signal now saves before exiting (runner.StopFlag)
             summary = jax.device_get(summary)
             last_dt, chunks = time.perf_counter() - t, chunks + 1
             finite = np.asarray(summary["all_finite"])
@@ -639,14 +646,13 @@ def main(argv: list[str] | None = None, *, max_chunks: Optional[int] = None):
         return None
     os.makedirs(args.out, exist_ok=True)
     if not args.report:
-        from mjx_smfp import compile_cache
-        from mjx_smfp import config as config_lib
+        from mjx_smfp import cli, compile_cache
 
         if args.compile_cache:
             compile_cache.configure()
         print(f"[regime] {machine.summary()}", flush=True)
         train(args.task, args.agent, args.recipe, scale=args.scale, seeds=args.seeds,
-              budget_s=60.0 * args.budget_minutes, out=args.out, overrides=config_lib.parse_cli_pairs(rest),
+              budget_s=60.0 * args.budget_minutes, out=args.out, overrides=cli.parse_cli_pairs(rest),
               eval_every_s=args.eval_every_s, checkpoint_every_s=60.0 * args.checkpoint_every_minutes,
               compile_cache=args.compile_cache, max_chunks=max_chunks, command=command)
     elif rest:

@@ -112,7 +112,8 @@ class Engine:
             train_fn = jax.vmap(train_fn, in_axes=(0, None))  # one iteration count for every seed
         self.init = jax.jit(init_fn)
         self.warmup = jax.jit(warmup_fn, donate_argnums=0)
-        self._train_iterations = jax.jit(train_fn, donate_argnums=0)
+        # (ts, int32 count) -> (ts, summary), the state donated; `train_chunk` is its checked front.
+        self.train_iterations = jax.jit(train_fn, donate_argnums=0)
 
         def policy_fn(params, obs):
             self.trace_counts["evaluate"] += 1
@@ -137,7 +138,7 @@ class Engine:
         iterations = limit if iterations is None else int(iterations)
         if not 1 <= iterations <= limit:
             raise ValueError(f"iterations={iterations} must be in [1, iterations_per_call={limit}]")
-        return self._train_iterations(ts, np.int32(iterations))  # always int32: one trace
+        return self.train_iterations(ts, np.int32(iterations))  # always int32: one trace
 
     def state_specs(self) -> TrainState:
         """PartitionSpecs of the train state (a pytree prefix of it): replicated except the
