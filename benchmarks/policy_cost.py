@@ -19,6 +19,8 @@ from benchmarks.outputs import write_rows
 from benchmarks.throughput import RESULTS_DIR, agent_costs
 
 SECTION = "## Cost of a policy class (NFE, ms per action, ms per update)"
+# The table's columns: every row has a cell for each (a "-" where a run measured a subset).
+ACT_COLUMNS, BATCH_COLUMNS = (1, 256, 4096), (256, 8192)
 HEADER = ("Same actor/critic widths for every agent; interleaved rounds, median per cell, so ratios within one "
           "run are comparable even on a loaded machine (absolute ms are not: the load average is in the JSON).\n\n"
           "| date | env | agent | NFE | ms/action @1 | @256 | @4096 | ms/update @256 | @8192 | update / SAC | "
@@ -50,11 +52,14 @@ def measure(names: list[str], obs_size: int, action_size: int, hidden: tuple, ac
     return rows
 
 
-def markdown_rows(rows: list[dict], env: str, date: str, mach: str, act_envs: tuple, batches: tuple) -> str:
+def markdown_rows(rows: list[dict], env: str, date: str, mach: str) -> str:
+    """One table row per agent under HEADER's fixed columns ("-" for a size this run did not time).
+    The ratios are at the first batch and the largest action batch the run timed (named in the JSON)."""
     lines, mach = [], mach.replace(" | ", ", ")
+    cell = lambda r, key, fmt: format(r[key], fmt) if key in r else "-"  # noqa: E731
     for r in rows:
-        acts = " | ".join(f"{r[f'act_{n}_ms']:.3f}" for n in act_envs)
-        updates = " | ".join(f"{r[f'update_{b}_ms']:.2f}" for b in batches)
+        acts = " | ".join(cell(r, f"act_{n}_ms", ".3f") for n in ACT_COLUMNS)
+        updates = " | ".join(cell(r, f"update_{b}_ms", ".2f") for b in BATCH_COLUMNS)
         lines.append(f"| {date} | {env} | {r['agent']} | {r['nfe']} | {acts} | {updates} | "
                      f"**{r['update_over_sac']:.2f}x** | **{r['act_over_sac']:.2f}x** | {mach} |")
     return "\n".join(lines) + "\n"
@@ -95,7 +100,7 @@ def main(argv=None):
           flush=True)
     rows = measure(names, task.observation_size, task.action_size, hidden, act_envs, batches, args.repeats,
                    args.rounds)
-    table = markdown_rows(rows, args.env, date, mach, act_envs, batches)
+    table = markdown_rows(rows, args.env, date, mach)
     print(HEADER + table, flush=True)
     write_rows(os.path.join(args.out, f"policy_cost_{args.env}"), rows, machine=machine.describe(), date=date,
                env=args.env, hidden=hidden)
