@@ -10,7 +10,8 @@ One *iteration* = sample actions for all envs (one batched network call) -> step
 -> insert the transitions into the replay ring -> G = `updates_per_step` gradient updates on
 uniformly sampled batches (`lax.scan` over G; n-step windows when `n_step` > 1, see replay.py).
 A *train chunk* is up to `iterations_per_call` iterations (a run-time count) in one
-`fori_loop`, reduced to a few scalars on device; warm-up is `warmup_iterations` steps of uniform random actions, no updates.
+`fori_loop`, reduced to a few scalars on device; warm-up is `warmup_iterations` steps of
+uniform random actions, no updates.
 
 Data parallelism (`axis` set, `num_shards` devices): `rng` is replicated and folded with the
 device index, the normaliser averages its moments over `axis`, the agent averages its

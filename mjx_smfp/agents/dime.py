@@ -35,11 +35,6 @@ class DIME(SAC):
             super().__post_init__()
             check(self, "entropy_gap", finite=True)
 
-    def __init__(self, config: "DIME.Config", obs_size: int, action_size: int, axis: Optional[str] = None):
-        super().__init__(config, obs_size, action_size, axis)
-        if config.target_entropy is None:
-            self.target_entropy = self.default_target_entropy(config, action_size)
-
     @staticmethod
     def default_target_entropy(config: "DIME.Config", action_size: int) -> float:
         """DIME's target on the bound -E log pi_hat: the reference tunes alpha so that E[log pi_hat -

@@ -113,20 +113,20 @@ class SoftActorCriticConfig:
         check(self, "hl_gauss_sigma", positive=True)
 
 
-def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int) -> float:
+def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int, default: Optional[float] = None) -> float:
     """The temperature's target entropy H_target from whichever of the three fields is set:
     `target_entropy` (absolute), `target_entropy_per_dim` x |A|, or `target_std` -> the entropy
     of N(0, std^2 I_|A|), |A| (0.5 log(2 pi e) + log std) (FlashSAC: a target spread instead of
-    a number of nats); none -> -|A| (Haarnoja et al. 2018). The target is that of a Gaussian
-    before the tanh; alpha compares it with the agent's estimate -E log pi(a|s), which includes
-    the tanh term."""
+    a number of nats); none -> `default` (an agent's own, e.g. DIME's), else -|A| (Haarnoja et
+    al. 2018). The target is that of a Gaussian before the tanh; alpha compares it with the
+    agent's estimate -E log pi(a|s), which includes the tanh term."""
     if config.target_entropy is not None:
         return float(config.target_entropy)
     if config.target_entropy_per_dim is not None:
         return float(config.target_entropy_per_dim) * action_size
     if config.target_std is not None:
         return action_size * (0.5 * math.log(2 * math.pi * math.e) + math.log(config.target_std))
-    return -float(action_size)
+    return -float(action_size) if default is None else float(default)
 
 
 def make_optimizer(lr: float, weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999,
@@ -206,7 +206,8 @@ class SoftActorCriticAgent(Agent):
         self.actor_optimizer, self.critic_optimizer = (
             make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
         self.temperature_optimizer = optax.adam(config.temperature_lr)
-        self.target_entropy = resolve_target_entropy(config, action_size)
+        self.target_entropy = resolve_target_entropy(config, action_size,
+                                                     default=self.default_target_entropy(config, action_size))
 
     # -- what subclasses provide -------------------------------------------------------------
     def make_policy(self):
@@ -216,6 +217,11 @@ class SoftActorCriticAgent(Agent):
     def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
         """(loss, metrics) of the actor at `actor_params`; metrics must include "entropy"."""
         raise NotImplementedError
+
+    @staticmethod
+    def default_target_entropy(config, action_size: int) -> Optional[float]:
+        """The agent's own target entropy when none of TARGET_ENTROPY_FIELDS is set (None: -|A|)."""
+        return None
 
     def extra_state(self, actor_params) -> dict:
         """Initial values of the fields a subclass adds to `State`."""

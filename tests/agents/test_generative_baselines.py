@@ -119,6 +119,8 @@ def test_reference_defaults_are_the_agents_defaults():
         0.0, 0.2, 1e-3, 1e-3, 3)
     assert DIME(dime, 3, 6).target_entropy == pytest.approx(6 * (HALF_LOG_2PI_E + math.log(2.5) - 4.0))
     assert DIME(dataclasses.replace(dime, target_entropy=-1.0), 3, 6).target_entropy == -1.0
+    # Any of the target fields overrides DIME's own default, not only the absolute one.
+    assert DIME(dataclasses.replace(dime, target_entropy_per_dim=-0.5), 3, 6).target_entropy == -3.0
     assert (dime.temperature_lr, dime.init_temperature, dime.policy_delay) == (1e-3, 1.0, 3)
 
 
