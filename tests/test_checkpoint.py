@@ -57,3 +57,27 @@ def test_a_skipped_subtree_is_not_written_and_comes_back_as_zeros(tmp_path):
     np.testing.assert_array_equal(np.asarray(restored.params["w"]), np.zeros((2, 3)))
     with pytest.raises(CheckpointMismatchError, match="missing 'params.w'"):  # a full restore names what is absent
         Checkpointer(str(tmp_path)).restore(jax.eval_shape(_old))
+
+
+
+def _bytes_under(directory) -> int:
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+
+
+def test_arrays_are_saved_uncompressed_and_older_compressed_checkpoints_still_restore(tmp_path):
+    """A zero array of 1 MiB stays >= 1 MiB on disk (zstd would shrink it to bytes): saves skip the
+    compression that made a humanoid replay ring's save too slow for a stop signal's grace."""
+    import orbax.checkpoint as ocp
+
+    state = {"w": jnp.zeros((512, 512), jnp.float32), "t": jnp.float32(0.5)}
+    Checkpointer(str(tmp_path / "new")).save(1, state)
+    assert _bytes_under(tmp_path / "new") >= 512 * 512 * 4
+    # A checkpoint as the previous version wrote it (StandardCheckpointHandler, zstd) restores exactly.
+    old = ocp.CheckpointManager(str(tmp_path / "old"), item_handlers=ocp.StandardCheckpointHandler(),
+                                options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False))
+    old.save(3, args=ocp.args.StandardSave(state))
+    old.wait_until_finished()
+    assert _bytes_under(tmp_path / "old") < 512 * 512  # it was compressed
+    restored = Checkpointer(str(tmp_path / "old")).restore(jax.eval_shape(lambda: state))
+    np.testing.assert_array_equal(restored["w"], state["w"])
+    assert float(restored["t"]) == 0.5
