@@ -294,3 +294,52 @@ def test_weighted_update_fits_the_flow_to_x_weights_without_log_n_xi_and_reports
     logp = agent.policy.log_prob(state.anchor_params, obs_n, particles) - standard_normal_logpdf(particles.xi)
     assert np.allclose(np.asarray(seen["logp"]).reshape(-1), np.asarray(logp).reshape(-1), atol=1e-5)
     assert float(aux["particle_ess"]) == pytest.approx((1.0 + (BATCH - 1) * n) / BATCH)
+
+
+def test_weighted_sigma_objective_holds_the_jacobian_surrogates_jacobian_fixed(monkeypatch):
+    """(c) of the weighted mode's fixes: with entropy_surrogate="jacobian", the sigma objective
+    mean(-Q + alpha log pi_hat) holds the flow fixed, its Jacobian included. Its gradient in the
+    actor parameters equals jax.grad of a hand-written reference in which x = g(eps) and
+    log|det dg/deps| come from a copy of the parameters that is not differentiated, so the flow's
+    own parameters (all but the sigma head; they enter this objective only through x and the
+    Jacobian) get exactly zero gradient, while the Jacobian does depend on them (not vacuous)."""
+    from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
+
+    tiny = dict(actor_hidden=(8, 8), critic_hidden=(8, 8),
+                policy=MeanFlowConfig(time_embed_dim=4, sigma_hidden=8, entropy_surrogate="jacobian"))
+    agent = agents.make("smfp", SMFP.Config(actor_update="weighted", num_particles=2, **tiny), OBS, ACT)
+    k_actor, k_critic, k_noise = jax.random.split(jax.random.PRNGKey(0), 3)
+    params = agent.policy.init(k_actor, OBS)
+    critic = agent.critic_net.init(k_critic, jnp.zeros((1, OBS)), jnp.zeros((1, ACT)))
+    batch, alpha = random_batch(4), 0.5
+    obs = batch.obs
+    # Only the sigma objective: the weighted MeanFlow term (which does train the flow) set to 0.
+    monkeypatch.setattr(SMFP, "_meanflow_loss", lambda self, *a, **k: (jnp.zeros(()), {}))
+    # The sigma objective's draw, fixed here (the particles' draw, [num_particles * BATCH], is left alone).
+    eps, xi = jax.random.normal(k_noise, (2, BATCH, ACT))
+    noise = MeanFlowPolicy.noise
+    monkeypatch.setattr(MeanFlowPolicy, "noise",
+                        lambda self, rng, shape: (eps, xi) if tuple(shape) == (BATCH,) else noise(self, rng, shape))
+
+    def log_det(p):  # log|det dg_s/deps| per state
+        jac = jax.vmap(jax.jacfwd(lambda o, e: agent.policy.flow(p, o[None], e[None])[0], argnums=1))(obs, eps)
+        return jnp.linalg.slogdet(jac)[1]
+
+    def reference(p, frozen):  # the flow (x and its Jacobian) evaluated at `frozen`, not differentiated
+        y = agent.policy.flow(frozen, obs, eps) + jnp.exp(agent.policy.log_sigma(p, obs)) * xi
+        logp = standard_normal_logpdf(eps) - log_det(frozen) - tanh_log_det(y)
+        return jnp.mean(-agent.actor_q(critic, obs, jnp.tanh(y)) + alpha * logp)
+
+    def weighted(p):
+        return agent._weighted_loss(p, params, critic, batch, alpha, 0.01, jax.random.PRNGKey(7))[0]
+
+    grads, expected, leak = jax.jit(lambda p: (jax.grad(weighted)(p), jax.grad(reference)(p, p),
+                                               jax.grad(lambda q: jnp.mean(log_det(q)))(p)))(params)
+    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(expected)
+    for (path, got), want in zip(jax.tree_util.tree_leaves_with_path(grads), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7,
+                                   err_msg=jax.tree_util.keystr(path))
+    flow = {k: v for k, v in grads["params"].items() if k != "sigma_head"}
+    assert flow and all(np.all(np.asarray(g) == 0.0) for g in jax.tree_util.tree_leaves(flow))
+    assert any(np.any(np.asarray(g) != 0.0) for g in jax.tree_util.tree_leaves(grads["params"]["sigma_head"]))
+    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(leak["params"]["trunk"])) > 1e-4
