@@ -515,6 +515,55 @@ def summarise(records: list[dict]) -> list[dict]:
     return rows
 
 
+def pooled(rows: list[dict]) -> list[dict]:
+    """Each recipe against `today` over every (task, agent) stratum that has both, per cut and per
+    agent ("all" = both agents' strata together): the exact stratified rank test of the final
+    return (stats.stratified_rank_sum: ranks within a stratum, so task scales do not mix) and how
+    many strata have the recipe's mean above today's. THE decision rule for the `fast` preset's
+    defaults (stated before the Walker2d and Humanoid runs, RESULTS.md): a recipe replaces today's
+    when this test at equal env steps, over all strata, gives p < 0.05 in its favour."""
+    out = []
+    recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != "today"]
+    for recipe in recipes:
+        for cut in ("env_steps", "wall_s"):
+            for agent in sorted({row["agent"] for row in rows}) + ["all"]:
+                strata = []
+                for row in rows:
+                    if row["recipe"] != recipe or row["cut"] != cut or agent not in ("all", row["agent"]):
+                        continue
+                    base = [b for b in rows if b["recipe"] == "today" and b["cut"] == cut
+                            and b["task"] == row["task"] and b["agent"] == row["agent"]]
+                    if base and row["final_n"] and base[0]["final_n"]:
+                        strata.append((f"{row['task']}/{row['agent']}", row["final_per_seed"], base[0]["final_per_seed"],
+                                       row["final_mean"] > base[0]["final_mean"]))
+                if not strata:
+                    continue
+                p = stats.stratified_rank_sum([(a, b) for _, a, b, _ in strata])
+                higher = sum(h for *_, h in strata)
+                out.append({"recipe": recipe, "cut": cut, "agent": agent, "strata": len(strata),
+                            "strata_higher": higher, "p": p, "resolved": bool(p < 0.05),
+                            "direction": "higher" if 2 * higher > len(strata) else "lower" if 2 * higher < len(strata) else "tie",
+                            "which": ", ".join(name for name, *_ in strata)})
+    return out
+
+
+def pooled_markdown(pooled_rows: list[dict]) -> str:
+    if not pooled_rows:
+        return ""
+    lines = ["### Pooled over tasks: each recipe against `today`", "",
+             "Exact two-sided van Elteren test (Mann-Whitney with ranks within each task/agent stratum, "
+             "benchmarks/stats.py `stratified_rank_sum`) on the per-seed final returns; \"resolved\" only at p < 0.05. "
+             "Decision rule for the `fast` defaults: the test at equal env steps over all strata.", "",
+             "| recipe | cut | agent | strata | recipe's mean higher in | p | verdict |", "|---|---|---|---|---|---|---|"]
+    for r in pooled_rows:
+        verdict = (f"resolved: {r['recipe']} {'>' if r['direction'] == 'higher' else '<'} today" if r["resolved"]
+                   else "not resolved")
+        lines.append(f"| {r['recipe']} | {'equal env steps' if r['cut'] == 'env_steps' else 'equal wall-clock'} | "
+                     f"{r['agent']} | {r['strata']} ({r['which']}) | {r['strata_higher']} of {r['strata']} | "
+                     f"{stats.format_p(r['p'])} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def _cell(row: dict, name: str) -> str:
     if not row[name + "_n"]:
         return "—"
@@ -594,11 +643,14 @@ def report(out: str, command: str = "") -> list[dict]:
     meta = {"machine": machine.summary(), "date": time.strftime("%Y-%m-%d %H:%M"), "final_evals": FINAL_EVALS,
             "interval": INTERVAL_METHOD or None, "test": TEST_METHOD or None, "command": command}
     rows = summarise(records)
-    table = markdown(rows, meta)
+    pooled_rows = pooled(rows)
+    table = markdown(rows, meta) + "\n" + pooled_markdown(pooled_rows)
     with open(os.path.join(out, "parallel_regime.md"), "w") as f:
         f.write(f"# The parallel regime\n\n`{command}`\n\n{table}\n")
     outputs.write_rows(os.path.join(out, "parallel_regime"),
                        [{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in rows], **meta)
+    if pooled_rows:
+        outputs.write_rows(os.path.join(out, "parallel_regime_pooled"), pooled_rows, **meta)
     for task in sorted({r["task"] for r in records}):
         mine = [r for r in records if r["task"] == task]
         plot_task(task, mine, os.path.join(out, f"{task}.png"),

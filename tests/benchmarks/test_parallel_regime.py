@@ -50,8 +50,8 @@ def test_the_cpu_scale_keeps_the_fast_presets_shape():
     assert agent_cfg.critic_hidden == pr.SCALES["cpu"][1]["critic_hidden"]
 
 
-def _record(task, recipe, seeds_points, status="done"):
-    return {"task": task, "agent": "sac", "recipe": recipe, "status": status, "scale": "cpu", "budget_s": 100.0,
+def _record(task, recipe, seeds_points, status="done", agent="sac"):
+    return {"task": task, "agent": agent, "recipe": recipe, "status": status, "scale": "cpu", "budget_s": 100.0,
             "updates": 10, "machines": ["cpu A"], "curves": [[{"wall_s": w, "env_steps": s, "return": r}
                                                               for w, s, r in pts] for pts in seeds_points]}
 
@@ -104,6 +104,29 @@ SMOKE = ["--task", "multimodal", "--agent", "sac", "--recipe", "today", "--seeds
          "--actor_hidden", "32,32", "--critic_hidden", "32,32", "--num_envs", "16", "--batch_size", "64",
          "--replay_capacity", "4096", "--learning_starts", "64", "--iterations_per_call", "5", "--eval_episodes", "4",
          "--total_env_steps", "544"]  # 64 warm-up steps, then 6 chunks of 80
+
+
+def test_pooled_test_ranks_within_each_task_agent_stratum_and_decides_only_below_005():
+    # Three seeds each, one evaluation per seed at the same clock and step, so final = that return.
+    def run(task, recipe, returns, agent="sac"):
+        return _record(task, recipe, [[(10, 100, r)] for r in returns], agent=agent)
+    # Reference above today in every seed on two strata whose scales differ by 1000x: the exact
+    # stratified p is 2 * (1/20)^2 = 0.005 (each stratum's extreme split has probability 1/20).
+    records = [run("hopper", "today", [1, 2, 3]), run("hopper", "reference", [4, 5, 6]),
+               run("walker2d", "today", [1000, 2000, 3000], agent="smfp"),
+               run("walker2d", "reference", [4000, 5000, 6000], agent="smfp"),
+               run("ant", "reference", [7, 8, 9])]  # no `today` here: not a stratum
+    got = {(r["cut"], r["agent"]): r for r in pr.pooled(pr.summarise(records)) if r["recipe"] == "reference"}
+    both = got["env_steps", "all"]
+    assert both["strata"] == 2 and both["strata_higher"] == 2 and both["direction"] == "higher"
+    assert both["p"] == pytest.approx(0.005) and both["resolved"]
+    assert got["env_steps", "sac"]["p"] == pytest.approx(0.1) and not got["env_steps", "sac"]["resolved"]
+    # A third stratum going the other way all the way cancels one of them: p rises above 0.05.
+    records += [run("humanoid", "today", [4, 5, 6]), run("humanoid", "reference", [1, 2, 3])]
+    mixed = {(r["cut"], r["agent"]): r for r in pr.pooled(pr.summarise(records)) if r["recipe"] == "reference"}
+    assert mixed["env_steps", "all"]["strata"] == 3 and mixed["env_steps", "all"]["strata_higher"] == 2
+    assert mixed["env_steps", "all"]["p"] > 0.05 and not mixed["env_steps", "all"]["resolved"]
+    assert "not resolved" in pr.pooled_markdown(pr.pooled(pr.summarise(records)))
 
 
 def test_smoke_run_is_interrupted_resumed_with_its_clock_skipped_refused_and_reported(tmp_path, capsys):

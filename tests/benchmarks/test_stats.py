@@ -103,3 +103,46 @@ def test_verdict_says_resolved_only_when_the_exact_test_rejects():
     assert "smallest p possible at this n is 0.250" in paired
     c = stats.compare(smfp, sac)
     assert c["diff_ci_lo"] < 0 < c["diff_ci_hi"] and c["welch_p"] == pytest.approx(0.0843, abs=1e-4)
+
+
+def _brute_force_van_elteren(strata) -> float:
+    """Every combination of one split per stratum, enumerated: the share with |T| >= |T obs|."""
+    import itertools
+    from scipy import stats as sp
+
+    def centred(a, b, first):
+        ranks = sp.rankdata(np.concatenate([a, b]))
+        n, big_n = len(a), len(a) + len(b)
+        return (ranks[list(first)].sum() - n * (big_n + 1) / 2) / (big_n + 1)
+
+    observed = sum(centred(a, b, range(len(a))) for a, b in strata)
+    per = [[centred(a, b, c) for c in itertools.combinations(range(len(a) + len(b)), len(a))] for a, b in strata]
+    totals = [sum(t) for t in itertools.product(*per)]
+    return float(np.mean(np.abs(totals) >= abs(observed) - 1e-9))
+
+
+def test_stratified_rank_sum_equals_brute_force_enumeration_with_ties_and_unequal_sizes():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        strata = [(rng.normal(size=3) * 100, rng.normal(size=3) * 100 + 50),
+                  (rng.integers(0, 3, size=2).astype(float), rng.integers(0, 3, size=4).astype(float)),
+                  (rng.normal(size=3), rng.normal(size=2) + 1)]
+        assert stats.stratified_rank_sum(strata) == pytest.approx(_brute_force_van_elteren(strata), abs=1e-12)
+
+
+def test_stratified_rank_sum_pools_strata_one_stratum_cannot_resolve():
+    one = [(np.array([4.0, 5, 6]), np.array([1.0, 2, 3]))]
+    assert stats.stratified_rank_sum(one) == pytest.approx(stats.mann_whitney(*one[0])) == pytest.approx(0.1)
+    # Scales differ by 1,000x between strata; every stratum points the same way: 2 / 20^6.
+    six = [(np.array([4.0, 5, 6]) * 10 ** k, np.array([1.0, 2, 3]) * 10 ** k) for k in range(6)]
+    assert stats.stratified_rank_sum(six) == pytest.approx(2 / 20 ** 6)
+    # Opposite strata cancel.
+    assert stats.stratified_rank_sum([six[0], six[1][::-1]]) == pytest.approx(1.0)
+    assert np.isnan(stats.stratified_rank_sum([(np.array([]), np.array([1.0]))]))
+
+
+def test_stratified_rank_sum_holds_its_level_under_the_null():
+    rng = np.random.default_rng(0)
+    rejections = [stats.stratified_rank_sum([(rng.normal(size=3) * s, rng.normal(size=3) * s) for s in (1, 10, 100, 1000)])
+                  < 0.05 for _ in range(400)]
+    assert np.mean(rejections) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 400)
