@@ -54,8 +54,12 @@ def heavy_task_note(cfg) -> str | None:
     if cfg.env not in HEAVY_TASKS or jax.default_backend() != "cpu":
         return None
     hours = cfg.total_env_steps / CPU_HUMANOID_STEPS_PER_S / 3600
-    physics = "" if physics_name(cfg) == "gpu" else " --physics gpu (faster physics, docs/physics.md),"
-    return (f"note: {cfg.env} is meant for a GPU. On this CPU expect minutes of warm-up, then about "
+    if physics_name(cfg) == "gpu":
+        physics, simulated = "", ("It simulates with the `gpu` physics preset (8x gymnasium's speed on humanoid, "
+                                  "close to but not Gymnasium's MuJoCo: docs/physics.md; --physics gymnasium for that). ")
+    else:
+        physics, simulated = " --physics gpu (faster physics, docs/physics.md),", ""
+    return (f"note: {cfg.env} is meant for a GPU. {simulated}On this CPU expect minutes of warm-up, then about "
             f"{CPU_HUMANOID_STEPS_PER_S} env-steps/s (humanoid, measured): ETA ~{hours:.1f} h for "
             f"{cfg.total_env_steps:,} env steps. Faster:{physics} fewer --total_env_steps, a GPU machine "
             "(--preset auto picks fast there), or --env inverted_pendulum to try the pipeline in minutes.")

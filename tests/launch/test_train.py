@@ -98,7 +98,10 @@ def test_bad_options_exit_with_a_message_naming_the_field(argv, message, capsys)
 def test_a_gpu_task_on_the_cpu_says_what_to_expect_and_what_to_do():
     cfg, _ = config.build({"env": "humanoid", "preset": "cpu"})
     note = train_cli.heavy_task_note(cfg)
-    assert "humanoid is meant for a GPU" in note and "--physics gpu" in note
+    # The cpu preset's humanoid runs on the `gpu` physics preset, and the note says so.
+    assert cfg.physics == "gpu" and "humanoid is meant for a GPU" in note and "`gpu` physics preset" in note
+    gymnasium, _ = config.build({"env": "humanoid", "preset": "cpu", "physics": "gymnasium"})
+    assert "--physics gpu" in train_cli.heavy_task_note(gymnasium)
     assert f"ETA ~{cfg.total_env_steps / train_cli.CPU_HUMANOID_STEPS_PER_S / 3600:.1f} h" in note
     assert train_cli.heavy_task_note(config.build({"env": "multimodal"})[0]) is None
 
