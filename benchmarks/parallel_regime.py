@@ -509,10 +509,18 @@ def summarise(records: list[dict]) -> list[dict]:
                              "trained_on": r.get("machines", []), **cut_cells(r, key, limit)})
     if TEST is not None:
         for row in rows:
-            base = [b for b in rows if b["recipe"] == "today" and all(b[k] == row[k] for k in ("task", "agent", "cut"))]
-            if base and row["recipe"] != "today":
-                row["final_p"] = float(TEST(base[0]["final_per_seed"], row["final_per_seed"]))
+            for against, key in (("today", "final_p"), ("reference", "final_p_vs_reference")):
+                if row["recipe"] == against or (against == "reference" and not is_ablation(row["recipe"])):
+                    continue
+                base = [b for b in rows if b["recipe"] == against and all(b[k] == row[k] for k in ("task", "agent", "cut"))]
+                if base:
+                    row[key] = float(TEST(base[0]["final_per_seed"], row["final_per_seed"]))
     return rows
+
+
+def is_ablation(recipe: str) -> bool:
+    """A recipe that differs from `today` or `reference` by one part (`reference-minus-P`, `today-plus-P`)."""
+    return recipe.startswith(("reference-minus-", "today-plus-"))
 
 
 def pooled(rows: list[dict]) -> list[dict]:
@@ -523,7 +531,7 @@ def pooled(rows: list[dict]) -> list[dict]:
     defaults (stated before the Walker2d and Humanoid runs, RESULTS.md): a recipe replaces today's
     when this test at equal env steps, over all strata, gives p < 0.05 in its favour."""
     out = []
-    recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != "today"]
+    recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != "today" and not is_ablation(r)]
     for recipe in recipes:
         for cut in ("env_steps", "wall_s"):
             for agent in sorted({row["agent"] for row in rows}) + ["all"]:
@@ -569,11 +577,14 @@ def _cell(row: dict, name: str) -> str:
         return "—"
     ci = row[name + "_ci"]
     return (f"{row[name + '_mean']:,.1f} ± {row[name + '_sd']:,.1f}" + (f" [{ci[0]:,.1f}, {ci[1]:,.1f}]" if ci else "")
-            + (f" (p {row['final_p']:.3g})" if name == "final" and "final_p" in row else ""))
+            + (f" (p {row['final_p']:.3g})" if name == "final" and "final_p" in row else "")
+            + (f" (vs reference: p {row['final_p_vs_reference']:.3g})"
+               if name == "final" and "final_p_vs_reference" in row else ""))
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
-    stats = (f"Intervals: {INTERVAL_METHOD}; tests vs `today`: {TEST_METHOD}." if INTERVAL or TEST else
+    stats = (f"Intervals: {INTERVAL_METHOD}; tests vs `today` (and an ablation vs `reference`): {TEST_METHOD}."
+             if INTERVAL or TEST else
              "Intervals and tests: not computed (benchmarks/stats.py hook `INTERVAL`/`TEST` unset): n, mean and "
              "s.d. only.")
     lines = [f"Reported on {meta['machine']}, {meta['date']}. Cells: mean ± s.d. over seeds of the final return "
@@ -653,10 +664,16 @@ def report(out: str, command: str = "") -> list[dict]:
         outputs.write_rows(os.path.join(out, "parallel_regime_pooled"), pooled_rows, **meta)
     for task in sorted({r["task"] for r in records}):
         mine = [r for r in records if r["task"] == task]
-        plot_task(task, mine, os.path.join(out, f"{task}.png"),
-                  f"{task}: {', '.join(sorted({r['scale'] for r in mine}))} scale — reported on "
-                  f"{meta['machine']} — "
-                  f"{meta['date']}")
+        main_runs = [r for r in mine if not is_ablation(r["recipe"])]
+        # Ablations get their own figure, beside today and the reference of the agents they ablate.
+        ablations = [r for r in mine if is_ablation(r["recipe"])]
+        ablated = {r["agent"] for r in ablations}
+        for name, runs in ((task, main_runs), (f"{task}_ablations", [r for r in main_runs if r["agent"] in ablated]
+                                                                    + ablations if ablations else [])):
+            if runs:
+                plot_task(task, runs, os.path.join(out, f"{name}.png"),
+                          f"{name}: {', '.join(sorted({r['scale'] for r in runs}))} scale — reported on "
+                          f"{meta['machine']} — {meta['date']}")
     print(table, flush=True)
     print(f"[regime] wrote {out}/parallel_regime.{{md,csv,json}} and one PNG per task", flush=True)
     return rows

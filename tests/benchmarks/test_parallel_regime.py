@@ -97,6 +97,15 @@ def test_the_stats_hook_fills_intervals_and_tests_against_today(monkeypatch):
     rows = {(r["recipe"], r["cut"]): r for r in pr.summarise([a, b])}
     assert rows["today", "wall_s"]["final_ci"] == [1.0, 3.0] and rows["reference", "env_steps"]["final_p"] == 1.0
     assert "final_p" not in rows["today", "wall_s"]
+    # An ablation (the reference minus one part) is tested against today and against the reference,
+    # and is left out of the pooled recipe-vs-today test.
+    c = _record("hopper", "reference-minus-clip", [[(0, 0, 2.0)], [(0, 0, 4.0)]])
+    rows = {(r["recipe"], r["cut"]): r for r in pr.summarise([a, b, c])}
+    ablation = rows["reference-minus-clip", "env_steps"]
+    assert ablation["final_p"] == 1.0 and ablation["final_p_vs_reference"] == 0.0
+    assert "final_p_vs_reference" not in rows["reference", "env_steps"]
+    assert {r["recipe"] for r in pr.pooled(pr.summarise([a, b, c]))} == {"reference"}
+    assert "(vs reference: p 0)" in pr.markdown(pr.summarise([a, b, c]), {"machine": "m", "date": "d"})
 
 
 SMOKE = ["--task", "multimodal", "--agent", "sac", "--recipe", "today", "--seeds", "2", "--budget-minutes", "10",
