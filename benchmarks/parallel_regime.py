@@ -29,12 +29,13 @@ so at equal load fast's networks would take roughly 4x as long per update: ~1-2K
 the critic, as fast's is); everything else keeps fast's shape. The GPU runs fast's own networks.
 
 Recipes (`RECIPES`) are named dicts of config overrides applied on top of the scale: `today` = the
-`fast` recipe as it is, `reference` = what FastSAC / FastTD3 / FlashSAC / PQL do (PARALLEL.md's
-table; each value cites its source in `REFERENCE_PARTS`), and per part P of the reference
-`reference-minus-P` (the reference with P left at today's values) and `today-plus-P`. Several
-fields of the reference are being added by other items of issue 23 (TrainConfig.n_step,
-critic_type, weight_decay, activation, ...): until they exist a recipe that needs them is refused
-at start-up naming the missing fields (`--list-recipes` says which recipes run on this checkout).
+`fast` recipe before issue 23 (every agent's Config defaults), `reference` = what FastSAC / FastTD3
+/ FlashSAC / PQL do (PARALLEL.md's table; each value cites its source in
+mjx_smfp/recipes.REFERENCE_PARTS), and per part P of the reference `reference-minus-P` (the
+reference with P left at today's values) and `today-plus-P`. Every recipe sets every field the
+reference touches (`recipe_overrides`), so it means the same run whatever the `fast` preset's own
+recipe for the agent is (SMFP's is now the reference: config.AGENT_PRESETS). A recipe needing
+fields this checkout lacks is refused at start-up naming them (`--list-recipes`).
 
 One run: `--seeds N` seeds (0..N-1, `num_seeds`, a vmap axis) of one (task, agent, recipe) are
 trained by the `Engine`'s compiled phases in one process under a wall-clock budget. The run clock
@@ -84,6 +85,8 @@ import numpy as np
 from benchmarks import machine, outputs, stats
 from benchmarks.paper_table import config_changes, note_machine, read_machines
 from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves
+from mjx_smfp import recipes as recipes_lib
+from mjx_smfp.recipes import REFERENCE, REFERENCE_PARTS, merge
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "results", "parallel_regime")
 FINAL_EVALS = 3  # "final" return at a cut = mean of each seed's last 3 evaluations at or before it
@@ -107,72 +110,11 @@ SCALES: dict[str, tuple[dict, dict]] = {
             dict(critic_hidden=(256, 256, 256), actor_hidden=(256, 256))),
 }
 
-# The reference recipe by part; every value cites its source (PARALLEL.md's table, read from the
-# references' code 2026-12-03). Today's values are the dataclass/`fast` defaults, so leaving a part
-# out IS today's setting for it.
-REFERENCE_PARTS: dict[str, dict] = {
-    "temperature": dict(
-        init_temperature=0.001,  # FastSAC alpha0 0.001 (FlashSAC 0.01; Raffin ICLR'26 blog ~0.006); today 1.0
-        target_entropy=0.0,  # FastSAC target entropy 0 (= 0 per dim; FlashSAC: target std 0.15); today -|A|
-        log_std_min=-5.0,  # FastSAC log sigma in [-5, 0]
-        log_std_max=0.0,  # FastSAC; today log sigma <= 2
-    ),
-    "critic": dict(
-        critic_type="c51",  # FastSAC / FastTD3: C51 distributional critic; today MSE
-        num_atoms=101,  # FastSAC / FastTD3: 101 atoms
-        # The support: FastSAC's [-20, 20] is for its normalised rewards; ours are raw, so
-        # build_config sets +-REWARD_SCALE[task] / (1 - gamma) (the issue's "from the reward scale
-        # and discount").
-        q_actor_combine="mean",  # FastSAC: the actor sees the mean of the heads; today min
-        q_target_combine="min",  # FastTD3 clipped double Q (FastSAC gives each head its own target: not a field)
-    ),
-    "n_step": dict(
-        n_step=3,  # FlashSAC (IsaacLab) and PQL: 3-step returns (FastSAC/FastTD3 Playground: 1); today 1
-    ),
-    "clip": dict(
-        grad_clip=0.0,  # FastSAC, FastTD3: no gradient clipping; today 1.0
-    ),
-    "tau_delay": dict(
-        tau=0.1,  # FastTD3 0.1 (FastSAC 0.125, PQL 0.05); today 0.005
-        policy_delay=2,  # FastTD3 2 (FastSAC 4); today 1
-    ),
-    "optimiser": dict(
-        weight_decay=1e-3,  # FastSAC AdamW wd 1e-3 (FastTD3 0.1); today Adam, no decay
-        adam_b2=0.95,  # FastSAC AdamW betas (0.9, 0.95); today 0.999
-    ),
-    "activation": dict(
-        activation="silu",  # FastSAC LayerNorm + SiLU; today ReLU
-    ),
-    # Left at today's values on purpose: gamma (FastSAC/FastTD3 0.97 are for Playground humanoids;
-    # Gymnasium tasks use 0.99), network widths (the scale's), bf16 matmuls (slow on CPUs).
-}
-
-
-# A task's largest per-step reward, roughly: the best published return over 1,000 steps / 1,000
-# (SMFP.md §8; HalfCheetah ~15K, Humanoid ~12K, Ant ~8K, Walker2d ~6K, Hopper ~4K). Sets the
-# distributional critic's fixed support, +-REWARD_SCALE / (1 - gamma), when a recipe uses one.
-REWARD_SCALE = {"halfcheetah": 15.0, "humanoid": 12.0, "ant": 8.0, "walker2d": 8.0, "hopper": 5.0}
-DEFAULT_REWARD_SCALE = 10.0
-
-
-def value_support(task: str, gamma: float) -> dict:
-    """value_min/value_max of a distributional critic for `task`: +-REWARD_SCALE[task] / (1 - gamma)."""
-    bound = REWARD_SCALE.get(task, DEFAULT_REWARD_SCALE) / max(1.0 - gamma, 1e-3)
-    return dict(value_min=-bound, value_max=bound)
-
-
-def _merge(parts) -> dict:
-    out: dict = {}
-    for part in parts:
-        out.update(REFERENCE_PARTS[part])
-    return out
-
-
 RECIPES: dict[str, dict] = {
     "today": {},
-    "reference": _merge(REFERENCE_PARTS),
-    **{f"reference-minus-{p}": _merge(q for q in REFERENCE_PARTS if q != p) for p in REFERENCE_PARTS},
-    **{f"today-plus-{p}": _merge([p]) for p in REFERENCE_PARTS},
+    "reference": dict(REFERENCE),
+    **{f"reference-minus-{p}": merge(q for q in REFERENCE_PARTS if q != p) for p in REFERENCE_PARTS},
+    **{f"today-plus-{p}": merge([p]) for p in REFERENCE_PARTS},
 }
 
 
@@ -192,8 +134,12 @@ def missing_fields(overrides: dict, agent: str) -> list[str]:
 
 
 def recipe_overrides(recipe: str, agent: str) -> dict:
-    """The overrides of `recipe`; ValueError naming an unknown recipe, or the fields a recipe needs
-    that do not exist here yet (they land with issue 23's other items)."""
+    """The overrides of `recipe`: every field the reference sets, at today's value (the agent
+    Config's default) unless the recipe's parts set it, so a recipe means the same whatever the
+    `fast` preset's own recipe for `agent` is (config.AGENT_PRESETS). ValueError naming an unknown
+    recipe, or the fields a recipe needs that do not exist here."""
+    from mjx_smfp import agents
+
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
     missing = missing_fields(RECIPES[recipe], agent)
@@ -201,7 +147,9 @@ def recipe_overrides(recipe: str, agent: str) -> dict:
         raise ValueError(f"recipe {recipe!r} needs config fields this checkout does not have yet: "
                          f"{', '.join(missing)} (issue 23: they come with the n-step, distributional critic, "
                          f"AdamW and activation work); run a recipe without them (--list-recipes) or wait for them")
-    return dict(RECIPES[recipe])
+    from mjx_smfp.config import TrainConfig
+
+    return {**recipes_lib.today(TrainConfig, agents.get_class(agent).Config), **RECIPES[recipe]}
 
 
 # ----------------------------------------------------------------------------------------
@@ -241,10 +189,8 @@ def build_config(task: str, agent: str, recipe: str, scale: str, seeds: int, ove
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
     train_kw, agent_kw = SCALES[scale]
+    # A distributional critic's support comes from the task's reward scale (config.build), unless given.
     chosen = {**train_kw, **agent_kw, **recipe_overrides(recipe, agent), **overrides}
-    if chosen.get("critic_type", "mse") != "mse":  # the support from the reward scale, unless given
-        gamma = float(chosen.get("gamma", config_lib.build({"env": task, "agent": agent, "preset": "fast"})[1].gamma))
-        chosen = {**value_support(task, gamma), **chosen}
     cfg, agent_cfg = config_lib.build({
         **chosen, "env": task, "agent": agent,
         "preset": "fast", "num_seeds": seeds, "run_dir": run_dir_of(out, task, agent, recipe)})

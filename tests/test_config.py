@@ -1,4 +1,5 @@
 """Config: presets resolve, overrides reach train and agent fields, bad options name the field."""
+import dataclasses
 import json
 
 import pytest
@@ -19,6 +20,30 @@ def test_presets_and_cli_overrides_reach_train_and_agent_fields():
     assert fast.num_envs >= 1024 and fast_agent.critic_hidden == (1024, 512, 256)
     again = config.from_dict(config.to_dict(cfg, agent_cfg))
     assert again == (cfg, agent_cfg)
+
+
+def test_smfp_runs_the_references_recipe_at_the_fast_preset_and_sac_keeps_todays():
+    from mjx_smfp import recipes
+    from mjx_smfp.agents.sac import SAC
+
+    for env, preset in (("halfcheetah", "fast"), ("humanoid", "fast"), ("humanoid", "cpu")):
+        cfg, smfp = config.build({"env": env, "agent": "smfp", "preset": preset})
+        resolved = {**dataclasses.asdict(cfg), **dataclasses.asdict(smfp)}
+        assert {k: resolved[k] for k in recipes.REFERENCE} == recipes.REFERENCE, (env, preset)
+        assert cfg.n_step == 3 and smfp.critic_type == "c51"
+        # The distributional support comes from the task's reward scale and the discount.
+        bound = recipes.REWARD_SCALE[env] / (1 - smfp.gamma)
+        assert (smfp.value_min, smfp.value_max) == pytest.approx((-bound, bound))
+        cfg, sac = config.build({"env": env, "agent": "sac", "preset": preset})
+        resolved = {**dataclasses.asdict(cfg), **dataclasses.asdict(sac)}
+        assert {k: resolved[k] for k in recipes.REFERENCE} == recipes.today(config.TrainConfig, SAC.Config)
+    # Elsewhere SMFP keeps its defaults; a task's own preset and the command line win over the recipe.
+    cfg, smfp = config.build({"env": "halfcheetah", "agent": "smfp", "preset": "cpu"})
+    assert (cfg.n_step, smfp.critic_type, smfp.value_min) == (1, "mse", None)
+    assert config.build({"env": "multimodal", "agent": "smfp", "preset": "fast"})[1].init_temperature == 0.01
+    _, smfp = config.build({"env": "humanoid", "agent": "smfp", "preset": "fast", "critic_type": "mse",
+                            "value_max": "50"})
+    assert smfp.critic_type == "mse" and smfp.value_max == 50.0
 
 
 @pytest.mark.parametrize("overrides, message", [

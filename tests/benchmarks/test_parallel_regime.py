@@ -39,6 +39,24 @@ def test_a_recipe_needing_fields_this_checkout_lacks_is_refused_naming_them(monk
         assert agent_cfg.tau == 0.1 and agent_cfg.grad_clip == 0.0
 
 
+def test_every_committed_record_still_resolves_to_its_configuration():
+    # A recipe names every field the reference sets (today's values where it leaves a part out), so
+    # records made before SMFP's `fast` preset took the reference recipe still mean the same run.
+    import glob
+    import os
+
+    from benchmarks.paper_table import config_changes
+    from mjx_smfp import config as config_lib
+
+    paths = sorted(glob.glob(os.path.join(pr.DEFAULT_OUT, "records", "*.json")))
+    assert any("smfp_today" in p for p in paths)
+    for path in paths:
+        record = pr.read_json(path)
+        cfg, agent_cfg = pr.build_config(record["task"], record["agent"], record["recipe"], record["scale"],
+                                         record["seeds"], {}, "/nonexistent")
+        assert config_changes(record["config"], config_lib.to_dict(cfg, agent_cfg)) == [], path
+
+
 def test_the_cpu_scale_keeps_the_fast_presets_shape():
     gpu, _ = pr.build_config("halfcheetah", "sac", "today", "gpu", 1, {}, "/nonexistent")
     cpu, agent_cfg = pr.build_config("halfcheetah", "sac", "today", "cpu", 1, {}, "/nonexistent")
