@@ -439,26 +439,37 @@ def cut_cells(record: dict, key: str, limit: float) -> dict:
 
 
 def summarise(records: list[dict]) -> list[dict]:
-    """Two rows per run, `cut` = "wall_s" (at the least run clock every run of its task reached) and
-    "env_steps" (at the fewest env steps per seed any reached), with final and best over seeds; with
-    the TEST hook set, each recipe's p-value against `today` of its (task, agent) at the same cut."""
+    """Two rows per run and group, `cut` = "wall_s" (at the least run clock every run of its task and
+    group reached) and "env_steps" (at the fewest env steps per seed any reached), with final and best
+    over seeds. Groups: "main" (today, reference, ...) and "ablations" (the one-part recipes beside
+    today and the reference of the agents they ablate), so an ablation cuts no main comparison short.
+    With the TEST hook set, each recipe's p-value against `today` of its (task, agent, group) at the
+    same cut, and an ablation's against `reference` too."""
     rows = []
     for task in sorted({r["task"] for r in records}):
         mine = [r for r in records if r["task"] == task and any(r["curves"])]
-        for key in ("wall_s", "env_steps"):
-            limit = min((reached(r, key) for r in mine), default=0)
-            for r in mine:
-                rows.append({"task": task, "agent": r["agent"], "recipe": r["recipe"], "status": r["status"],
-                             "scale": r["scale"], "seeds": len(r["curves"]), "cut": key, "at": limit,
-                             "reached_wall_s": reached(r, "wall_s"), "reached_env_steps": reached(r, "env_steps"),
-                             "updates": r.get("updates"), "budget_s": r["budget_s"],
-                             "trained_on": r.get("machines", []), **cut_cells(r, key, limit)})
+        main = [r for r in mine if not is_ablation(r["recipe"])]
+        ablations = [r for r in mine if is_ablation(r["recipe"])]
+        groups = [("main", main)]
+        if ablations:
+            groups.append(("ablations", [r for r in main if r["agent"] in {a["agent"] for a in ablations}] + ablations))
+        for group, runs in groups:
+            for key in ("wall_s", "env_steps"):
+                limit = min((reached(r, key) for r in runs), default=0)
+                for r in runs:
+                    rows.append({"task": task, "group": group, "agent": r["agent"], "recipe": r["recipe"],
+                                 "status": r["status"], "scale": r["scale"], "seeds": len(r["curves"]), "cut": key,
+                                 "at": limit, "reached_wall_s": reached(r, "wall_s"),
+                                 "reached_env_steps": reached(r, "env_steps"), "updates": r.get("updates"),
+                                 "budget_s": r["budget_s"], "trained_on": r.get("machines", []),
+                                 **cut_cells(r, key, limit)})
     if TEST is not None:
         for row in rows:
             for against, key in (("today", "final_p"), ("reference", "final_p_vs_reference")):
                 if row["recipe"] == against or (against == "reference" and not is_ablation(row["recipe"])):
                     continue
-                base = [b for b in rows if b["recipe"] == against and all(b[k] == row[k] for k in ("task", "agent", "cut"))]
+                base = [b for b in rows if b["recipe"] == against
+                        and all(b[k] == row[k] for k in ("task", "agent", "cut", "group"))]
                 if base:
                     row[key] = float(TEST(base[0]["final_per_seed"], row["final_per_seed"]))
     return rows
@@ -477,7 +488,8 @@ def pooled(rows: list[dict]) -> list[dict]:
     defaults (stated before the Walker2d and Humanoid runs, RESULTS.md): a recipe replaces today's
     when this test at equal env steps, over all strata, gives p < 0.05 in its favour."""
     out = []
-    recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != "today" and not is_ablation(r)]
+    rows = [row for row in rows if row["group"] == "main"]
+    recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != "today"]
     for recipe in recipes:
         for cut in ("env_steps", "wall_s"):
             for agent in sorted({row["agent"] for row in rows}) + ["all"]:
@@ -538,15 +550,18 @@ def markdown(rows: list[dict], meta: dict) -> str:
              f"up to the cut. Equal wall-clock: at the least run clock every run of the task reached (compile "
              f"counted, evaluation excluded); equal env steps: at the fewest env steps per seed any run reached. "
              f"{stats}", ""]
-    for task in dict.fromkeys(r["task"] for r in rows):
-        wall = next(r["at"] for r in rows if r["task"] == task and r["cut"] == "wall_s")
-        steps = next(r["at"] for r in rows if r["task"] == task and r["cut"] == "env_steps")
-        lines += [f"### {task}", "", f"| agent | recipe | scale | status | n | final @ {wall:,.0f} s "
+    for task, group in dict.fromkeys((r["task"], r.get("group", "main")) for r in rows):
+        mine = [r for r in rows if r["task"] == task and r.get("group", "main") == group]
+        wall = next(r["at"] for r in mine if r["cut"] == "wall_s")
+        steps = next(r["at"] for r in mine if r["cut"] == "env_steps")
+        lines += [f"### {task}" + (" — ablations (each the reference with one part at today's values)"
+                                   if group == "ablations" else ""), "",
+                  f"| agent | recipe | scale | status | n | final @ {wall:,.0f} s "
                   f"| best @ {wall:,.0f} s | final @ {steps:,} steps | best @ {steps:,} steps "
                   "| reached (clock, env steps, updates) |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         by_run: dict = {}
-        for r in (r for r in rows if r["task"] == task):
+        for r in mine:
             by_run.setdefault((r["agent"], r["recipe"]), {})[r["cut"]] = r
         for (agent, recipe), cuts in by_run.items():
             w, s = cuts["wall_s"], cuts["env_steps"]

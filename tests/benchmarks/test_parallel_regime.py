@@ -95,6 +95,13 @@ def test_cuts_at_equal_wall_clock_and_equal_env_steps(monkeypatch):
     assert wall_b["final_per_seed"] == [pytest.approx(14 / 3), 2.0] and wall_b["best_per_seed"] == [8.0, 4.0]
     assert steps_b["final_per_seed"] == [3.0, 1.0] and steps_b["best_per_seed"] == [6.0, 2.0]
     assert wall_a["final_ci"] is None and "final_p" not in wall_b  # no statistics without the stats.py hook
+    # An ablation that got less far cuts its own group (beside today and the reference), not the main one.
+    short = _record("hopper", "reference-minus-clip", [[(0, 0, 0.0), (10, 200, 1.0)]] * 2, status="running")
+    with_ablation = pr.summarise([a, b, short])
+    assert {r["at"] for r in with_ablation if r["group"] == "main" and r["cut"] == "env_steps"} == {1000}
+    assert {r["at"] for r in with_ablation if r["group"] == "ablations" and r["cut"] == "env_steps"} == {200}
+    assert {r["recipe"] for r in with_ablation if r["group"] == "ablations"} == {"today", "reference",
+                                                                                 "reference-minus-clip"}
     md = pr.markdown(pr.summarise([a, b]), {"machine": "cpu C", "date": "d"})
     assert "final @ 50 s" in md and "final @ 1,000 steps" in md and "hook `INTERVAL`/`TEST` unset" in md
 
