@@ -26,9 +26,10 @@ import time
 
 RESUME_OVERRIDABLE = ("total_env_steps", "eval_interval", "checkpoint_interval", "keep_checkpoints")
 # Tasks whose MJX physics is too heavy for a CPU, and the training speed measured for humanoid
-# with the cpu preset on a 2-core CPU (issue 13: ~2 min warm-up, then ~90 env-steps/s).
+# with the cpu preset on a 2-core CPU (issue 23's newcomer trial, SMFP, 256 envs on gpu physics,
+# beside another training job: 350-390 env-steps/s; benchmarks/RESULTS.md).
 HEAVY_TASKS = ("humanoid", "humanoidstandup", "ant")
-CPU_HUMANOID_STEPS_PER_S = 90
+CPU_HUMANOID_STEPS_PER_S = 350
 
 
 def backend_summary() -> str:
