@@ -2,7 +2,7 @@
 
 `REFERENCE_PARTS`: what the systems that made off-policy RL work at thousands of envs do (FastSAC,
 FastTD3, FlashSAC, PQL; ../shared/design/PARALLEL.md's table), by part, each value citing its source.
-`TODAY` is what a part is when left out: the agent Config's dataclass default for each field.
+`today()` is what a part is when left out: each field's default in TrainConfig / the agent's Config.
 `value_support` fixes a distributional critic's support from the task's reward scale and discount.
 config.AGENT_PRESETS uses `REFERENCE` where the parallel-regime evidence chose it (RESULTS.md).
 """
