@@ -86,6 +86,7 @@ from benchmarks import machine, outputs, stats
 from benchmarks.paper_table import config_changes, note_machine, read_machines
 from benchmarks.wallclock_vs_sac import _mean_sd, mean_sd_curves
 from mjx_smfp import recipes as recipes_lib
+from mjx_smfp.config import FAST_SHAPE_ON_CPU, TrainConfig
 from mjx_smfp.recipes import REFERENCE, REFERENCE_PARTS, merge
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), "results", "parallel_regime")
@@ -103,11 +104,8 @@ SCALES: dict[str, tuple[dict, dict]] = {
     # fast's own sizes: 4096 envs, batch 8192, G 8, 4096 x 1024 ring, 10 warm-up iterations, 256 eval
     # episodes, ring not checkpointed (12 GB on humanoid), critic 1024-512-256, actor 512-256-128.
     "gpu": (dict(_COMMON), {}),
-    # fast's shape on 2 CPU cores: 16 gradient samples per transition (4 x 1024 / 256), batch 4x envs,
-    # 1024 ring rows and 10 warm-up iterations per env; networks chosen by measurement (docstring).
-    "cpu": (dict(_COMMON, num_envs=256, batch_size=1024, updates_per_step=4, replay_capacity=256 * 1024,
-                 learning_starts=256 * 10, iterations_per_call=10, eval_episodes=10, checkpoint_replay=True),
-            dict(critic_hidden=(256, 256, 256), actor_hidden=(256, 256))),
+    # fast's shape on 2 CPU cores (config.FAST_SHAPE_ON_CPU; its networks chosen by measurement, docstring).
+    "cpu": (dict(_COMMON, **FAST_SHAPE_ON_CPU[0], checkpoint_replay=True), dict(FAST_SHAPE_ON_CPU[1])),
 }
 
 RECIPES: dict[str, dict] = {
@@ -122,7 +120,6 @@ def known_fields(agent: str) -> set[str]:
     """Every option of TrainConfig and of `agent`'s Config on this checkout."""
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
-    from mjx_smfp.config import TrainConfig
 
     agent_fields = config_lib.flat_field_types(agents.get_class(agent).Config)
     return {f.name for f in dataclasses.fields(TrainConfig)} | set(agent_fields)
@@ -147,8 +144,6 @@ def recipe_overrides(recipe: str, agent: str) -> dict:
         raise ValueError(f"recipe {recipe!r} needs config fields this checkout does not have yet: "
                          f"{', '.join(missing)} (issue 23: they come with the n-step, distributional critic, "
                          f"AdamW and activation work); run a recipe without them (--list-recipes) or wait for them")
-    from mjx_smfp.config import TrainConfig
-
     return {**recipes_lib.today(TrainConfig, agents.get_class(agent).Config), **RECIPES[recipe]}
 
 
@@ -447,13 +442,7 @@ def summarise(records: list[dict]) -> list[dict]:
     same cut, and an ablation's against `reference` too."""
     rows = []
     for task in sorted({r["task"] for r in records}):
-        mine = [r for r in records if r["task"] == task and any(r["curves"])]
-        main = [r for r in mine if not is_ablation(r["recipe"])]
-        ablations = [r for r in mine if is_ablation(r["recipe"])]
-        groups = [("main", main)]
-        if ablations:
-            groups.append(("ablations", [r for r in main if r["agent"] in {a["agent"] for a in ablations}] + ablations))
-        for group, runs in groups:
+        for group, runs in groups([r for r in records if r["task"] == task and any(r["curves"])]):
             for key in ("wall_s", "env_steps"):
                 limit = min((reached(r, key) for r in runs), default=0)
                 for r in runs:
@@ -478,6 +467,18 @@ def summarise(records: list[dict]) -> list[dict]:
 def is_ablation(recipe: str) -> bool:
     """A recipe that differs from `today` or `reference` by one part (`reference-minus-P`, `today-plus-P`)."""
     return recipe.startswith(("reference-minus-", "today-plus-"))
+
+
+def groups(runs: list[dict]) -> list[tuple[str, list[dict]]]:
+    """One task's runs as ("main", every non-ablation run) and, when there are ablations,
+    ("ablations", them beside the main runs of the agents they ablate): each group is cut, tested
+    and plotted on its own, so an ablation cuts no main comparison short."""
+    main = [r for r in runs if not is_ablation(r["recipe"])]
+    ablations = [r for r in runs if is_ablation(r["recipe"])]
+    if not ablations:
+        return [("main", main)]
+    ablated = {r["agent"] for r in ablations}
+    return [("main", main), ("ablations", [r for r in main if r["agent"] in ablated] + ablations)]
 
 
 def pooled(rows: list[dict]) -> list[dict]:
@@ -550,8 +551,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
              f"up to the cut. Equal wall-clock: at the least run clock every run of the task reached (compile "
              f"counted, evaluation excluded); equal env steps: at the fewest env steps per seed any run reached. "
              f"{stats}", ""]
-    for task, group in dict.fromkeys((r["task"], r.get("group", "main")) for r in rows):
-        mine = [r for r in rows if r["task"] == task and r.get("group", "main") == group]
+    for task, group in dict.fromkeys((r["task"], r["group"]) for r in rows):
+        mine = [r for r in rows if r["task"] == task and r["group"] == group]
         wall = next(r["at"] for r in mine if r["cut"] == "wall_s")
         steps = next(r["at"] for r in mine if r["cut"] == "env_steps")
         lines += [f"### {task}" + (" — ablations (each the reference with one part at today's values)"
@@ -624,13 +625,8 @@ def report(out: str, command: str = "") -> list[dict]:
     if pooled_rows:
         outputs.write_rows(os.path.join(out, "parallel_regime_pooled"), pooled_rows, **meta)
     for task in sorted({r["task"] for r in records}):
-        mine = [r for r in records if r["task"] == task]
-        main_runs = [r for r in mine if not is_ablation(r["recipe"])]
-        # Ablations get their own figure, beside today and the reference of the agents they ablate.
-        ablations = [r for r in mine if is_ablation(r["recipe"])]
-        ablated = {r["agent"] for r in ablations}
-        for name, runs in ((task, main_runs), (f"{task}_ablations", [r for r in main_runs if r["agent"] in ablated]
-                                                                    + ablations if ablations else [])):
+        for group, runs in groups([r for r in records if r["task"] == task]):
+            name = task if group == "main" else f"{task}_{group}"
             if runs:
                 plot_task(task, runs, os.path.join(out, f"{name}.png"),
                           f"{name}: {', '.join(sorted({r['scale'] for r in runs}))} scale — reported on "

@@ -91,6 +91,15 @@ SCALE_PRESETS: dict[str, tuple[dict, dict]] = {
                    eval_interval=5_000, eval_episodes=10, checkpoint_interval=100_000), {}),
 }
 
+# The `fast` preset's shape on 2 CPU cores: 16 gradient samples per transition as at `fast` (4 x 1024
+# / 256), batch 4x envs, 1024 ring rows and 10 warm-up iterations per env, `gpu` physics, networks
+# chosen by measurement (benchmarks/parallel_regime.py). The parallel regime's `cpu` scale, and
+# humanoid's `cpu` preset (TASK_PRESETS).
+FAST_SHAPE_ON_CPU: tuple[dict, dict] = (
+    dict(physics="gpu", num_envs=256, batch_size=1024, updates_per_step=4, replay_capacity=256 * 1024,
+         learning_starts=256 * 10, iterations_per_call=10, eval_episodes=10),
+    dict(critic_hidden=(256, 256, 256), actor_hidden=(256, 256)))
+
 # Task presets per scale ("*" = every scale), applied over the scale preset.
 TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
     ("multimodal", "*"): (dict(episode_length=1, learning_starts=256, total_env_steps=20_000,
@@ -104,15 +113,12 @@ TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
                                         eval_interval=10_000, checkpoint_interval=25_000), {}),
     ("inverted_double_pendulum", "cpu"): (dict(total_env_steps=150_000), {}),
     ("inverted_pendulum", "paper"): (dict(total_env_steps=100_000), {}),
-    # Humanoid on a laptop: the parallel regime's CPU shape (benchmarks/parallel_regime.py `cpu`
-    # scale; RESULTS.md, issue 23): 256 envs on `gpu` physics (8x gymnasium's speed, docs/physics.md),
-    # batch 1024, 4 updates, 256-wide networks. With it SMFP (the references' recipe, AGENT_PRESETS)
+    # Humanoid on a laptop: FAST_SHAPE_ON_CPU (RESULTS.md, issue 23): 256 envs on `gpu` physics (8x
+    # gymnasium's speed, docs/physics.md), batch 1024, 4 updates, 256-wide networks. With it SMFP (the references' recipe, AGENT_PRESETS)
     # reached an evaluation return of 1,037 at 17 minutes and ~5,000 at 21 minutes from a fresh clone on
     # 2 cores (one run); 32 envs on gymnasium physics had shown no rise in 5 minutes.
-    ("humanoid", "cpu"): (dict(physics="gpu", num_envs=256, batch_size=1024, updates_per_step=4,
-                               replay_capacity=256 * 1024, learning_starts=256 * 10, iterations_per_call=10,
-                               total_env_steps=1_000_000, eval_interval=25_600, eval_episodes=10),
-                          dict(critic_hidden=(256, 256, 256), actor_hidden=(256, 256))),
+    ("humanoid", "cpu"): (dict(FAST_SHAPE_ON_CPU[0], total_env_steps=1_000_000, eval_interval=25_600),
+                          dict(FAST_SHAPE_ON_CPU[1])),
     ("humanoid", "fast"): (dict(total_env_steps=100_000_000), {}),
 }
 
@@ -121,7 +127,7 @@ TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
 # task presets. SMFP's `fast` recipe is the references' (mjx_smfp/recipes.py): at CPU scale it beat
 # today's on all three tasks at equal env steps (pooled exact test p = 0.0033, 3 of 3 strata;
 # benchmarks/RESULTS.md, issue 23); SAC's did not (p = 0.60) and keeps today's. Humanoid's cpu preset
-# is the parallel regime's shape (TASK_PRESETS), so SMFP runs the same recipe there.
+# is FAST_SHAPE_ON_CPU, so SMFP runs the same recipe there.
 AGENT_PRESETS: dict[tuple[str, str, str], dict] = {
     ("smfp", "fast", "*"): recipes.REFERENCE,
     ("smfp", "cpu", "humanoid"): recipes.REFERENCE,
