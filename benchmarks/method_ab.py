@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--agent", default="smfp")
     parser.add_argument("--out", default=None, help="where the table and PNGs go (default: the parent of --base)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     variants = [v.rstrip("/") for v in args.variants.split(",") if v]
     out = args.out or os.path.dirname(os.path.normpath(args.base))
     for folder in [args.base, *variants]:

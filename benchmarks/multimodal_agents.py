@@ -109,6 +109,9 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS_DIR)
     parser.add_argument("--write_results_md", action="store_true")
     args = parser.parse_args(argv)
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     mach, date = machine.summary(), time.strftime("%Y-%m-%d")
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:

@@ -233,6 +233,9 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=1000)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     env_counts = [int(n) for n in args.envs.split(",") if n]  # none: fidelity only
 
     machine = machine_info()

@@ -155,6 +155,9 @@ def main(argv=None):
     parser.add_argument("--mode", default="strong", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     if args.worker:
         print(json.dumps(worker(args)))
         return None

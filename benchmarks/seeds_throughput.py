@@ -88,7 +88,9 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=200, help="iterations (env steps per seed) per timed chunk")
     parser.add_argument("--write_results_md", action="store_true")
     args, rest = parser.parse_known_args(argv)
-    from mjx_smfp import cli
+    from mjx_smfp import cli, compile_cache
+
+    compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     from mjx_smfp import config as config_lib
 
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -303,6 +303,9 @@ def main(argv=None):
     parser.add_argument("--act_envs", type=int, default=4096, help="also time act at this many envs (GPU-sized batch)")
     parser.add_argument("--write_results_md", action="store_true")
     args = parser.parse_args(argv)
+    from mjx_smfp import compile_cache
+
+    compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
 
     import envs
     from mjx_smfp import agents

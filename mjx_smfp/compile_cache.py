@@ -16,6 +16,14 @@ run-to-run noise (about 30 %), while a warm cache more than halves a short train
 cache is on, so a run's numerics do not depend on it; a user's own `--xla_cpu_max_isa` in
 XLA_FLAGS is kept. jaxlib 0.11.2 (the locked set, the GPU machine's) no longer logs these lines
 (checked on this machine), so the cap is applied only to jaxlib older than `LOADER_FIXED_IN`.
+
+Why YNNPACK fusion is off on the CPU (`NO_YNN_FUSION`): jaxlib 0.11 fuses chains of dots,
+elementwise ops and reductions into YNNPACK graphs by default. On the 2-core CPU machines raw MJX
+HalfCheetah stepping (256 envs) ran 2.3x faster without them (2,832 vs 1,215 env-steps/s), and
+the `reduce` kind runs an MLP whose head has 3-8 outputs (SMFP's flow on HalfCheetah: |A| = 6)
+~1.7x slower than one with 12 (SAC's 2|A|), which had put SMFP's cost per action at 1.5x SAC's
+instead of 1.08x (benchmarks/results/policy_cost/smfp_profile.md). jaxlib 0.9.2 knows the flag
+too. A user's own `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS is kept; GPUs ignore it.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ import warnings
 
 CPU_ISA_FLAG = "--xla_cpu_max_isa=AVX2"
 LOADER_FIXED_IN = (0, 11)  # the first jaxlib minor seen loading cached CPU executables silently
+NO_YNN_FUSION = "--xla_cpu_experimental_ynn_fusion_type="  # empty: no YNNPACK fusions (module docstring)
 
 
 def loader_flags_tuning_attributes() -> bool:
@@ -34,20 +43,24 @@ def loader_flags_tuning_attributes() -> bool:
 
 
 def configure(cache_dir: str | None = None) -> str | None:
-    """Cap XLA:CPU at AVX2 where jaxlib needs it (module docstring) and turn on the persistent compilation
-    cache in `cache_dir` (default: $JAX_COMPILATION_CACHE_DIR; neither set: no cache),
-    caching every program however small or quick to compile. Call it before the first JAX
+    """Turn YNNPACK fusion off and cap XLA:CPU at AVX2 where jaxlib needs it (the module docstring
+    says why), and turn on the persistent compilation cache in `cache_dir` (default:
+    $JAX_COMPILATION_CACHE_DIR; neither set: no cache), caching every program however small or
+    quick to compile. Call it before the first JAX
     computation: XLA reads XLA_FLAGS once, when the backend starts. Returns the cache
     directory in use, or None."""
     flags = os.environ.get("XLA_FLAGS", "")
+    wanted = [NO_YNN_FUSION] if "--xla_cpu_experimental_ynn_fusion_type" not in flags else []
     if "--xla_cpu_max_isa" not in flags and loader_flags_tuning_attributes():
+        wanted.append(CPU_ISA_FLAG)
+    if wanted:
         from jax._src import xla_bridge
 
         if xla_bridge.backends_are_initialized():
-            warnings.warn(f"compile_cache.configure() called after JAX started its backends: {CPU_ISA_FLAG} "
-                          "is not in effect, so cached CPU executables log cpu_aot_loader errors on load",
-                          stacklevel=2)
-        os.environ["XLA_FLAGS"] = f"{flags} {CPU_ISA_FLAG}".strip()
+            warnings.warn(f"compile_cache.configure() called after JAX started its backends: {' '.join(wanted)} "
+                          "not in effect (cached CPU executables may log cpu_aot_loader errors; narrow "
+                          "dots run in slow YNNPACK fusions)", stacklevel=2)
+        os.environ["XLA_FLAGS"] = " ".join([flags] + wanted).strip()
     import jax
 
     cache_dir = cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR")

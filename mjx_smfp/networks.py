@@ -100,10 +100,10 @@ class TimeEmbedding(nn.Module):
 
 
 class InputLayer(nn.Module):
-    """First layer of u_theta on the input groups [s, z, emb(t), emb(t - r)], as a SUM of
-    per-group matmuls, so groups may have different (broadcastable) batch shapes: the time
-    embeddings of the one-step map (r = 0, t = 1) are computed once ([1, E]) and broadcast,
-    instead of once per sample.
+    """First layer of u_theta on the input groups [s, z, emb(t), emb(t - r)]. Groups may have
+    different (broadcastable) batch shapes: the time embeddings of the one-step map (r = 0,
+    t = 1) are computed once ([1, E]) and their matmul is added as a bias, instead of once per
+    sample; the per-sample groups share one matmul on their concatenation.
 
     "concat": one kernel over the concatenated groups, LeCun-initialised on the total
     fan-in, i.e. exactly Dense(concat(groups)). "split": one kernel per group, each
@@ -125,9 +125,16 @@ class InputLayer(nn.Module):
         else:  # "split" (MeanFlowConfig validates the mode)
             kernels = [self.param(f"kernel_{i}", init, (n, self.features)) for i, n in enumerate(sizes)]
         out = self.param("bias", nn.initializers.zeros, (self.features,))
+        batch = jnp.broadcast_shapes(*(g.shape[:-1] for g in groups))
         if self.dtype is not None:
             cast = lambda x: x.astype(self.dtype)  # noqa: E731
-            groups, kernels, out = map(cast, groups), map(cast, kernels), cast(out)
+            groups, kernels, out = list(map(cast, groups)), list(map(cast, kernels)), cast(out)
+        # The per-sample groups go through ONE matmul on their concatenation: as a sum of
+        # per-group matmuls (which XLA rewrites a dot of a concatenation into, hence the
+        # barrier) each narrow group costs a full [B, features] pass (smfp_profile.md).
+        per_sample = [(g, k) for g, k in zip(groups, kernels) if g.shape[:-1] == batch]
         for g, k in zip(groups, kernels):
-            out = out + g @ k
-        return out
+            if g.shape[:-1] != batch:  # broadcast groups: computed once, added as a bias
+                out = out + g @ k
+        x = jax.lax.optimization_barrier(jnp.concatenate([g for g, _ in per_sample], axis=-1))
+        return x @ jnp.concatenate([k for _, k in per_sample], axis=0) + out

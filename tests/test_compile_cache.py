@@ -62,3 +62,24 @@ def test_without_the_isa_cap_an_avx512_host_logs_the_errors_on_the_affected_jaxl
     assert report["hits"] >= 1  # loaded all the same: the ERROR lines are noise, not a rejection
     affected = host_has_avx512() and compile_cache.loader_flags_tuning_attributes()
     assert ("cpu_aot_loader" in stderr) == affected, stderr[:2000]
+
+
+def flags_after_configure(xla_flags):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(JAX_PLATFORMS="cpu", **({"XLA_FLAGS": xla_flags} if xla_flags is not None else {}))
+    program = "import os; from mjx_smfp import compile_cache; compile_cache.configure(); print(os.environ['XLA_FLAGS'])"
+    out = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.split()
+
+
+def test_configure_turns_ynnpack_fusion_off_unless_the_user_chose():
+    """YNNPACK fusion runs narrow-output dots ~1.8x slower (compile_cache docstring); a user's
+    own setting of the flag, and their other flags, are kept."""
+    from mjx_smfp.compile_cache import NO_YNN_FUSION
+
+    assert NO_YNN_FUSION in flags_after_configure(None)
+    mine = "--xla_cpu_experimental_ynn_fusion_type=kDot"
+    kept = flags_after_configure(f"{mine} --xla_force_host_platform_device_count=2")
+    assert mine in kept and NO_YNN_FUSION not in kept and "--xla_force_host_platform_device_count=2" in kept

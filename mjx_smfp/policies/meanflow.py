@@ -46,7 +46,8 @@ from flax import struct
 
 from mjx_smfp import meanflow as mf
 from mjx_smfp.networks import ACTIVATIONS, INPUT_LAYERS, MATMUL_DTYPES, MLP, InputLayer, TimeEmbedding
-from mjx_smfp.policies.densities import squashed_gaussian_log_prob, standard_normal_logpdf, tanh_log_det
+from mjx_smfp.policies.densities import (normal_pair, squashed_gaussian_log_prob, standard_normal_logpdf,
+                                        tanh_log_det)
 from mjx_smfp.validation import check
 
 LOG_SIGMA_MIN = -5.0  # default bounds of log sigma (SMFP.Config.log_std_min/max)
@@ -186,9 +187,8 @@ class MeanFlowPolicy:
         return PolicySample(eps=eps, xi=xi, x=x, log_sigma=log_sigma, y=y, action=jnp.tanh(y))
 
     def noise(self, rng: jax.Array, batch_shape) -> tuple[jax.Array, jax.Array]:
-        k_eps, k_xi = jax.random.split(rng)
-        shape = tuple(batch_shape) + (self.action_size,)
-        return jax.random.normal(k_eps, shape), jax.random.normal(k_xi, shape)
+        """(eps, xi), independent N(0, I) of shape batch_shape + (d,), drawn together (normal_pair)."""
+        return normal_pair(rng, tuple(batch_shape) + (self.action_size,))
 
     def draw(self, params, obs: jax.Array, rng: jax.Array) -> PolicySample:
         eps, xi = self.noise(rng, obs.shape[:-1])
