@@ -436,10 +436,9 @@ def cut_cells(record: dict, key: str, limit: float) -> dict:
 def summarise(records: list[dict]) -> list[dict]:
     """Two rows per run and group, `cut` = "wall_s" (at the least run clock every run of its task and
     group reached) and "env_steps" (at the fewest env steps per seed any reached), with final and best
-    over seeds. Groups: "main" (today, reference, ...) and "ablations" (the one-part recipes beside
-    today and the reference of the agents they ablate), so an ablation cuts no main comparison short.
+    over seeds, per group of `groups`.
     With the TEST hook set, each recipe's p-value against `today` of its (task, agent, group) at the
-    same cut, and an ablation's against `reference` too."""
+    same cut, an ablation's against `reference` too, and in the "agents" group each agent's against SMFP's."""
     rows = []
     for task in sorted({r["task"] for r in records}):
         for group, runs in groups([r for r in records if r["task"] == task and any(r["curves"])]):
@@ -454,6 +453,12 @@ def summarise(records: list[dict]) -> list[dict]:
                                  **cut_cells(r, key, limit)})
     if TEST is not None:
         for row in rows:
+            if row["group"] == "agents":  # one recipe per agent there: each agent against SMFP
+                base = [b for b in rows if b["agent"] == "smfp" and b["group"] == "agents"
+                        and all(b[k] == row[k] for k in ("task", "cut"))]
+                if base and row["agent"] != "smfp":
+                    row["final_p_vs_smfp"] = float(TEST(base[0]["final_per_seed"], row["final_per_seed"]))
+                continue
             for against, key in (("today", "final_p"), ("reference", "final_p_vs_reference")):
                 if row["recipe"] == against or (against == "reference" and not is_ablation(row["recipe"])):
                     continue
@@ -469,16 +474,31 @@ def is_ablation(recipe: str) -> bool:
     return recipe.startswith(("reference-minus-", "today-plus-"))
 
 
+GENERATIVE_BASELINES = ("sacflow", "dime")  # compared with the others in the "agents" group only
+
+
+def fast_recipe(agent: str) -> str:
+    """The recipe `agent`'s `fast` preset runs: "reference" where config.AGENT_PRESETS gives it the
+    references' recipe (SMFP since issue 23), else "today" (the agent's own defaults)."""
+    from mjx_smfp import config as config_lib
+
+    return "reference" if (agent, "fast", "*") in config_lib.AGENT_PRESETS else "today"
+
+
 def groups(runs: list[dict]) -> list[tuple[str, list[dict]]]:
-    """One task's runs as ("main", every non-ablation run) and, when there are ablations,
-    ("ablations", them beside the main runs of the agents they ablate): each group is cut, tested
-    and plotted on its own, so an ablation cuts no main comparison short."""
-    main = [r for r in runs if not is_ablation(r["recipe"])]
+    """One task's runs as ("main": SAC's and SMFP's recipes), with ablations ("ablations": them
+    beside the main runs of the agents they ablate), and with SAC Flow or DIME runs ("agents":
+    every agent at its `fast` preset's recipe). Each group is cut, tested and plotted on its own,
+    so a slower agent or an ablation cuts no main comparison short."""
+    main = [r for r in runs if not is_ablation(r["recipe"]) and r["agent"] not in GENERATIVE_BASELINES]
     ablations = [r for r in runs if is_ablation(r["recipe"])]
-    if not ablations:
-        return [("main", main)]
-    ablated = {r["agent"] for r in ablations}
-    return [("main", main), ("ablations", [r for r in main if r["agent"] in ablated] + ablations)]
+    out = [("main", main)]
+    if ablations:
+        ablated = {r["agent"] for r in ablations}
+        out.append(("ablations", [r for r in main if r["agent"] in ablated] + ablations))
+    if any(r["agent"] in GENERATIVE_BASELINES for r in runs):
+        out.append(("agents", [r for r in runs if r["recipe"] == fast_recipe(r["agent"])]))
+    return out
 
 
 def pooled(rows: list[dict]) -> list[dict]:
@@ -538,7 +558,8 @@ def _cell(row: dict, name: str) -> str:
     return (f"{row[name + '_mean']:,.1f} ± {row[name + '_sd']:,.1f}" + (f" [{ci[0]:,.1f}, {ci[1]:,.1f}]" if ci else "")
             + (f" (p {row['final_p']:.3g})" if name == "final" and "final_p" in row else "")
             + (f" (vs reference: p {row['final_p_vs_reference']:.3g})"
-               if name == "final" and "final_p_vs_reference" in row else ""))
+               if name == "final" and "final_p_vs_reference" in row else "")
+            + (f" (vs SMFP: p {row['final_p_vs_smfp']:.3g})" if name == "final" and "final_p_vs_smfp" in row else ""))
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
@@ -555,8 +576,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
         mine = [r for r in rows if r["task"] == task and r["group"] == group]
         wall = next(r["at"] for r in mine if r["cut"] == "wall_s")
         steps = next(r["at"] for r in mine if r["cut"] == "env_steps")
-        lines += [f"### {task}" + (" — ablations (each the reference with one part at today's values)"
-                                   if group == "ablations" else ""), "",
+        title = {"ablations": " — ablations (each the reference with one part at today's values)",
+                 "agents": " — four agents, each at its `fast` preset's recipe (tests: each vs SMFP)"}.get(group, "")
+        lines += [f"### {task}{title}", "",
                   f"| agent | recipe | scale | status | n | final @ {wall:,.0f} s "
                   f"| best @ {wall:,.0f} s | final @ {steps:,} steps | best @ {steps:,} steps "
                   "| reached (clock, env steps, updates) |",

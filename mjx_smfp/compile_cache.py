@@ -46,9 +46,8 @@ def configure(cache_dir: str | None = None) -> str | None:
     """Turn YNNPACK fusion off and cap XLA:CPU at AVX2 where jaxlib needs it (the module docstring
     says why), and turn on the persistent compilation cache in `cache_dir` (default:
     $JAX_COMPILATION_CACHE_DIR; neither set: no cache), caching every program however small or
-    quick to compile. Call it before the first JAX
-    computation: XLA reads XLA_FLAGS once, when the backend starts. Returns the cache
-    directory in use, or None."""
+    quick to compile. Call it before the first JAX computation: XLA reads XLA_FLAGS once, when
+    the backend starts. Returns the cache directory in use, or None."""
     flags = os.environ.get("XLA_FLAGS", "")
     wanted = [NO_YNN_FUSION] if "--xla_cpu_experimental_ynn_fusion_type" not in flags else []
     if "--xla_cpu_max_isa" not in flags and loader_flags_tuning_attributes():

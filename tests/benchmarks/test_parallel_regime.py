@@ -196,3 +196,24 @@ def test_smoke_run_is_interrupted_resumed_with_its_clock_skipped_refused_and_rep
     assert steps_cut["final_per_seed"] == [pytest.approx(np.mean([p["return"] for p in c[-3:]])) for c in rec["curves"]]
     for name in ("parallel_regime.md", "parallel_regime.csv", "parallel_regime.json", "multimodal.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_sacflow_and_dime_form_an_agents_group_at_each_fast_recipe_tested_against_smfp(monkeypatch):
+    """SAC Flow and DIME runs cut no SAC/SMFP comparison short: they go with every agent's `fast`
+    recipe (SMFP's is the reference since issue 23, SAC's today) into their own group, where each
+    agent is tested against SMFP."""
+    monkeypatch.setattr(pr, "TEST", lambda x, y: float(np.mean(y) > np.mean(x)))
+    pts = lambda r, steps: [[(0, 0, 0.0), (50, steps, r)], [(0, 0, 0.0), (50, steps, r + 1)]]  # noqa: E731
+    runs = [_record("hopper", "today", pts(1.0, 1000)), _record("hopper", "reference", pts(2.0, 1000)),
+            _record("hopper", "reference", pts(5.0, 1000), agent="smfp"),
+            _record("hopper", "today", pts(9.0, 1000), agent="smfp"),
+            _record("hopper", "today", pts(3.0, 100), agent="dime")]
+    rows = pr.summarise(runs)
+    main = [r for r in rows if r["group"] == "main"]
+    assert {r["at"] for r in main if r["cut"] == "env_steps"} == {1000} and {r["agent"] for r in main} == {"sac", "smfp"}
+    agents = {(r["agent"], r["recipe"]): r for r in rows if r["group"] == "agents" and r["cut"] == "wall_s"}
+    assert set(agents) == {("sac", "today"), ("smfp", "reference"), ("dime", "today")}
+    assert agents["dime", "today"]["final_p_vs_smfp"] == 0.0 and agents["sac", "today"]["final_p_vs_smfp"] == 0.0
+    assert "final_p_vs_smfp" not in agents["smfp", "reference"] and "final_p" not in agents["dime", "today"]
+    assert {r["at"] for r in rows if r["group"] == "agents" and r["cut"] == "env_steps"} == {100}
+    assert "four agents" in pr.markdown(rows, {"machine": "m", "date": "d"})
