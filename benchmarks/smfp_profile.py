@@ -7,7 +7,9 @@ as benchmarks/throughput.agent_costs) in two fresh processes: XLA:CPU's defaults
 `mjx_smfp.compile_cache.configure()` sets (YNNPACK fusion off), and one more per `--fusion_types`
 value (only that kind of YNNPACK fusion on: which kind costs what). Parts, at HalfCheetah's sizes
 (obs 17, |A| 6) and 256-wide nets (benchmarks.policy_cost's):
-  act / update     the whole SAC and SMFP `act` at `--envs` envs and `update` at `--batch`;
+  act / update     the whole SAC and SMFP `act` at `--envs` envs and `update` at `--batch`, timed
+                   by benchmarks.throughput.agent_costs (policy_cost's harness: state threaded
+                   through the scan, so no part of an update is dead code);
   net              SAC's actor MLP (17-256-256-12), SMFP's flow u(s, eps) and its sigma head;
   head width       an MLP 17-256-256-n at n = 1 ... 16 (SMFP's flow head has |A| outputs,
                    SAC's Gaussian head 2|A|);
@@ -38,28 +40,25 @@ MODES = {"xla_default": "XLA:CPU defaults (YNNPACK fusion on)", "configured": "c
 FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"  # --fusion_types: one more column per value
 
 
-def parts(envs: int, batch: int) -> dict:
-    """name -> (fn(state, obs, key) -> array, state); each jitted inside a scan by `time_parts`."""
+NET = dict(actor_hidden=HIDDEN, critic_hidden=HIDDEN)
+
+
+def parts(envs: int) -> dict:
+    """The parts below act/update: name -> (fn(state, obs, key) -> array, state), each jitted inside
+    a scan by `time_parts`."""
     import jax
     import jax.numpy as jnp
 
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
-    from mjx_smfp.agents.base import Transition
     from mjx_smfp.policies.densities import normal_pair
 
-    net = dict(actor_hidden=HIDDEN, critic_hidden=HIDDEN)
     made = {}
     for name in ("sac", "smfp"):
-        cls = agents.get_class(name).Config
-        agent = agents.make(name, config_lib.make_config(cls, net), OBS, ACT)
+        agent = agents.make(name, config_lib.make_config(agents.get_class(name).Config, NET), OBS, ACT)
         made[name] = agent, agent.init(jax.random.PRNGKey(0))
     (sac, sac_state), (smfp, smfp_state) = made["sac"], made["smfp"]
     k = jax.random.split(jax.random.PRNGKey(1), 8)
-    batch_data = Transition(obs=jax.random.normal(k[0], (batch, OBS)),
-                            action=jax.random.uniform(k[1], (batch, ACT), minval=-1, maxval=1),
-                            reward=jnp.ones(batch), next_obs=jax.random.normal(k[2], (batch, OBS)),
-                            terminated=jnp.zeros(batch), truncated=jnp.zeros(batch))
 
     def mlp(n):
         w = (jax.random.normal(k[3], (OBS, 256)) * 0.1, jax.random.normal(k[4], (256, 256)) * 0.06,
@@ -72,10 +71,6 @@ def parts(envs: int, batch: int) -> dict:
     eps = lambda o: o[:, :ACT]  # noqa: E731  (per-sample, so nothing is hoisted out of the scan)
     two_normals = lambda key: [jax.random.normal(kk, (envs, ACT)) for kk in jax.random.split(key)]  # noqa: E731
     return {
-        "act: SAC": (lambda s, o, key: sac.act(s, o, key), sac_state),
-        "act: SMFP": (lambda s, o, key: smfp.act(s, o, key), smfp_state),
-        "update: SAC": (lambda s, o, key: sac.update(s, batch_data, key)[0].critic_params, sac_state),
-        "update: SMFP": (lambda s, o, key: smfp.update(s, batch_data, key)[0].critic_params, smfp_state),
         "net: SAC actor MLP": (lambda s, o, key: sac.policy.network.apply(s.actor_params, o), sac_state),
         "net: SMFP flow u(s, eps)": (lambda s, o, key: smfp.policy.flow(s.actor_params, o, eps(o)), smfp_state),
         "net: SMFP sigma head": (lambda s, o, key: smfp.policy.log_sigma(s.actor_params, o), smfp_state),
@@ -91,9 +86,17 @@ def parts(envs: int, batch: int) -> dict:
 
 
 def time_parts(envs: int, batch: int, repeats: int, rounds: int) -> dict:
-    """ms per call of every part, median over `rounds` interleaved rounds of `repeats` calls."""
+    """ms per call of SAC's and SMFP's act and update (benchmarks.throughput.agent_costs, the harness
+    of benchmarks.policy_cost) and of every part, median over `rounds` interleaved rounds of
+    `repeats` calls."""
     import jax
     import jax.numpy as jnp
+
+    from benchmarks.throughput import agent_costs
+
+    costs = agent_costs(["sac", "smfp"], NET, OBS, ACT, batch, (envs,), repeats, rounds)
+    ms = {f"{what}: {label}": costs[f"{name}_{what}_ms" if what == "update" else f"{name}_act_{envs}_ms"]
+          for what in ("act", "update") for name, label in (("sac", "SAC"), ("smfp", "SMFP"))}
 
     obs0 = jax.random.normal(jax.random.PRNGKey(3), (envs, OBS))
 
@@ -103,13 +106,13 @@ def time_parts(envs: int, batch: int, repeats: int, rounds: int) -> dict:
             def body(carry, i):  # the observations roll, so nothing is hoisted out of the loop
                 acc, o = carry
                 out = fn(state, o, jax.random.PRNGKey(i))
-                return (acc + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(out)), jnp.roll(o, 1, axis=0)), None
+                return (acc + jnp.sum(out), jnp.roll(o, 1, axis=0)), None
 
             return jax.lax.scan(body, (0.0, obs0), jnp.arange(repeats))[0][0]
 
         return run
 
-    runs = {name: (scanned(fn), state) for name, (fn, state) in parts(envs, batch).items()}
+    runs = {name: (scanned(fn), state) for name, (fn, state) in parts(envs).items()}
     for run, state in runs.values():
         run(state).block_until_ready()
     times = {name: [] for name in runs}
@@ -118,7 +121,7 @@ def time_parts(envs: int, batch: int, repeats: int, rounds: int) -> dict:
             t0 = time.perf_counter()
             run(state).block_until_ready()
             times[name].append(1e3 * (time.perf_counter() - t0) / repeats)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {**ms, **{name: statistics.median(t) for name, t in times.items()}}
 
 
 def child(mode: str, args) -> None:

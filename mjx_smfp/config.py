@@ -114,9 +114,10 @@ TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
     ("inverted_double_pendulum", "cpu"): (dict(total_env_steps=150_000), {}),
     ("inverted_pendulum", "paper"): (dict(total_env_steps=100_000), {}),
     # Humanoid on a laptop: FAST_SHAPE_ON_CPU (RESULTS.md, issue 23): 256 envs on `gpu` physics (8x
-    # gymnasium's speed, docs/physics.md), batch 1024, 4 updates, 256-wide networks. With it SMFP (the references' recipe, AGENT_PRESETS)
-    # reached an evaluation return of 1,037 at 17 minutes and ~5,000 at 21 minutes from a fresh clone on
-    # 2 cores (one run); 32 envs on gymnasium physics had shown no rise in 5 minutes.
+    # gymnasium's speed, docs/physics.md), batch 1024, 4 updates, 256-wide networks. With it SMFP (the
+    # references' recipe, AGENT_PRESETS) reached an evaluation return of 1,037 at 17 minutes and ~5,000
+    # at 21 minutes from a fresh clone on 2 cores (one run); 32 envs on gymnasium physics had shown no
+    # rise in 5 minutes.
     ("humanoid", "cpu"): (dict(FAST_SHAPE_ON_CPU[0], total_env_steps=1_000_000, eval_interval=25_600),
                           dict(FAST_SHAPE_ON_CPU[1])),
     ("humanoid", "fast"): (dict(total_env_steps=100_000_000), {}),
