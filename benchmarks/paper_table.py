@@ -28,7 +28,9 @@ Student-t 95 % interval of the mean (`benchmarks.stats`), beside the published n
 ~1M steps); each pair of agents at the same steps is compared by the exact Mann-Whitney test
 (with the Welch-t interval of the difference), and called resolved only when p < 0.05.
 `--lost FILE` takes the per-seed finals of runs that have neither a run dir nor a record from an
-older generated paper_table.json (runs lost with a machine before records existed).
+older generated paper_table.json (runs lost with a machine before records existed), each only
+where that table's command configured its agent as this one does (SAC at another --init_temperature
+is left out).
 `--smoke` runs the whole path in about a minute (tiny budget and nets,
 2 seeds, one cheap task) into a temporary --out unless one is given.
 """
@@ -38,6 +40,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -125,14 +128,41 @@ def summarise_finals(finals: list[float], bests: list[float], env_steps: int, ev
     return row
 
 
-def lost_rows(path: str | None) -> dict:
+def lost_rows(path: str | None, overrides: dict[str, dict]) -> dict:
     """(task, agent) -> row of an older generated `paper_table.json` (`--lost`): the per-seed finals
-    of runs whose run dirs were lost before records existed."""
+    of runs whose run dirs were lost before records existed. A row stands in only when the older
+    table's command gave its agent the configuration this command's options (`overrides`, per
+    agent) give it; otherwise (say SAC under another --init_temperature) it is left out, with a note."""
     if not path:
         return {}
     with open(path) as f:
-        rows = json.load(f)["rows"]
-    return {(r["task"], r["agent"]): r for r in rows if r.get("final_per_seed")}
+        old = json.load(f)
+    command = old.get("meta", {}).get("command")
+    then = parse(shlex.split(command)[3:])[1] if command else None
+    kept = {}
+    for r in old["rows"]:
+        if not r.get("final_per_seed"):
+            continue
+        if then is not None and r["agent"] in overrides:
+            changed = option_changes(r["task"], r["agent"], split_overrides(then, [r["agent"]])[r["agent"]],
+                                     overrides[r["agent"]])
+            if changed:
+                print(f"[paper] --lost: {r['task']}/{r['agent']} of {path} not used, its command configured it "
+                      f"otherwise ({'; '.join(changed)})", flush=True)
+                continue
+        kept[(r["task"], r["agent"])] = r
+    return kept
+
+
+def option_changes(task: str, agent: str, then: dict, now: dict) -> list[str]:
+    """`config_changes` between the paper-protocol configurations two sets of options give one agent."""
+    from mjx_smfp import config as config_lib
+
+    def configured(pairs: dict) -> dict:
+        return json.loads(json.dumps(config_lib.to_dict(*config_lib.build({"env": task, "agent": agent,
+                                                                             "preset": "paper", **pairs}))))
+
+    return config_changes(configured(then), configured(now))
 
 
 def _window(row: dict) -> str:
@@ -398,11 +428,11 @@ def train(task: str, agent: str, args, overrides: dict, stop) -> str:
     return "stopped"
 
 
-def report(args, tasks: list[str], agent_names: list[str]) -> list[dict]:
+def report(args, tasks: list[str], agent_names: list[str], overrides: dict[str, dict]) -> list[dict]:
     """Rewrite the records, the per-task PNGs and the paper table from the runs under --out."""
     mach = machine.summary()
     date = time.strftime("%Y-%m-%d %H:%M")
-    rows, curves, lost = [], {}, lost_rows(args.lost)
+    rows, curves, lost = [], {}, lost_rows(args.lost, overrides)
     for task in tasks:
         curves[task] = {}
         for agent in agent_names:
@@ -500,12 +530,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                   f"{task}/{agent}", flush=True)
             status = train(task, agent, args, per_agent[agent], stop)
             if status != "skipped":
-                report(args, tasks, agent_names)
+                report(args, tasks, agent_names, per_agent)
             if stop.requested:
                 print("[paper] stopped; re-run the same command to continue", flush=True)
                 break
         print(progress_line(runs, args.out, args.budget, args.seeds, t0, steps0), flush=True)
-    rows = report(args, tasks, agent_names)
+    rows = report(args, tasks, agent_names, per_agent)
     print(f"[paper] wrote {args.out}/paper_table.{{md,csv,json}} and one PNG per task", flush=True)
     return rows
 

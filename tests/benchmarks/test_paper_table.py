@@ -98,6 +98,20 @@ def test_lost_runs_are_reported_from_an_older_table_with_their_source(tmp_path):
     assert not (tmp_path / "hopper.png").exists()  # no curves on record: no empty figure
 
 
+def test_a_lost_run_stands_in_only_where_its_table_configured_the_agent_as_this_command_does(tmp_path):
+    seeds = {"final_per_seed": [1.0, 2.0, 3.0, 4.0], "best_per_seed": [1.0, 2.0, 3.0, 4.0]}
+    old = {"meta": {"command": "python -m benchmarks.paper_table --tasks hopper --agents smfp,sac --seeds 4 "
+                               "--budget 100000 --out somewhere --report"},
+           "rows": [{"task": "hopper", "agent": a, "status": "done", "env_steps": 100_000, "evaluations": 20, **seeds}
+                    for a in ("smfp", "sac")]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    smfp, sac = pt.main(["--report", "--tasks", "hopper", "--agents", "smfp,sac", "--seeds", "4", "--budget",
+                         "100000", "--out", str(tmp_path), "--lost", str(tmp_path / "old.json"),
+                         "--init_temperature", "0.1"])
+    assert smfp["status"] == "done" and smfp["seeds"] == 4  # 0.1 is SMFP's default: the same configuration
+    assert sac["seeds"] == 0 and "source" not in sac  # SAC's default is 1.0: another configuration, left out
+
+
 def test_a_run_lists_each_machine_that_trained_it_once_in_order(tmp_path, monkeypatch):
     for here in ("cpu A", "cpu A", "cpu B", "cpu B"):  # started, resumed, moved, resumed
         monkeypatch.setattr(pt.machine, "summary", lambda here=here: here)
