@@ -138,14 +138,14 @@ def lost_rows(path: str | None, overrides: dict[str, dict]) -> dict:
     with open(path) as f:
         old = json.load(f)
     command = old.get("meta", {}).get("command")
-    then = parse(shlex.split(command)[3:])[1] if command else None
+    then = (split_overrides(parse(shlex.split(command)[3:])[1], sorted({r["agent"] for r in old["rows"]}))
+            if command else None)  # per agent, as that command split its options
     kept = {}
     for r in old["rows"]:
         if not r.get("final_per_seed"):
             continue
         if then is not None and r["agent"] in overrides:
-            changed = option_changes(r["task"], r["agent"], split_overrides(then, [r["agent"]])[r["agent"]],
-                                     overrides[r["agent"]])
+            changed = option_changes(r["task"], r["agent"], then[r["agent"]], overrides[r["agent"]])
             if changed:
                 print(f"[paper] --lost: {r['task']}/{r['agent']} of {path} not used, its command configured it "
                       f"otherwise ({'; '.join(changed)})", flush=True)

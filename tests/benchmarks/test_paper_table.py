@@ -99,9 +99,10 @@ def test_lost_runs_are_reported_from_an_older_table_with_their_source(tmp_path):
 
 
 def test_a_lost_run_stands_in_only_where_its_table_configured_the_agent_as_this_command_does(tmp_path):
+    # the older command has an SMFP-only option (its default): it must not break the SAC row
     seeds = {"final_per_seed": [1.0, 2.0, 3.0, 4.0], "best_per_seed": [1.0, 2.0, 3.0, 4.0]}
     old = {"meta": {"command": "python -m benchmarks.paper_table --tasks hopper --agents smfp,sac --seeds 4 "
-                               "--budget 100000 --out somewhere --report"},
+                               "--budget 100000 --out somewhere --report --md_coef 0.01"},
            "rows": [{"task": "hopper", "agent": a, "status": "done", "env_steps": 100_000, "evaluations": 20, **seeds}
                     for a in ("smfp", "sac")]}
     (tmp_path / "old.json").write_text(json.dumps(old))
