@@ -1,15 +1,21 @@
 """Behaviour on the 4-mode bandit, every agent trained the same way: the mass each puts on each
-optimal mode, its mean reward, and a scatter of its stochastic actions side by side.
+optimal mode, its mean reward, its own entropy estimate against the entropy of its actions, and a
+scatter of its stochastic actions side by side.
 
-    python -m benchmarks.multimodal_agents --agents sac,smfp,sacflow,dime --seeds 0,1,2
+    python -m benchmarks.multimodal_agents --agents sac,smfp,sacflow,dime,sacflow+entropy_estimator=marginal
 
 Each (agent, seed) trains with the `multimodal` task preset (gamma 0, 64x64 nets, learning rates
-1e-3, alpha_0 0.01) for `--steps` env steps, then draws 4000 stochastic actions. Writes
-benchmarks/results/multimodal_agents.{csv,json,png}; --write_results_md appends the table.
+1e-3, alpha_0 0.01) for `--steps` env steps, then draws 4000 stochastic actions at the one state.
+An agent may carry options after a `+` (`sacflow+entropy_estimator=marginal`). "Estimate" is
+-E log pi as the agent computes it for its temperature and actor (SAC: exact; SMFP: its
+conditional surrogate; SAC Flow: its path density or the marginal bound; DIME: its path-ratio
+bound); "k-NN" is a Kozachenko-Leonenko estimate of the actions' entropy from the samples alone.
+Writes benchmarks/results/multimodal_agents.{csv,json,png}; --write_results_md appends the table.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 
@@ -23,8 +29,38 @@ from benchmarks.wallclock_vs_sac import LABELS
 SECTION = "## Multimodality: the 4-mode bandit, every agent"
 
 
-def train_and_sample(agent: str, seed: int, steps: int, samples: int = 4000) -> dict:
-    """Train `agent` on the bandit and return its stochastic actions, mode masses and reward."""
+def knn_entropy(samples: np.ndarray, k: int = 3) -> float:
+    """Kozachenko-Leonenko estimate of the differential entropy of `samples` [n, d] (nats):
+    psi(n) - psi(k) + log V_d + d mean log eps_k, eps_k the distance to the k-th nearest neighbour."""
+    x = np.asarray(samples, np.float64)
+    n, d = x.shape
+    sq = np.sum(x * x, axis=1)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
+    np.fill_diagonal(dist, np.inf)
+    eps = np.partition(dist, k - 1, axis=1)[:, k - 1]
+    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return sum(1.0 / j for j in range(k, n)) + log_unit_ball + d * float(np.mean(np.log(eps)))
+
+
+def label(spec: str) -> str:
+    """"sacflow+entropy_estimator=marginal" -> "SAC Flow (entropy_estimator=marginal)"."""
+    agent, *options = spec.split("+")
+    return LABELS.get(agent, agent) + (f" ({', '.join(options)})" if options else "")
+
+
+def log_pi_estimate(agent, actor_params, obs, rng):
+    """(actions, the agent's own log pi estimate of each): `policy.sample` for the SAC family, SMFP's
+    draw scored by its conditional surrogate."""
+    policy = agent.policy
+    if hasattr(policy, "sample"):
+        return policy.sample(actor_params, obs, rng)
+    draw = policy.draw(actor_params, obs, rng)
+    return draw.action, policy.log_prob(actor_params, obs, draw)
+
+
+def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> dict:
+    """Train the agent `spec` ("name" or "name+option=value+...") on the bandit and return its
+    stochastic actions, mode masses, reward, own entropy estimate and the actions' k-NN entropy."""
     import jax
     import jax.numpy as jnp
 
@@ -32,18 +68,21 @@ def train_and_sample(agent: str, seed: int, steps: int, samples: int = 4000) -> 
     from mjx_smfp import config as config_lib
     from mjx_smfp.engine import Engine
 
+    agent, *options = spec.split("+")
     cfg, agent_cfg = config_lib.build(dict(env="multimodal", env_kwargs='{"num_modes": 4}', agent=agent,
                                            preset="cpu", num_envs=16, total_env_steps=steps, batch_size=128,
-                                           updates_per_step=4, normalize_obs=False, eval_interval=0, seed=seed))
+                                           updates_per_step=4, normalize_obs=False, eval_interval=0, seed=seed,
+                                           **dict(option.split("=", 1) for option in options)))
     engine = Engine(cfg, agent_cfg)
     t0 = time.time()
     ts, _ = engine.warmup(engine.init_state())
     for _ in range(cfg.train_calls):
         ts, _ = engine.train_chunk(ts)
     bandit = envs.make("multimodal", num_modes=4)
-    actions = jax.jit(engine.agent.act)(ts.agent, jnp.zeros((samples, bandit.observation_size)),
-                                        jax.random.PRNGKey(seed + 11))
-    return dict(agent=agent, seed=seed, seconds=time.time() - t0, actions=np.asarray(actions),
+    actions, logp = jax.jit(log_pi_estimate, static_argnums=0)(
+        engine.agent, ts.agent.actor_params, jnp.zeros((samples, bandit.observation_size)), jax.random.PRNGKey(seed + 11))
+    return dict(agent=spec, seed=seed, seconds=time.time() - t0, actions=np.asarray(actions),
+                entropy_estimate=-float(jnp.mean(logp)), knn_entropy=knn_entropy(np.asarray(actions)),
                 masses=np.asarray(bandit.mode_masses(actions)), reward=float(bandit.reward(actions).mean()),
                 modes_over_10pct=int(np.sum(np.asarray(bandit.mode_masses(actions)) >= 0.10)))
 
@@ -66,7 +105,7 @@ def scatter(runs: list[dict], path: str, title: str) -> None:
         ax.scatter(r["actions"][:, 0], r["actions"][:, 1], s=2, alpha=0.3)
         ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="red", s=80)
         masses = ", ".join(f"{m:.2f}" for m in r["masses"])
-        ax.set_title(f"{LABELS.get(agent, agent)}: mass [{masses}]\nreward {r['reward']:.2f}", fontsize=9)
+        ax.set_title(f"{label(agent)}: mass [{masses}]\nreward {r['reward']:.2f}", fontsize=9)
         ax.set_xlim(-1, 1)
         ax.set_ylim(-1, 1)
         ax.set_aspect("equal")
@@ -77,27 +116,35 @@ def scatter(runs: list[dict], path: str, title: str) -> None:
 
 
 def table(runs: list[dict]) -> list[dict]:
-    """Per agent, mean ± s.d. over seeds of the reward, the largest mode mass and the modes holding >= 10 %."""
+    """Per agent, mean ± s.d. over seeds of the reward, the largest mode mass, the modes holding >= 10 %,
+    the agent's entropy estimate and the actions' k-NN entropy."""
     rows = []
     for agent in dict.fromkeys(r["agent"] for r in runs):
         mine = [r for r in runs if r["agent"] == agent]
         reward = np.array([r["reward"] for r in mine])
         top = np.array([r["masses"].max() for r in mine])
         modes = np.array([r["modes_over_10pct"] for r in mine])
+        estimate = np.array([r["entropy_estimate"] for r in mine])
+        knn = np.array([r["knn_entropy"] for r in mine])
         rows.append(dict(agent=agent, seeds=len(mine), reward_mean=float(reward.mean()), reward_sd=float(reward.std()),
                          top_mode_mass_mean=float(top.mean()), top_mode_mass_sd=float(top.std()),
                          modes_mean=float(modes.mean()), modes_sd=float(modes.std()),
+                         entropy_estimate_mean=float(estimate.mean()), entropy_estimate_sd=float(estimate.std()),
+                         knn_entropy_mean=float(knn.mean()), knn_entropy_sd=float(knn.std()),
                          seconds_mean=float(np.mean([r["seconds"] for r in mine]))))
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| agent | seeds | mean reward | largest mode mass | modes with ≥ 10 % mass | train s (CPU) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| agent | seeds | mean reward | largest mode mass | modes with ≥ 10 % mass | entropy: own estimate "
+             "(nats) | entropy: k-NN of actions (nats) | train s (CPU) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {LABELS.get(r['agent'], r['agent'])} | {r['seeds']} | {r['reward_mean']:.2f} ± "
+        lines.append(f"| {label(r['agent'])} | {r['seeds']} | {r['reward_mean']:.2f} ± "
                      f"{r['reward_sd']:.2f} | {r['top_mode_mass_mean']:.2f} ± {r['top_mode_mass_sd']:.2f} | "
-                     f"{r['modes_mean']:.1f} ± {r['modes_sd']:.1f} | {r['seconds_mean']:.0f} |")
+                     f"{r['modes_mean']:.1f} ± {r['modes_sd']:.1f} | {r['entropy_estimate_mean']:.1f} ± "
+                     f"{r['entropy_estimate_sd']:.1f} | {r['knn_entropy_mean']:.1f} ± {r['knn_entropy_sd']:.1f} | "
+                     f"{r['seconds_mean']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -119,7 +166,8 @@ def main(argv=None):
             runs.append(train_and_sample(agent, seed, args.steps))
             r = runs[-1]
             print(f"[bandit] {agent} seed {seed}: reward {r['reward']:.3f}, masses {np.round(r['masses'], 2)}, "
-                  f"{r['seconds']:.0f} s", flush=True)
+                  f"entropy estimate {r['entropy_estimate']:.2f} vs k-NN {r['knn_entropy']:.2f}, {r['seconds']:.0f} s",
+                  flush=True)
     rows = table(runs)
     md = markdown(rows)
     print(md)

@@ -17,7 +17,8 @@ sampled PATH is exact and cheap; each policy turns it into its log pi estimate:
   without raising the action's real spread (per-step sigma_k could: docs/baselines.md). It is
   still the PATH's entropy, H(a) + H(y_0..y_{K-1} | y_K): a trained flow that contracts toward a
   mode forgets y_0 and the non-final noises, and the estimate then reads below H(a) by their
-  entropy (measured -5.4 nats on the bandit; docs/baselines.md).
+  entropy (measured -5.4 nats on the bandit; docs/baselines.md). Opt-in, ours:
+  `entropy_estimator="marginal"` replaces it by a lower bound on H(a) itself from M more chains.
 * `DiffusionPolicy` (DIME, arXiv 2502.02316; ALRhub/DIME's DIS sampler): x_0 ~ N(0, s0^2 I)
   (s0 = 2.5), N Euler-Maruyama steps of the overdamped Langevin SDE toward the prior with a
   learned control f:  x_{n+1} = x_n + eta_n (-x_n / s0^2 + f(s, x_n, t_n)) + sqrt(2 eta_n) xi_n,
@@ -46,6 +47,7 @@ from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
 from mjx_smfp.validation import check
 
 VELOCITIES = ("mlp", "gated")
+ENTROPY_ESTIMATORS = ("path", "marginal")
 # DIME's cosine step-size schedule c(n) (reference: diffusion/common/scheduler.py get_cosine_schedule,
 # configs/sampler/dt_schedule/cosine.yaml): floor, offset s and power.
 COSINE_MIN, COSINE_OFFSET, COSINE_POWER = 0.001, 0.008, 2.0
@@ -115,11 +117,17 @@ class FlowChainConfig:
     time_embed_dim: int = 32  # width of the step-time embedding
     gate_bias: float = 5.0  # initial gate logit g (zero kernel): the gate starts at sigmoid(5) ~ 0.993
     out_scale: float = 0.01  # variance scale of the velocity / candidate output layer: small at init
+    # log pi estimate: "path" (the authors': density of the noise-augmented path) | "marginal" (ours, off
+    # by default: a lower bound on the action's own entropy from `marginal_chains` more chains)
+    entropy_estimator: str = "path"
+    marginal_chains: int = 8  # M: more chains per state behind the "marginal" estimate (it costs M + 1 chains)
 
     def __post_init__(self):
         check(self, "flow_steps", "time_embed_dim", at_least=1)
+        check(self, "marginal_chains", at_least=1)
         check(self, "out_scale", positive=True)
         check(self, "velocity", choices=VELOCITIES)
+        check(self, "entropy_estimator", choices=ENTROPY_ESTIMATORS)
         check(self, "gate_bias", finite=True)
 
 
@@ -195,6 +203,34 @@ class FlowChainPolicy(GaussianChain):
         times = jnp.arange(k, dtype=y0.dtype) / k
         (y, logp), _ = jax.lax.scan(step, (y0, standard_normal_logpdf(y0)), (times, noise))
         return y, logp - k * jnp.sum(log_std, axis=-1)
+
+    def sample(self, params, obs: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """As GaussianChain.sample; with `entropy_estimator="marginal"` log pi is the marginal estimate."""
+        if self.config.entropy_estimator == "path":
+            return super().sample(params, obs, rng)
+        k_action, k_others = jax.random.split(rng)
+        start, noise = self.noise(k_action, obs.shape[0])
+        y, _ = self._run(params, obs, start, noise)
+        return jnp.tanh(y), self.marginal_log_density(params, obs, y, noise[-1], k_others) - tanh_log_det(y)
+
+    def marginal_log_density(self, params, obs: jax.Array, y: jax.Array, last_noise: jax.Array,
+                             rng: jax.Array) -> jax.Array:
+        """Estimate of log p(y_K = y | s), [B], for the y a chain drew with last-step noise `last_noise`.
+
+        The last step makes p(y_K | s) = E N(y_K; m(y_{K-1}), sigma(s)^2) over y_{K-1}. The estimate
+        averages that kernel over the chain's own mean m_0 = y - sigma(s) last_noise and the means m_j
+        of M more chains (their last step run without noise): log 1/(M+1) sum_{j=0..M} N(y; m_j, sigma^2).
+        Keeping m_0 in the average makes -E of it a LOWER bound on H(y_K) (H(y_K) = H(sigma xi) +
+        I(y_K; y_{K-1}), and this is the contrastive (InfoNCE) bound on I, at most log(M+1)), so an
+        actor cannot raise it without raising H(y_K); leaving m_0 out would give an upper bound that an
+        actor games by shrinking sigma. Unlike the path density it does not count the noise a
+        contracting flow forgets (docs/baselines.md). Costs M more chains per action."""
+        m, b = self.config.marginal_chains, obs.shape[0]
+        start, noise = self.noise(rng, m * b)
+        others, _ = self._run(params, jnp.tile(obs, (m, 1)), start, noise.at[-1].set(0.0))
+        log_std = self.log_std(params, obs)
+        z = jnp.concatenate([last_noise[None], (y[None] - others.reshape(m, b, -1)) * jnp.exp(-log_std)[None]])
+        return jax.nn.logsumexp(standard_normal_logpdf(z), axis=0) - math.log(m + 1) - jnp.sum(log_std, axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)

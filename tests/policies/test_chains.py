@@ -54,6 +54,33 @@ def test_sac_flow_steps_are_gated_euler_steps_with_one_state_noise_for_all_steps
     np.testing.assert_allclose(np.asarray(logp), np.asarray(expected), rtol=1e-5, atol=1e-4)
 
 
+def test_sac_flow_marginal_estimate_is_the_action_density_by_quadrature_in_1d():
+    """The opt-in "marginal" log pi: with K = 1 and d = 1, p(y_1) = int N(y_0) N(y_1; m(y_0), sigma^2) dy_0
+    exactly, integrated here on a fine grid of y_0. The estimate from M = 20000 more chains (the own
+    chain's term weighs 1/20001) matches it at points across the spread (a mis-shaped tile/reshape, a
+    missing sigma normaliser or the last step's noise left in the means would not), and sample()
+    returns that estimate, own last noise included, minus log|tanh'|."""
+    config = FlowChainConfig(flow_steps=1, out_scale=1.0, entropy_estimator="marginal", marginal_chains=20_000)
+    policy = FlowChainPolicy(1, (32, 32), config, log_std_bounds=(-1.0, -0.5))
+    params = policy.init(jax.random.PRNGKey(0), 2)
+    obs = jnp.ones((1, 2))
+    grid = jnp.linspace(-8.0, 8.0, 8001)[:, None]
+    means, _ = policy._run(params, jnp.ones((grid.shape[0], 2)), grid, jnp.zeros((1,) + grid.shape))
+    std = float(jnp.exp(policy.log_std(params, obs))[0, 0])
+    ys = jnp.linspace(float(means.min()) - std, float(means.max()) + std, 7)
+    kernel = jnp.exp(-0.5 * ((ys[None, :] - means) / std) ** 2) / (std * np.sqrt(2 * np.pi))
+    exact = jnp.log(jnp.sum(jnp.exp(standard_normal_logpdf(grid))[:, None] * kernel, axis=0) * (grid[1, 0] - grid[0, 0]))
+    estimate = jax.jit(lambda y: jax.vmap(lambda yi: policy.marginal_log_density(
+        params, obs, yi[None, None], jnp.zeros((1, 1)), jax.random.PRNGKey(3))[0])(y))(ys)
+    np.testing.assert_allclose(np.asarray(estimate), np.asarray(exact), atol=0.03)
+    k_action, k_others = jax.random.split(jax.random.PRNGKey(4))
+    action, logp = policy.sample(params, obs, jax.random.PRNGKey(4))
+    y = jnp.arctanh(action)
+    last_noise = policy.noise(k_action, 1)[1][-1]
+    expected = policy.marginal_log_density(params, obs, y, last_noise, k_others) - jnp.log1p(-action[:, 0] ** 2)
+    np.testing.assert_allclose(np.asarray(logp), np.asarray(expected), rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("steps", [2, 16])
 def test_dime_log_pi_hat_is_a_normalised_path_ratio(steps):
     """log pi_hat = log p(x_{0:N}) - log q(x_{0:N-1} | x_N) - log|tanh'|, and q(. | x_N) is a normalised
