@@ -3,7 +3,8 @@ reference code: SAC Flow's path log-density is a normalised density (importance 
 uses one sigma(s) for every step and the gated Euler step y + dt z (h - y) with the gate open at
 init; DIME's log pi_hat is a normalised path ratio (importance sampling over the action alone), its
 step sizes are the learned cosine schedule whose last step is small, not a fixed VP floor; the
-deterministic action is the zero-noise chain, and each action costs its stated network calls."""
+deterministic action is the zero-noise chain, and each action costs its stated network calls; SAC Flow's opt-in
+marginal estimate matches the exact density by quadrature and costs nothing when only the action is used."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -129,3 +130,19 @@ def test_one_action_costs_the_stated_number_of_network_calls(policy, calls, monk
         action, logp = policy.sample(params, jnp.zeros((7, 5)), jax.random.PRNGKey(1))
     assert len(count) == calls == policy.network_calls
     assert action.shape == (7, 3) and logp.shape == (7,) and bool(jnp.all(jnp.abs(action) < 1))
+
+
+def test_sac_flow_marginal_estimate_costs_nothing_when_only_the_action_is_used():
+    """Acting needs no log pi: with `entropy_estimator="marginal"` the M more chains feed only log pi,
+    so XLA drops them from a compiled act and it costs the path estimator's flops; log pi costs ~M+1 x."""
+    def flops(estimator, fn):
+        policy = FlowChainPolicy(2, (32, 32), FlowChainConfig(entropy_estimator=estimator))
+        params = policy.init(jax.random.PRNGKey(0), 3)
+        compiled = jax.jit(fn(policy)).lower(params, jnp.zeros((64, 3)), jax.random.PRNGKey(1)).compile()
+        analysis = compiled.cost_analysis()
+        return (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+
+    act = lambda policy: lambda p, o, k: policy.sample(p, o, k)[0]  # noqa: E731
+    assert flops("marginal", act) == pytest.approx(flops("path", act), rel=0.01)  # (one more key split)
+    log_pi = lambda policy: lambda p, o, k: policy.sample(p, o, k)[1]  # noqa: E731
+    assert flops("marginal", log_pi) > 5 * flops("path", log_pi)
