@@ -121,10 +121,11 @@ def test_dime_reward_is_not_capped_by_its_noise_schedule(trained):
 def test_reference_defaults_are_the_agents_defaults():
     """Per-agent defaults from the reference code (docs/baselines.md): SAC Flow's target entropy 0,
     alpha0 0.2, temperature and critic lr 1e-3, delay 3; DIME's target |A| (H(N(0, 2.5^2)) - 4) per
-    dimension ~ -1.665 |A| on its bound, temperature lr 1e-3, delay 3."""
+    dimension ~ -1.665 |A| on its bound, temperature lr 1e-3, delay 3; SAC Flow's log pi is its path density."""
     flow, dime = SACFlow.Config(), DIME.Config()
     assert (flow.target_entropy, flow.init_temperature, flow.temperature_lr, flow.critic_lr, flow.policy_delay) == (
         0.0, 0.2, 1e-3, 1e-3, 3)
+    assert flow.policy.entropy_estimator == "path"  # the authors' estimator; "marginal" is our opt-in
     assert DIME(dime, 3, 6).target_entropy == pytest.approx(6 * (HALF_LOG_2PI_E + math.log(2.5) - 4.0))
     assert DIME(dataclasses.replace(dime, target_entropy=-1.0), 3, 6).target_entropy == -1.0
     # Any of the target fields overrides DIME's own default, not only the absolute one.
@@ -134,6 +135,7 @@ def test_reference_defaults_are_the_agents_defaults():
 
 @pytest.mark.parametrize("config, field, value", [
     (FlowChainConfig, "flow_steps", 0), (FlowChainConfig, "velocity", "lstm"),
+    (FlowChainConfig, "entropy_estimator", "exact"), (FlowChainConfig, "marginal_chains", 0),
     (SACFlow.Config, "log_std_max", -6.0), (FlowChainConfig, "gate_bias", float("nan")),
     (DiffusionConfig, "diffusion_steps", 0), (DiffusionConfig, "prior_std", 0.0),
     (DiffusionConfig, "step_size_init", -0.1),
