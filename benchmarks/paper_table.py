@@ -317,11 +317,21 @@ def saved_config(out: str, task: str, agent: str) -> dict | None:
 
 
 def config_changes(before: dict, now: dict) -> list[str]:
-    """'part.field: before -> now' for each train/agent field that differs; fields absent from
-    `before` (added to the code since that run started) and the run's location do not count."""
+    """'part.field: before -> now' for each train/agent field that differs, nested configs field by
+    field; fields absent from `before` (added to the code since that run started) and the run's
+    location do not count."""
     now = json.loads(json.dumps(now))  # tuples as JSON lists, as saved
-    return [f"{part}.{k}: {before[part][k]!r} -> {v!r}" for part in ("train", "agent") for k, v in now[part].items()
-            if k in before[part] and before[part][k] != v and k not in ("run_dir", "log_dir")]
+
+    def changes(then: dict, current: dict, prefix: str):
+        for k, v in current.items():
+            if k not in then or k in ("run_dir", "log_dir"):
+                continue
+            if isinstance(v, dict) and isinstance(then[k], dict):
+                yield from changes(then[k], v, f"{prefix}{k}.")
+            elif then[k] != v:
+                yield f"{prefix}{k}: {then[k]!r} -> {v!r}"
+
+    return [change for part in ("train", "agent") for change in changes(before[part], now[part], f"{part}.")]
 
 
 def build_config(task: str, agent: str, seeds: int, budget: int, overrides: dict, out: str):

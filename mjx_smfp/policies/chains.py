@@ -117,9 +117,7 @@ class FlowChainConfig:
     time_embed_dim: int = 32  # width of the step-time embedding
     gate_bias: float = 5.0  # initial gate logit g (zero kernel): the gate starts at sigmoid(5) ~ 0.993
     out_scale: float = 0.01  # variance scale of the velocity / candidate output layer: small at init
-    # log pi estimate: "path" (the authors': density of the noise-augmented path) | "marginal" (ours, off
-    # by default: a lower bound on the action's own entropy from `marginal_chains` more chains)
-    entropy_estimator: str = "path"
+    entropy_estimator: str = "path"  # log pi: "path" (authors': the path density) | "marginal" (ours: an H(a) bound)
     marginal_chains: int = 8  # M: more chains per state behind the "marginal" estimate (it costs M + 1 chains)
 
     def __post_init__(self):

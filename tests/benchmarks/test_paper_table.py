@@ -113,6 +113,16 @@ def test_a_lost_run_stands_in_only_where_its_table_configured_the_agent_as_this_
     assert sac["seeds"] == 0 and "source" not in sac  # SAC's default is 1.0: another configuration, left out
 
 
+def test_config_changes_compare_nested_configs_field_by_field_and_ignore_fields_added_since():
+    """A field added to a nested config since a run started (SAC Flow's `policy.entropy_estimator`) does
+    not make the run another configuration; a changed nested field is named with its path."""
+    before = {"train": {"seed": 0, "run_dir": "a"}, "agent": {"lr": 1e-3, "policy": {"flow_steps": 4}}}
+    now = {"train": {"seed": 0, "run_dir": "b"}, "agent": {"lr": 1e-3, "policy": {"flow_steps": 4, "new": "x"}}}
+    assert pt.config_changes(before, now) == []
+    now["agent"]["policy"]["flow_steps"] = 2
+    assert pt.config_changes(before, now) == ["agent.policy.flow_steps: 4 -> 2"]
+
+
 def test_a_run_lists_each_machine_that_trained_it_once_in_order(tmp_path, monkeypatch):
     for here in ("cpu A", "cpu A", "cpu B", "cpu B"):  # started, resumed, moved, resumed
         monkeypatch.setattr(pt.machine, "summary", lambda here=here: here)
