@@ -17,7 +17,7 @@ sampled PATH is exact and cheap; each policy turns it into its log pi estimate:
   without raising the action's real spread (per-step sigma_k could: docs/baselines.md). It is
   still the PATH's entropy, H(a) + H(y_0..y_{K-1} | y_K): a trained flow that contracts toward a
   mode forgets y_0 and the non-final noises, and the estimate then reads below H(a) by their
-  entropy (measured -5.4 nats on the bandit; docs/baselines.md). Opt-in, ours:
+  entropy (3.3 nats below on the trained bandit; docs/baselines.md). Opt-in, ours:
   `entropy_estimator="marginal"` replaces it by a lower bound on H(a) itself from M more chains.
 * `DiffusionPolicy` (DIME, arXiv 2502.02316; ALRhub/DIME's DIS sampler): x_0 ~ N(0, s0^2 I)
   (s0 = 2.5), N Euler-Maruyama steps of the overdamped Langevin SDE toward the prior with a
@@ -222,7 +222,7 @@ class FlowChainPolicy(GaussianChain):
         I(y_K; y_{K-1}), and this is the contrastive (InfoNCE) bound on I, at most log(M+1)), so an
         actor cannot raise it without raising H(y_K); leaving m_0 out would give an upper bound that an
         actor games by shrinking sigma. Unlike the path density it does not count the noise a
-        contracting flow forgets (docs/baselines.md). Costs M more chains per action."""
+        contracting flow forgets (docs/baselines.md). Costs M more chains per log pi (acting drops them)."""
         m, b = self.config.marginal_chains, obs.shape[0]
         start, noise = self.noise(rng, m * b)
         others, _ = self._run(params, jnp.tile(obs, (m, 1)), start, noise.at[-1].set(0.0))
