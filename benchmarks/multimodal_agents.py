@@ -42,20 +42,16 @@ def knn_entropy(samples: np.ndarray, k: int = 3) -> float:
     return sum(1.0 / j for j in range(k, n)) + log_unit_ball + d * float(np.mean(np.log(eps)))
 
 
+def split_spec(spec: str) -> tuple[str, list[str]]:
+    """"sacflow+entropy_estimator=marginal" -> ("sacflow", ["entropy_estimator=marginal"])."""
+    agent, *options = spec.split("+")
+    return agent, options
+
+
 def label(spec: str) -> str:
     """"sacflow+entropy_estimator=marginal" -> "SAC Flow (entropy_estimator=marginal)"."""
-    agent, *options = spec.split("+")
+    agent, options = split_spec(spec)
     return LABELS.get(agent, agent) + (f" ({', '.join(options)})" if options else "")
-
-
-def log_pi_estimate(agent, actor_params, obs, rng):
-    """(actions, the agent's own log pi estimate of each): `policy.sample` for the SAC family, SMFP's
-    draw scored by its conditional surrogate."""
-    policy = agent.policy
-    if hasattr(policy, "sample"):
-        return policy.sample(actor_params, obs, rng)
-    draw = policy.draw(actor_params, obs, rng)
-    return draw.action, policy.log_prob(actor_params, obs, draw)
 
 
 def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> dict:
@@ -68,7 +64,7 @@ def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> d
     from mjx_smfp import config as config_lib
     from mjx_smfp.engine import Engine
 
-    agent, *options = spec.split("+")
+    agent, options = split_spec(spec)
     cfg, agent_cfg = config_lib.build(dict(env="multimodal", env_kwargs='{"num_modes": 4}', agent=agent,
                                            preset="cpu", num_envs=16, total_env_steps=steps, batch_size=128,
                                            updates_per_step=4, normalize_obs=False, eval_interval=0, seed=seed,
@@ -79,8 +75,9 @@ def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> d
     for _ in range(cfg.train_calls):
         ts, _ = engine.train_chunk(ts)
     bandit = envs.make("multimodal", num_modes=4)
-    actions, logp = jax.jit(log_pi_estimate, static_argnums=0)(
-        engine.agent, ts.agent.actor_params, jnp.zeros((samples, bandit.observation_size)), jax.random.PRNGKey(seed + 11))
+    # policy.sample: the action and the log pi the agent's temperature and actor use (SMFP: its surrogate)
+    actions, logp = jax.jit(engine.agent.policy.sample)(
+        ts.agent.actor_params, jnp.zeros((samples, bandit.observation_size)), jax.random.PRNGKey(seed + 11))
     return dict(agent=spec, seed=seed, seconds=time.time() - t0, actions=np.asarray(actions),
                 entropy_estimate=-float(jnp.mean(logp)), knn_entropy=knn_entropy(np.asarray(actions)),
                 masses=np.asarray(bandit.mode_masses(actions)), reward=float(bandit.reward(actions).mean()),
