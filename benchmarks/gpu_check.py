@@ -432,7 +432,7 @@ def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float) -> No
     t = time.time()
     costs = agent_costs(["sac", "smfp"], nets, obs_size, action_size, batch, (n,),
                         repeats=sizes.cost_repeats, rounds=sizes.cost_rounds)
-    tags = dict(batch_size=batch, act_envs=n, obs_size=obs_size, action_size=action_size, networks=repr(nets))
+    tags = dict(batch_size=batch, act_envs=n, obs_size=obs_size, action_size=action_size, agent_config=repr(nets))
     for a in ("sac", "smfp"):
         rows(f"{a}/update_ms", costs[f"{a}_update_ms"], "ms", **tags)
         rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", **tags)
@@ -445,10 +445,14 @@ def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float) -> No
 
 
 def cost_setup(sizes: Sizes):
-    """(networks, obs size, action size, batch) of the costs phases: the train config's."""
+    """(agent config overrides, obs size, action size, batch) of the costs phases: the recipe the
+    train phases resolve to (C51 critic, AdamW, ... of `parallel` at `fast`) and their networks,
+    so the costs time what trains, not the agents' defaults."""
+    from mjx_smfp import recipes
+
     cfg, agent_cfg = train_config(sizes, "smfp")
     nets = sizes.cost_nets or {k: getattr(agent_cfg, k) for k in ("actor_hidden", "critic_hidden")}
-    return (nets, *env_sizes(cfg), cfg.batch_size)
+    return ({**recipes.recipe(cfg.recipe), **nets}, *env_sizes(cfg), cfg.batch_size)
 
 
 def phase_costs_more(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:

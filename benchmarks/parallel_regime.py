@@ -114,6 +114,11 @@ RECIPES: dict[str, dict] = {
     **{f"reference-minus-{p}": merge(q for q in REFERENCE_PARTS if q != p) for p in REFERENCE_PARTS},
     **{f"today-plus-{p}": merge([p]) for p in REFERENCE_PARTS},
 }
+# The shared recipes of mjx_smfp/recipes.py (issue 34), run as config.build resolves them: `--recipe
+# parallel` is what the `fast` preset trains. The named sets above pin every reference field
+# themselves and resolve over the agents' own defaults (recipe "authors"), as they did when run.
+SHARED_RECIPES = ("classic", "parallel")
+RECIPES.update({name: {"recipe": name} for name in SHARED_RECIPES})
 
 
 def known_fields(agent: str) -> set[str]:
@@ -139,12 +144,14 @@ def recipe_overrides(recipe: str, agent: str) -> dict:
 
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    if recipe in SHARED_RECIPES:
+        return dict(RECIPES[recipe])
     missing = missing_fields(RECIPES[recipe], agent)
     if missing:
         raise ValueError(f"recipe {recipe!r} needs config fields this checkout does not have yet: "
                          f"{', '.join(missing)} (issue 23: they come with the n-step, distributional critic, "
                          f"AdamW and activation work); run a recipe without them (--list-recipes) or wait for them")
-    return {**recipes_lib.today(TrainConfig, agents.get_class(agent).Config), **RECIPES[recipe]}
+    return {**recipes_lib.today(TrainConfig, agents.get_class(agent).Config), **RECIPES[recipe], "recipe": "authors"}
 
 
 # ----------------------------------------------------------------------------------------
@@ -204,18 +211,30 @@ def build_config(task: str, agent: str, recipe: str, scale: str, seeds: int, ove
 # Training under a wall-clock budget.
 # ----------------------------------------------------------------------------------------
 
-def _eval_point(engine, ts, eval_rng, index: int, wall_s: float) -> list[dict]:
-    """One deterministic evaluation of every seed: a point per seed (with the machine's load)."""
+# Training metrics of the last host call kept with each evaluation point (where the agent has them):
+# what the temperature, the reward scale and each actor term were doing (issue 34).
+TRAIN_METRICS = ("entropy", "next_entropy", "entropy_target", "temperature", "reward_scale", "target_end_mass",
+                 "q_policy", "entropy_term", "md_term", "meanflow_term", "kl")
+
+
+def _eval_point(engine, ts, eval_rng, index: int, wall_s: float, summary: Optional[dict] = None) -> list[dict]:
+    """One evaluation of every seed (Engine.evaluation: deterministic return, forward velocity,
+    stochastic return, diagnostics on the held-out states), with the last call's TRAIN_METRICS:
+    a point per seed (with the machine's load)."""
     import jax
 
     from mjx_smfp.runner import count
 
-    returns, _ = engine.evaluate(ts, jax.random.fold_in(eval_rng, index))
-    returns = np.asarray(returns).reshape(engine.num_seeds, -1).mean(axis=1)
+    found = engine.evaluation(ts, jax.random.fold_in(eval_rng, index))
+    found.update({f"train_{k}": (summary or {})[k] for k in TRAIN_METRICS if k in (summary or {})})
+    per_seed = {k: np.asarray(v, np.float64).reshape(engine.num_seeds) for k, v in found.items()}
     steps, updates = count(ts.env_steps), count(ts.updates)
     load = round(os.getloadavg()[0], 1)  # the machine's 1-min load: a shared CPU slows the clock, not the steps
-    return [{"wall_s": round(wall_s, 3), "env_steps": steps, "updates": updates, "return": float(r), "load1": load}
-            for r in returns]
+    rounded = lambda x: round(float(x), 4) if math.isfinite(x) else None  # noqa: E731 - strict JSON
+    return [{"wall_s": round(wall_s, 3), "env_steps": steps, "updates": updates,
+             "return": float(per_seed["return_mean"][k]),
+             "load1": load, **{name: rounded(v[k]) for name, v in per_seed.items() if name != "return_mean"}}
+            for k in range(engine.num_seeds)]
 
 
 def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int = 3, budget_s: float = 1800.0,
@@ -331,7 +350,7 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
     print(f"[regime] {name}: {seeds} seeds x {cfg.num_envs} envs, batch {cfg.batch_size}, G={cfg.updates_per_step}, "
           f"{cfg.iterations_per_call} iterations/call, budget {budget_s:.0f} s (compile counted, eval excluded) -> {d}",
           flush=True)
-    reason, start_calls, last_print = "budget", chunks, 0.0
+    reason, start_calls, last_print, summary = "budget", chunks, 0.0, None
     t_real, clock_start = time.time(), clock()
     try:
         while True:
@@ -358,7 +377,7 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
             logger.write(count(summary["env_steps"]), {**summary_scalars(summary), "perf/run_clock_s": clock()})
             if clock() >= next_eval:
                 index = len(curves[0])
-                for k, p in enumerate(excluded(lambda: _eval_point(engine, ts, eval_rng, index, clock()))):
+                for k, p in enumerate(excluded(lambda: _eval_point(engine, ts, eval_rng, index, clock(), summary))):
                     curves[k].append(p)
                 next_eval = (math.floor(clock() / eval_every_s) + 1) * eval_every_s
                 write("running")
@@ -376,7 +395,7 @@ def train(task: str, agent: str, recipe: str, *, scale: str = "cpu", seeds: int 
                       f"{format_eta((budget_s - clock()) * max(ratio, 1.0))}", flush=True)
         if curves[0][-1]["env_steps"] != count(ts.env_steps):
             index = len(curves[0])
-            for k, p in enumerate(excluded(lambda: _eval_point(engine, ts, eval_rng, index, clock()))):
+            for k, p in enumerate(excluded(lambda: _eval_point(engine, ts, eval_rng, index, clock(), summary))):
                 curves[k].append(p)
         excluded(save)
         status = "stopped" if reason == "stopped" else "done"
@@ -478,11 +497,9 @@ GENERATIVE_BASELINES = ("sacflow", "dime")  # compared with the others in the "a
 
 
 def fast_recipe(agent: str) -> str:
-    """The recipe `agent`'s `fast` preset runs: "reference" where config.AGENT_PRESETS gives it the
-    references' recipe (SMFP since issue 23), else "today" (the agent's own defaults)."""
-    from mjx_smfp import config as config_lib
-
-    return "reference" if (agent, "fast", "*") in config_lib.AGENT_PRESETS else "today"
+    """The recipe of `agent`'s runs in the four-agent group (issue 24, 2026-12-05): the `fast` preset's
+    recipe then, "reference" for SMFP (issue 23), the agent's own defaults ("today") for the others."""
+    return "reference" if agent == "smfp" else "today"
 
 
 def groups(runs: list[dict]) -> list[tuple[str, list[dict]]]:

@@ -4,8 +4,9 @@
         [--preset cpu] [--threshold 0.8] [--eval-every-s S] [--write-results-md] [--field value ...]
 
 For every seed, trains SMFP and SAC one after the other (order alternates per seed, so slow
-phases of a shared machine hit both agents equally) with the SAME resolved preset, overrides
-and wall-clock budget per run. Each run drives `engine.Engine` directly (init_state, warmup,
+phases of a shared machine hit both agents equally) with the SAME resolved preset, recipe
+(mjx_smfp/recipes.py; refused if SAC's and SMFP's configs differ beyond their policy classes),
+overrides and wall-clock budget per run. Each run drives `engine.Engine` directly (init_state, warmup,
 train_chunk, evaluate), so the budget is checked between host calls: a chunk is not started
 when the last chunk's duration would take the run past the budget.
 
@@ -365,11 +366,16 @@ def main(argv=None):
     for agent, over in overrides.items():
         configs[agent] = config_lib.build({**over, "env": args.env, "agent": agent, "preset": args.preset})
     cfg0 = configs[names[0]][0]
+    if {"sac", "smfp"} <= set(configs):  # one recipe for the pair compared (issue 34); others keep their authors'
+        differences = config_lib.recipe_differences(configs["sac"], configs["smfp"])
+        if differences:
+            raise ValueError(f"SAC and SMFP would differ beyond their policy classes: {'; '.join(differences)}")
     shared = set.intersection(*(set(o) for o in overrides.values()))
     only = {a: sorted(set(o) - shared) for a, o in overrides.items()}
     mach = machine.summary()
     print(f"[wallclock] {mach}")
-    print(f"[wallclock] {args.env} {cfg0.env_kwargs} preset {cfg0.preset}: {cfg0.num_envs} envs, batch "
+    print(f"[wallclock] {args.env} {cfg0.env_kwargs} preset {cfg0.preset}, recipe "
+          f"{', '.join(f'{a} {c.recipe}' for a, (c, _) in configs.items())}: {cfg0.num_envs} envs, batch "
           f"{cfg0.batch_size}, G={cfg0.updates_per_step}, {cfg0.iterations_per_call} iterations/call, "
           f"learning_starts {cfg0.learning_starts}, {cfg0.eval_episodes} eval episodes; budget "
           f"{budget_s:.0f} s/run (compile counted, eval excluded), eval every {eval_every_s:.1f} s; seeds {seeds}"

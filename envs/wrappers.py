@@ -37,7 +37,7 @@ with its batch size. On a GPU with thousands of envs a partial reset might pay o
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -230,49 +230,63 @@ def wrap_for_training(env: Env, num_envs: int, episode_length: int) -> TrainingW
 # Evaluation
 # ----------------------------------------------------------------------------------------------
 class EvalResult(NamedTuple):
-    """Outcome of one evaluation: `returns`/`lengths` are [num_envs], first episode per env."""
+    """Outcome of one evaluation, first episode per env, each [num_envs]: return, length and the
+    mean forward velocity over the episode's steps (the task's `x_velocity` metric; NaN for a
+    task without one)."""
     mean_return: jax.Array
     returns: jax.Array
     lengths: jax.Array
+    forward_velocity: jax.Array
 
 
-def make_evaluator(env: Env, policy_fn: Callable[[Any, jax.Array], jax.Array], num_envs: int,
-                   episode_length: int) -> Callable[[Any, jax.Array], EvalResult]:
-    """Build a jitted `run(params, rng) -> EvalResult` of deterministic evaluation episodes.
+FORWARD_VELOCITY = "x_velocity"  # the locomotion tasks' metric of forward speed (m/s)
 
-    `policy_fn(params, obs[num_envs, obs_size]) -> actions[num_envs, action_size]` should be the
-    deterministic policy (e.g. `agent.eval_act`). `num_envs` separate copies of `env` (no
-    auto-reset) run until every copy's first episode has ended or `episode_length` steps have
-    passed; only each env's first episode counts. A non-finite step ends that env's episode with
-    the reward of that step dropped. Taking `params` as an argument (rather than closing over
-    them) lets one compiled evaluator serve every evaluation of a run."""
+
+def make_evaluator(env: Env, policy_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], num_envs: int,
+                   episode_length: int, reset_keys: Optional[Callable] = None) -> Callable[[Any, jax.Array], EvalResult]:
+    """Build a jitted `run(params, rng) -> EvalResult` of evaluation episodes.
+
+    `policy_fn(params, obs[num_envs, obs_size], key) -> actions[num_envs, action_size]`: the
+    deterministic policy (e.g. `agent.eval_act`, ignoring `key`), or a stochastic one drawing with
+    `key` (a fresh key each step). `num_envs` separate copies of `env` (no auto-reset) run until
+    every copy's first episode has ended or `episode_length` steps have passed; only each env's
+    first episode counts. A non-finite step ends that env's episode with the reward of that step
+    dropped. `reset_keys(rng) -> [num_envs] keys` (default: `split(rng, num_envs)`) picks the
+    episodes' starts. Taking `params` as an argument (rather than closing over them) lets one
+    compiled evaluator serve every evaluation of a run."""
     reset_batch, step_batch = jax.vmap(env.reset), jax.vmap(env.step)
+    reset_keys = reset_keys or (lambda rng: jax.random.split(rng, num_envs))
 
     def run(params, rng):
-        state = reset_batch(jax.random.split(rng, num_envs))
+        state = reset_batch(reset_keys(rng))
         zeros = jnp.zeros((num_envs,), jnp.float32)
         alive = jnp.ones((num_envs,), bool)
+        has_velocity = FORWARD_VELOCITY in state.metrics
+        policy_key = jax.random.fold_in(rng, 0x5EED)
 
         def cond(carry):
-            t, _, alive, _, _ = carry
+            t, _, alive, *_ = carry
             return (t < episode_length) & jnp.any(alive)
 
         def body(carry):
-            t, state, alive, returns, lengths = carry
-            action = policy_fn(params, state.obs)
+            t, state, alive, returns, lengths, distance = carry
+            action = policy_fn(params, state.obs, jax.random.fold_in(policy_key, t))
             nxt = step_batch(state.replace(done=jnp.zeros_like(state.done)), action)
             finite = _all_finite_per_env((nxt.obs, nxt.reward, nxt.pipeline_state), num_envs)
-            reward = jnp.where(finite, nxt.reward, 0.0)
-            returns = returns + jnp.where(alive, reward, 0.0)
+            counted = alive & finite
+            returns = returns + jnp.where(alive, jnp.where(finite, nxt.reward, 0.0), 0.0)
             lengths = lengths + alive.astype(jnp.float32)
-            alive = alive & finite & (nxt.done == 0)
+            if has_velocity:
+                distance = distance + jnp.where(counted, nxt.metrics[FORWARD_VELOCITY], 0.0)
+            alive = counted & (nxt.done == 0)
             # Stop stepping the envs that ended: keep their last (finite) state.
             state = _select(alive, nxt, state)
-            return t + 1, state, alive, returns, lengths
+            return t + 1, state, alive, returns, lengths, distance
 
-        _, _, _, returns, lengths = jax.lax.while_loop(
-            cond, body, (jnp.int32(0), state, alive, zeros, zeros))
-        return EvalResult(jnp.mean(returns), returns, lengths)
+        _, _, _, returns, lengths, distance = jax.lax.while_loop(
+            cond, body, (jnp.int32(0), state, alive, zeros, zeros, zeros))
+        velocity = distance / jnp.maximum(lengths, 1.0) if has_velocity else jnp.full_like(zeros, jnp.nan)
+        return EvalResult(jnp.mean(returns), returns, lengths, velocity)
 
     return jax.jit(run)
 
@@ -283,4 +297,4 @@ def evaluate(env: Env, policy_fn: Callable[[jax.Array], jax.Array], rng: jax.Arr
 
     Convenience over `make_evaluator`, which a training loop should prefer (it compiles once
     and takes the policy parameters as an argument)."""
-    return make_evaluator(env, lambda _, obs: policy_fn(obs), num_envs, episode_length)(None, rng)
+    return make_evaluator(env, lambda _, obs, key: policy_fn(obs), num_envs, episode_length)(None, rng)

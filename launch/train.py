@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> str:
         devices = (f", {engine.num_shards} {jax.devices()[0].platform} device(s) over {jax.process_count()} "
                    f"process(es)" if engine.mesh is not None else "")
         physics = f", physics {physics_name(cfg)}" if hasattr(engine.task, "physics") else ""
-        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}{physics}) on {backend_summary()}: {cfg.num_envs} envs, "
+        print(f"[train] {cfg.agent} on {cfg.env} (preset {cfg.preset}, recipe {cfg.recipe}{physics}) on "
+              f"{backend_summary()}: {cfg.num_envs} envs, "
               f"batch {cfg.batch_size}{' per device' if cfg.batch_per_device else ''}, {cfg.updates_per_step} "
               f"updates/iteration, {cfg.total_env_steps:,} env steps{devices} -> {run_dir}", flush=True)
         note = heavy_task_note(cfg)

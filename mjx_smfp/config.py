@@ -31,6 +31,7 @@ class TrainConfig:
     env: str = "inverted_pendulum"  # task name (see the list of envs)
     agent: str = "sac"  # agent name: its Config adds the agent options
     preset: str = "cpu"  # scale preset: auto, cpu, fast or paper (stored resolved, never auto)
+    recipe: str = "auto"  # shared learning recipe: classic | parallel | authors (mjx_smfp/recipes.py); auto: the preset's
     env_kwargs: str = "{}"  # JSON object of task constructor options, e.g. '{"num_modes": 4}'
     physics: str = "gymnasium"  # MJX tasks' physics preset: gymnasium (faithful) | gpu (fast preset) | fast (docs/physics.md)
     num_envs: int = 16  # parallel envs stepped together (global over devices)
@@ -43,8 +44,11 @@ class TrainConfig:
     learning_starts: int = 5_000  # env steps of uniform random actions before any update
     iterations_per_call: int = 100  # iterations per compiled host call (lax.scan length)
     normalize_obs: bool = True  # running mean/variance normalisation of observations
+    normalize_reward: bool = False  # divide sampled rewards by max(std(G), max|G| / reward_g_max), G the running return
+    reward_g_max: float = 5.0  # with normalize_reward: the largest |return| seen maps to at most this
     eval_interval: int = 20_000  # env steps between evaluations; 0 disables
     eval_episodes: int = 10  # episodes per evaluation (run in parallel on separate envs)
+    eval_stochastic: bool = True  # also run eval_episodes episodes of the exploring (stochastic) policy
     checkpoint_interval: int = 50_000  # env steps between checkpoints; 0 = only at the end
     keep_checkpoints: int = 3  # newest checkpoints kept on disk
     checkpoint_replay: bool = True  # save the replay ring too (false: small checkpoints; a resume refills it by a warm-up)
@@ -114,25 +118,33 @@ TASK_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
     ("inverted_double_pendulum", "cpu"): (dict(total_env_steps=150_000), {}),
     ("inverted_pendulum", "paper"): (dict(total_env_steps=100_000), {}),
     # Humanoid on a laptop: FAST_SHAPE_ON_CPU (RESULTS.md, issue 23): 256 envs on `gpu` physics (8x
-    # gymnasium's speed, docs/physics.md), batch 1024, 4 updates, 256-wide networks. With it SMFP (the
-    # references' recipe, AGENT_PRESETS) reached an evaluation return of 1,037 at 17 minutes and ~5,000
-    # at 21 minutes from a fresh clone on 2 cores (one run); 32 envs on gymnasium physics had shown no
-    # rise in 5 minutes.
+    # gymnasium's speed, docs/physics.md), batch 1024, 4 updates, 256-wide networks, the parallel
+    # recipe (RECIPE_DEFAULTS). One fresh-clone run of SMFP on the references' recipe (2 cores, 2026-12-06,
+    # benchmarks/results/newcomer_humanoid) reached an evaluation return of 1,225 at 998 s of logging and
+    # ~5,000 from 1,239 s: episodes of 1,000 steps at the alive bonus of 5 per step, i.e. standing, not
+    # walking (its forward velocity was not recorded); 32 envs on gymnasium physics had shown no rise in 5 minutes.
     ("humanoid", "cpu"): (dict(FAST_SHAPE_ON_CPU[0], total_env_steps=1_000_000, eval_interval=25_600),
                           dict(FAST_SHAPE_ON_CPU[1])),
     ("humanoid", "fast"): (dict(total_env_steps=100_000_000), {}),
 }
 
 
-# The learning recipe per (agent, scale, task or "*"), applied over the scale preset and under the
-# task presets. SMFP's `fast` recipe is the references' (mjx_smfp/recipes.py): at CPU scale it beat
-# today's on all three tasks at equal env steps (pooled exact test p = 0.0033, 3 of 3 strata;
-# benchmarks/RESULTS.md, issue 23); SAC's did not (p = 0.60) and keeps today's. Humanoid's cpu preset
-# is FAST_SHAPE_ON_CPU, so SMFP runs the same recipe there.
-AGENT_PRESETS: dict[tuple[str, str, str], dict] = {
-    ("smfp", "fast", "*"): recipes.REFERENCE,
-    ("smfp", "cpu", "humanoid"): recipes.REFERENCE,
-}
+# The shared recipe (mjx_smfp/recipes.py) per (scale, task or "*") when --recipe is auto: "parallel"
+# wherever the run has the massively parallel shape (the `fast` preset, humanoid's `cpu` preset =
+# FAST_SHAPE_ON_CPU), else "classic". SAC and SMFP always get the same one (issue 34); agents whose
+# class sets `follows_recipe = False` (SAC Flow, DIME: their authors' recipes) get "authors".
+RECIPE_DEFAULTS: dict[tuple[str, str], str] = {("fast", "*"): "parallel", ("cpu", "humanoid"): "parallel"}
+
+
+def resolve_recipe(recipe: str, agent_config_cls, scale: str, env: str, agent_cls=None) -> str:
+    """`auto` -> the scale's and task's default for agents that follow the shared recipe, else
+    "authors"; any other name is checked and kept."""
+    check("recipe", recipe, choices=("auto",) + recipes.RECIPE_NAMES, noun="recipes")
+    if recipe != "auto":
+        return recipe
+    if agent_cls is not None and not getattr(agent_cls, "follows_recipe", True):
+        return "authors"
+    return RECIPE_DEFAULTS.get((scale, env), RECIPE_DEFAULTS.get((scale, "*"), "classic"))
 
 
 def resolve_scale(preset: str) -> str:
@@ -232,18 +244,21 @@ def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig
     env = overrides.get("env", TrainConfig.env)
     agent = overrides.get("agent", TrainConfig.agent)
     scale = resolve_scale(overrides.pop("preset", "auto"))
+    agent_cls = None
     if agent_config_cls is None:
         from mjx_smfp import agents
 
-        agent_config_cls = agents.get_class(agent).Config
+        agent_cls = agents.get_class(agent)
+        agent_config_cls = agent_cls.Config
+    recipe_name = resolve_recipe(overrides.pop("recipe", "auto"), agent_config_cls, scale, env, agent_cls)
 
     train_types = field_types(TrainConfig)
     agent_types = flat_field_types(agent_config_cls)
     train_kw: dict[str, Any] = {}
     agent_kw: dict[str, Any] = {}
-    # Precedence: scale preset < the agent's recipe (AGENT_PRESETS) < task preset for every scale
-    # ("*") < task preset for this scale.
-    recipe = {**AGENT_PRESETS.get((agent, scale, "*"), {}), **AGENT_PRESETS.get((agent, scale, env), {})}
+    # Precedence: scale preset < the shared recipe < task preset for every scale ("*") < task preset
+    # for this scale.
+    recipe = recipes.recipe(recipe_name)
     recipe_kw = ({k: v for k, v in recipe.items() if k in train_types}, recipe)  # e.g. n_step is a loop field
     for t_kw, a_kw in (SCALE_PRESETS[scale], recipe_kw, TASK_PRESETS.get((env, "*"), ({}, {})),
                        TASK_PRESETS.get((env, scale), ({}, {}))):
@@ -263,11 +278,35 @@ def build(overrides: dict[str, Any], agent_config_cls=None) -> tuple[TrainConfig
         # A distributional critic's fixed support, unless given: +-reward scale / (1 - gamma).
         gamma = agent_kw.get("gamma", _default(agent_config_cls, "gamma"))
         agent_kw = {**recipes.value_support(env, gamma), **agent_kw}
-    train_kw["preset"] = scale
+    train_kw.update(preset=scale, recipe=recipe_name)
     cfg = TrainConfig(**train_kw)
     agent_cfg = make_config(agent_config_cls, agent_kw)
     validate(cfg)
+    check_reward_support(cfg, agent_cfg)
     return cfg, agent_cfg
+
+
+def recipe_differences(a: tuple, b: tuple) -> list[str]:
+    """The fields in which two resolved runs (TrainConfig, agent Config) differ beyond the agent and
+    its policy class's own fields: the loop's (except agent and run location) and those every soft
+    actor-critic agent has. [] means one recipe (issue 34: SAC and SMFP wherever they are compared)."""
+    from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig
+
+    shared = [f.name for f in dataclasses.fields(SoftActorCriticConfig)]
+    own = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("agent", "run_dir", "log_dir")]
+    out = [f"{k}: {getattr(a[0], k)!r} vs {getattr(b[0], k)!r}" for k in own if getattr(a[0], k) != getattr(b[0], k)]
+    return out + [f"{k}: {getattr(a[1], k)!r} vs {getattr(b[1], k)!r}" for k in shared
+                  if getattr(a[1], k, None) != getattr(b[1], k, None)]
+
+
+def check_reward_support(cfg: TrainConfig, agent_cfg) -> None:
+    """With normalised rewards a distributional critic's support must hold the largest normalised
+    return (reward_g_max) on both sides; ValueError naming the fields otherwise."""
+    if not cfg.normalize_reward or getattr(agent_cfg, "critic_type", "mse") == "mse":
+        return
+    if min(-agent_cfg.value_min, agent_cfg.value_max) < cfg.reward_g_max:
+        raise ValueError(f"value_min={agent_cfg.value_min}, value_max={agent_cfg.value_max} do not hold "
+                         f"+-reward_g_max={cfg.reward_g_max}: normalised returns would be clipped")
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -285,6 +324,8 @@ def validate(cfg: TrainConfig) -> None:
           "iterations_per_call", "eval_episodes", "keep_checkpoints", positive=True)
     check(cfg, "learning_starts", "eval_interval", "checkpoint_interval", "seed", nonneg=True)
     check(cfg, "n_step", at_least=1)  # 1 = one-step targets
+    check(cfg, "recipe", choices=recipes.RECIPE_NAMES, noun="recipes")
+    check(cfg, "reward_g_max", positive=True)
     check_seeds(cfg.num_seeds, cfg.num_devices)
     check(cfg, "num_devices", nonneg=True)  # 0 = all visible devices
     if cfg.num_devices > 1:  # before any divisibility: a missing device is the first thing to fix
@@ -351,7 +392,8 @@ def from_dict(data: dict, agent_config_cls=None) -> tuple[TrainConfig, Any]:
             return tuple(value)
         return {k: restore(v) for k, v in value.items()} if isinstance(value, dict) else value
 
-    return TrainConfig(**data["train"]), make_config(agent_config_cls, lift_moved_fields(agent_config_cls,
+    # config.json files from before recipes existed (2026-12-07) were configured by agents' defaults.
+    return TrainConfig(**{"recipe": "authors", **data["train"]}), make_config(agent_config_cls, lift_moved_fields(agent_config_cls,
                                                                                           restore(data["agent"])))
 
 

@@ -98,8 +98,24 @@ def categorical_projection(atoms: jax.Array, probs: jax.Array, head: ValueHead) 
     """Project the distribution with masses `probs` [B, M] at positions `atoms` [B, M] onto the
     support [N] (C51): atoms are clipped to [value_min, value_max], and each one's mass goes to
     its two neighbouring support points in proportion to closeness (all of it to a point it
-    sits on). Written as the hat kernel max(0, 1 - |atom - z_j| / w): a dense [B, M, N]
-    product that XLA fuses into the reduction, with no scatter. Returns [B, N]."""
+    sits on). Two scatter-adds of B x M masses at the floor and floor + 1 indices (FlashSAC
+    `update.py`, FastTD3 `fast_td3.py` `projection`): O(B M), where the hat-kernel form
+    (`categorical_projection_dense`, the same result) builds a [B, M, N] tensor. Returns [B, N]."""
+    n = head.num_atoms
+    position = (jnp.clip(atoms, head.value_min, head.value_max) - head.value_min) / head.bin_width  # in [0, N-1]
+    lower = jnp.clip(jnp.floor(position), 0, n - 1).astype(jnp.int32)
+    upper_share = position - lower  # 0 on a support point; the top point has lower = N-1, share 0
+    upper = jnp.minimum(lower + 1, n - 1)
+    rows = jnp.broadcast_to(jnp.arange(atoms.shape[0])[:, None], atoms.shape)
+    out = jnp.zeros((atoms.shape[0], n), probs.dtype)
+    out = out.at[rows, lower].add(probs * (1.0 - upper_share), mode="promise_in_bounds")
+    return out.at[rows, upper].add(probs * upper_share, mode="promise_in_bounds")
+
+
+def categorical_projection_dense(atoms: jax.Array, probs: jax.Array, head: ValueHead) -> jax.Array:
+    """`categorical_projection` written as the hat kernel max(0, 1 - |atom - z_j| / w): a dense
+    [B, M, N] product (the form before 2026-12-07; kept as the reference the scatter form is
+    tested and timed against)."""
     z = head.support()
     clipped = jnp.clip(atoms, head.value_min, head.value_max)
     weights = jnp.clip(1.0 - jnp.abs(clipped[..., :, None] - z) / head.bin_width, 0.0, 1.0)  # [B, M, N]
@@ -168,12 +184,15 @@ def critic_loss(critic_params, batch: Transition, target: jax.Array, apply_fn: Q
     """
     out = apply_fn(critic_params, batch.obs, batch.action)
     q = head.expectation(out)  # [heads, B]
+    extra = {}
     if head.distributional:
         target_probs = target if head.kind == "c51" else hl_gauss_probs(target, head)
         y = target_probs @ head.support() if head.kind == "c51" else target
         cross_entropy = -jnp.sum(target_probs[None] * jax.nn.log_softmax(out, axis=-1), axis=-1)  # [heads, B]
         loss = jnp.sum(jnp.mean(cross_entropy, axis=1))
         td = q - y[None]
+        # Where the support clips: the target's mass on its two end atoms (values beyond it land there).
+        extra["target_end_mass"] = jnp.mean(target_probs[:, 0] + target_probs[:, -1])
     else:
         y = target
         td = q - y[None]
@@ -185,6 +204,7 @@ def critic_loss(critic_params, batch: Transition, target: jax.Array, apply_fn: Q
         "q_max": q.max(),
         "target_q_mean": y.mean(),
         "td_abs_mean": jnp.abs(td).mean(),
+        **extra,
     }
     return loss, metrics
 

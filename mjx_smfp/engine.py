@@ -115,17 +115,37 @@ class Engine:
         # (ts, int32 count) -> (ts, summary), the state donated; `train_chunk` is its checked front.
         self.train_iterations = jax.jit(train_fn, donate_argnums=0)
 
-        def policy_fn(params, obs):
+        n_eval = cfg.eval_episodes
+        halves = 2 if cfg.eval_stochastic else 1
+
+        def policy_fn(params, obs, key):
+            """The first `eval_episodes` envs act deterministically (`eval_act`), the rest (with
+            eval_stochastic) by the exploring policy (`act`), all in one program."""
             self.trace_counts["evaluate"] += 1
             agent_state, normalizer = params
             if cfg.normalize_obs:
                 obs = norm_lib.normalize(normalizer, obs)
-            return self.agent.eval_act(agent_state, obs)
+            action = self.agent.eval_act(agent_state, obs[:n_eval])
+            if halves == 1:
+                return action
+            return jnp.concatenate([action, self.agent.act(agent_state, obs[n_eval:], key)])
+
+        def reset_keys(rng):  # the deterministic episodes start where they did before eval_stochastic existed
+            keys = jax.random.split(rng, n_eval)
+            return keys if halves == 1 else jnp.concatenate([keys, jax.random.split(jax.random.fold_in(rng, 1), n_eval)])
 
         # Separate unbatched copies of the task, stopping once every first episode has ended.
-        self._evaluator = make_evaluator(self.task, policy_fn, cfg.eval_episodes, cfg.episode_length)
+        self._evaluator = make_evaluator(self.task, policy_fn, halves * n_eval, cfg.episode_length, reset_keys)
         # Every seed's policy in one call (traced on first use, so single-seed runs never pay it).
         self._seeds_evaluator = jax.jit(jax.vmap(self._evaluator))
+
+        def diagnose(params, rng):
+            agent_state, normalizer, probe_obs = params
+            obs = norm_lib.normalize(normalizer, probe_obs) if cfg.normalize_obs else probe_obs
+            return self.agent.diagnostics(agent_state, obs, rng)
+
+        self._diagnose = jax.jit(diagnose)
+        self._seeds_diagnose = jax.jit(jax.vmap(diagnose))
 
     def train_chunk(self, ts: TrainState, iterations: Optional[int] = None) -> tuple[TrainState, dict]:
         """One host call of training: `iterations` iterations (default and maximum:
@@ -147,7 +167,10 @@ class Engine:
 
         return TrainState(agent=P(), normalizer=P(),
                           replay=replay_lib.ReplayBuffer(data=P(DATA_AXIS), write_index=P(), size=P()),
-                          env_state=P(DATA_AXIS), rng=P(), env_steps=P(), updates=P())
+                          env_state=P(DATA_AXIS), rng=P(), env_steps=P(), updates=P(),
+                          reward_scale=norm_lib.RewardScaleState(returns=P(DATA_AXIS), mean=P(), var=P(), count=P(),
+                                                                 max_abs=P()),
+                          probe_obs=P(DATA_AXIS))
 
     def abstract_state(self) -> TrainState:
         """Shapes/dtypes of the (global) train state, with NamedShardings when sharded: the
@@ -199,7 +222,29 @@ class Engine:
         key `fold_in(rng, k)`; with `seed=k` only that seed, the same episodes as row k."""
         evaluator, params, keys = self._evaluation(ts, rng, seed)
         result = evaluator(params, keys)
-        return np.asarray(result.returns), np.asarray(result.lengths)
+        n = self.cfg.eval_episodes
+        return np.asarray(result.returns)[..., :n], np.asarray(result.lengths)[..., :n]
+
+    def evaluation(self, ts: TrainState, rng: jax.Array) -> dict[str, np.ndarray]:
+        """Everything an evaluation reports, per seed (a leading seed axis with several seeds):
+        the deterministic episodes' `return_mean`, `return_std`, `length_mean` and
+        `forward_velocity` (the task's mean x velocity, NaN where it has none), the stochastic
+        policy's `stochastic_return_mean` (eval_stochastic), and the agent's `diagnostics` on the
+        held-out states (`probe_obs`: k-NN entropy of its actions, its own entropy estimate, ...)."""
+        evaluator, params, keys = self._evaluation(ts, rng, None)
+        result = jax.device_get(evaluator(params, keys))
+        n = self.cfg.eval_episodes
+        out = {"return_mean": result.returns[..., :n].mean(-1), "return_std": result.returns[..., :n].std(-1),
+               "length_mean": result.lengths[..., :n].mean(-1), "forward_velocity": result.forward_velocity[..., :n].mean(-1)}
+        if self.cfg.eval_stochastic:
+            out["stochastic_return_mean"] = result.returns[..., n:].mean(-1)
+            out["stochastic_forward_velocity"] = result.forward_velocity[..., n:].mean(-1)
+        probe = ts.probe_obs if self.mesh is None else ts.probe_obs.addressable_data(0)
+        diagnose = self._seeds_diagnose if self.num_seeds > 1 else self._diagnose
+        key = jax.random.fold_in(rng, 0xD1A6)
+        keys = key if self.num_seeds == 1 else jax.random.split(key, self.num_seeds)
+        out.update(jax.device_get(diagnose((params[0], params[1], probe), keys)))
+        return {k: np.asarray(v) for k, v in out.items()}
 
     def compile_evaluate(self, ts: TrainState, seed: Optional[int] = None) -> None:
         """Compile the program `evaluate(ts, rng, seed)` runs, without running an episode (a

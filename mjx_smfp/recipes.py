@@ -1,10 +1,21 @@
-"""The learning recipes of the parallel regime (issue 23; benchmarks/parallel_regime.py measures them).
+"""The learning recipes: the fields of the loop and of the soft actor-critic update that every
+agent compared in one study must share, so that SAC and SMFP differ only in the policy class and
+its own fields (issue 34). `RECIPES` (`--recipe`, stored in config.json):
 
-`REFERENCE_PARTS`: what the systems that made off-policy RL work at thousands of envs do (FastSAC,
-FastTD3, FlashSAC, PQL; ../shared/design/PARALLEL.md's table), by part, each value citing its source.
-`today()` is what a part is when left out: each field's default in TrainConfig / the agent's Config.
-`value_support` fixes a distributional critic's support from the task's reward scale and discount.
-config.AGENT_PRESETS uses `REFERENCE` where the parallel-regime evidence chose it (RESULTS.md).
+* "parallel": the massively parallel references' recipe (`REFERENCE_PARTS`: FastSAC, FastTD3,
+  FlashSAC, PQL; ../shared/design/PARALLEL.md) made scale-free (`SCALE_FREE`): rewards divided by
+  the running spread of the return (SimbaV2 / FlashSAC), so the temperature, SMFP's mirror-descent
+  coefficient and the C51 support mean the same on every task; the temperature stepped on every
+  critic update. The default of the `fast` preset and of humanoid's `cpu` preset.
+* "classic": the single-env SAC recipe (Haarnoja et al. 2018; each field's default), with one
+  start temperature for both agents (alpha0 0.1, the level-field runs: benchmarks/RESULTS.md).
+  The default elsewhere (`cpu`, `paper`).
+* "authors": no shared recipe: each agent's own Config defaults. SAC Flow and DIME always run it
+  unless asked otherwise (their authors' recipes, docs/baselines.md); for SAC and SMFP it is how
+  runs were configured before recipes existed (their older records resolve with it).
+
+`REFERENCE_PARTS` / `REFERENCE` / `today()` stay the parts the parallel-regime ablations name
+(benchmarks/parallel_regime.py); `value_support` is the raw-reward support those used.
 """
 from __future__ import annotations
 
@@ -74,8 +85,62 @@ def merge(parts) -> dict:
 REFERENCE: dict = merge(REFERENCE_PARTS)
 
 
-def today(*config_classes) -> dict:
-    """Every field the reference sets, at its default in `config_classes` (TrainConfig and an agent's
-    Config): today's recipe."""
+def today(*config_classes, fields=None) -> dict:
+    """Every field the reference (or `fields`) sets, at its default in `config_classes` (TrainConfig
+    and an agent's Config): today's recipe."""
     defaults = {f.name: f.default for cls in config_classes for f in dataclasses.fields(cls)}
-    return {k: defaults[k] for k in REFERENCE}
+    return {k: defaults[k] for k in (REFERENCE if fields is None else fields)}
+
+
+# Issue 34: the reference recipe carried over to Gymnasium's reward scale. FastSAC's alpha0 0.001,
+# target entropy 0 and C51 support [-20, 20] assume |Q| <~ 20 (its rewards are designed small);
+# here |Q| reaches ~450 (humanoid) to ~1,500 (HalfCheetah), so unscaled the entropy and mirror-
+# descent terms were ~1 % of the actor's objective. Dividing rewards by max(std(G), max|G| / g_max)
+# (SimbaV2 `scale_rl/agents/wrappers/normalization.py`, FlashSAC
+# `flash_rl/agents/utils/reward_normalization.py`, both g_max 5) makes the critic's values O(1) on
+# every task, and with them alpha, beta and the support.
+SCALE_FREE: dict = dict(
+    normalize_reward=True,  # SimbaV2 / FlashSAC reward scaling (FastSAC: none, rewards designed small)
+    reward_g_max=5.0,  # SimbaV2 normalized_g_max / FlashSAC normalized_G_max: 5
+    # C51 support in normalised units: the largest return seen maps to at most g_max = 5; twice that
+    # leaves room for the soft backup's -alpha log pi terms and n-step sums (SimbaV2/FlashSAC: +-5).
+    value_min=-10.0,
+    value_max=10.0,
+    init_temperature=0.01,  # SimbaV2 temp_initial_value / FlashSAC: 0.01 on normalised rewards
+    target_entropy=None,
+    target_entropy_per_dim=-0.5,  # SimbaV2 temp_target_entropy_coef -0.5 (FlashSAC target std 0.15: -0.48/dim)
+    temperature_every_update=True,  # FastSAC (and SimbaV2): alpha steps on every critic update
+    temperature_b2=0.95,  # FastSAC: alpha's AdamW betas (0.9, 0.95)
+)
+
+# Deviations from FastSAC that the parallel recipe keeps, by name (issue 34 item 4):
+DEVIATIONS_FROM_FASTSAC = (
+    "gamma 0.99 (FastSAC 0.97: Gymnasium tasks are scored with 0.99)",
+    "3-step returns (FastSAC 1; FlashSAC IsaacLab and PQL 3)",
+    "tau 0.1 (FastSAC 0.125; FastTD3 0.1)",
+    "actor delay 2 (FastSAC 4; FastTD3, FlashSAC 2)",
+    "the bootstrap from the min-combined target head (FastSAC: each head on its own target head)",
+    "no LayerNorm in the actor (FastSAC's actor has it)",
+    "float32 matmuls (FastSAC bf16 autocast: slow on CPUs)",
+    "rewards normalised, support +-10, alpha0 0.01, target -0.5|A| (SimbaV2 / FlashSAC; FastSAC: raw "
+    "rewards, +-20, 0.001, 0)",
+)
+
+PARALLEL: dict = {**REFERENCE, **SCALE_FREE}
+
+
+def _classic() -> dict:
+    """Every field the parallel recipe sets, at its default in TrainConfig / SoftActorCriticConfig
+    (SAC's own recipe), with alpha0 0.1 for both agents."""
+    from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig
+    from mjx_smfp.config import TrainConfig
+
+    return {**today(TrainConfig, SoftActorCriticConfig, fields=PARALLEL), "init_temperature": 0.1}
+
+
+RECIPE_NAMES = ("classic", "parallel", "authors")
+
+
+def recipe(name: str) -> dict:
+    """The fields recipe `name` sets ({} for "authors")."""
+    return {"classic": _classic, "parallel": lambda: dict(PARALLEL), "authors": dict}[name]()

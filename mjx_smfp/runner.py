@@ -197,10 +197,11 @@ def count(x) -> int:
 
 
 def _evaluate(engine: Engine, ts: TrainState, eval_rng: jax.Array, steps: int) -> dict:
-    returns, lengths = engine.evaluate(ts, jax.random.fold_in(eval_rng, steps))
-    return {**seed_scalars("eval/return_mean", returns.mean(axis=-1)),
-            **seed_scalars("eval/return_std", returns.std(axis=-1)),
-            **seed_scalars("eval/length_mean", lengths.mean(axis=-1))}
+    """`eval/<name>` scalars (per seed) of everything `Engine.evaluation` reports."""
+    out = {}
+    for name, value in engine.evaluation(ts, jax.random.fold_in(eval_rng, steps)).items():
+        out.update(seed_scalars(f"eval/{name}", value))
+    return out
 
 
 def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[StopFlag] = None,

@@ -10,8 +10,15 @@ One *iteration* = sample actions for all envs (one batched network call) -> step
 -> insert the transitions into the replay ring -> G = `updates_per_step` gradient updates on
 uniformly sampled batches (`lax.scan` over G; n-step windows when `n_step` > 1, see replay.py).
 A *train chunk* is up to `iterations_per_call` iterations (a run-time count) in one
-`fori_loop`, reduced to a few scalars on device; warm-up is `warmup_iterations` steps of
-uniform random actions, no updates.
+`fori_loop`, reduced to a few scalars on device: each metric is averaged over the updates that
+computed it (a `Gated` actor metric over the actor's steps only, not diluted by the policy
+delay). Warm-up is `warmup_iterations` steps of uniform random actions, no updates; the first
+warm-up also fixes `probe_obs`, the held-out states the evaluation's diagnostics read.
+
+Reward scale (`cfg.normalize_reward`, normalizer.py): the loop keeps the running discounted
+return of every env and divides each sampled batch's (n-step) rewards by
+max(std(G), max|G| / `reward_g_max`) (SimbaV2 / FlashSAC), so the critic's values, and with
+them the temperature and SMFP's mirror-descent coefficient, have one scale on every task.
 
 Data parallelism (`axis` set, `num_shards` devices): `rng` is replicated and folded with the
 device index, the normaliser averages its moments over `axis`, the agent averages its
@@ -32,8 +39,10 @@ from flax import struct
 from mjx_smfp import normalizer as norm_lib
 from mjx_smfp import replay as replay_lib
 from mjx_smfp.agents.base import Agent
-from mjx_smfp.types import Transition
+from mjx_smfp.types import Gated, Metrics, Transition
 from mjx_smfp.config import TrainConfig
+
+PROBE_STATES = 64  # held-out states (from the first warm-up's replay rows) the diagnostics read
 
 
 @struct.dataclass
@@ -47,6 +56,8 @@ class TrainState:
     rng: jax.Array
     env_steps: jax.Array  # int32 total env transitions collected (all devices)
     updates: jax.Array  # int32 total gradient updates
+    reward_scale: norm_lib.RewardScaleState  # running discounted-return statistics (normalize_reward)
+    probe_obs: jax.Array  # [PROBE_STATES, obs] raw held-out states of this device, fixed at the first warm-up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +82,23 @@ class Steps(NamedTuple):
     warmup_chunk: Callable  # ts -> (ts, summary)
 
 
+def metric_totals(metrics: Metrics) -> dict:
+    """{name: (sum, count)} of update metrics stacked on a leading axis: a `Gated` metric counts
+    only the steps that computed it, any other every step."""
+    out = {}
+    for name, m in metrics.items():
+        if isinstance(m, Gated):
+            out[name] = (jnp.sum(m.value * m.weight, axis=0), jnp.sum(m.weight, axis=0))
+        else:
+            out[name] = (jnp.sum(m, axis=0), jnp.asarray(m.shape[0], m.dtype))
+    return out
+
+
 def summarise(stats: dict, metrics: Optional[dict], axis: Optional[str] = None) -> dict:
-    """Reduce scan outputs to scalars on device (the only thing the host fetches); with `axis`,
-    counts and sums are psum-ed and metric means pmean-ed over the devices (one small
-    collective per host call, not per update)."""
+    """Reduce scan outputs to scalars on device (the only thing the host fetches): stats summed,
+    `metrics` ({name: (sum, count)}, `metric_totals`) averaged, NaN where no step computed one.
+    With `axis`, sums and counts are psum-ed over the devices (one small collective per host
+    call, not per update). `all_finite` checks the sums, so a metric no step computed is no error."""
     totals = jax.tree_util.tree_map(jnp.sum, stats)
     if axis is not None:
         totals = jax.lax.psum(totals, axis)
@@ -88,11 +112,10 @@ def summarise(stats: dict, metrics: Optional[dict], axis: Optional[str] = None) 
         "nonfinite_physics": totals["nonfinite_physics"],
     }
     if metrics is not None:
-        means = jax.tree_util.tree_map(jnp.mean, metrics)
         if axis is not None:
-            means = jax.lax.pmean(means, axis)
-        out.update(means)
-        all_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree_util.tree_leaves(metrics)]))
+            metrics = jax.lax.psum(metrics, axis)
+        out.update({name: jnp.where(n > 0, total / jnp.maximum(n, 1), jnp.nan) for name, (total, n) in metrics.items()})
+        all_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(total)) for total, _ in metrics.values()]))
         if axis is not None:  # finite on every device
             all_finite = jax.lax.psum(jnp.logical_not(all_finite).astype(jnp.int32), axis) == 0
         out["all_finite"] = all_finite
@@ -116,7 +139,9 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
         return TrainState(agent=agent.init(k_agent), normalizer=norm_lib.init(agent.obs_size),
                           replay=replay_lib.init(ctx.replay_capacity, agent.obs_size, agent.action_size),
                           env_state=env.reset(device_key(k_env)), rng=k_loop,
-                          env_steps=jnp.zeros((), jnp.int32), updates=jnp.zeros((), jnp.int32))
+                          env_steps=jnp.zeros((), jnp.int32), updates=jnp.zeros((), jnp.int32),
+                          reward_scale=norm_lib.init_reward_scale(ctx.env.num_envs),
+                          probe_obs=jnp.zeros((PROBE_STATES, agent.obs_size), jnp.float32))
 
     def collect(ts: TrainState, random_actions: bool) -> tuple[TrainState, dict]:
         """Act in all local envs, step them, insert (s, a, r, s', terminated, truncated) into replay."""
@@ -141,12 +166,17 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
             "terminations": info["terminated"].astype(jnp.float32).sum(),
             "nonfinite_physics": info["nonfinite"].astype(jnp.float32).sum(),
         }
+        reward_scale = ts.reward_scale
+        if cfg.normalize_reward:
+            reward_scale = norm_lib.update_reward_scale(reward_scale, env_state.reward, env_state.done,
+                                                        agent.config.gamma, pmean_axis=axis)
         ts = ts.replace(normalizer=normalizer, replay=replay_lib.insert(ts.replay, transition), env_state=env_state,
-                        rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards)
+                        rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards, reward_scale=reward_scale)
         return ts, stats
 
-    if cfg.n_step > 1 and not hasattr(agent.config, "gamma"):
-        raise ValueError(f"n_step={cfg.n_step} needs an agent with a discount `gamma` in its config")
+    for name, on in (("n_step", cfg.n_step > 1), ("normalize_reward", cfg.normalize_reward)):
+        if on and not hasattr(agent.config, "gamma"):
+            raise ValueError(f"{name}={getattr(cfg, name)} needs an agent with a discount `gamma` in its config")
 
     def sample(ts: TrainState, key: jax.Array) -> Transition:
         """A batch of this device's replay: one-step rows, or n-step windows (`cfg.n_step` > 1)
@@ -163,14 +193,19 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
         if cfg.normalize_obs:
             batch = batch.replace(obs=norm_lib.normalize(ts.normalizer, batch.obs),
                                   next_obs=norm_lib.normalize(ts.normalizer, batch.next_obs))
+        extra = {}
+        if cfg.normalize_reward:  # (n-step) rewards are sums of raw rewards: one division scales them
+            scale = norm_lib.reward_scale(ts.reward_scale, cfg.reward_g_max)
+            batch = batch.replace(reward=batch.reward / scale)
+            extra["reward_scale"] = scale
         agent_state, metrics = agent.update(ts.agent, batch, device_key(k_update))
-        return ts.replace(agent=agent_state, rng=rng, updates=ts.updates + 1), metrics
+        return ts.replace(agent=agent_state, rng=rng, updates=ts.updates + 1), dict(metrics, **extra)
 
     def iteration(ts: TrainState):
-        """collect then G updates; returns (ts, (collect stats, mean update metrics))."""
+        """collect then G updates; returns (ts, (collect stats, update metric totals))."""
         ts, stats = collect(ts, random_actions=False)
         ts, metrics = jax.lax.scan(lambda s, _: update(s), ts, None, length=cfg.updates_per_step)
-        return ts, (stats, jax.tree_util.tree_map(jnp.mean, metrics))
+        return ts, (stats, metric_totals(metrics))
 
     jitted_iteration = jax.jit(iteration)  # traced once: eval_shape below and the loop body share it
 
@@ -192,15 +227,19 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
             ts, outputs = jitted_iteration(ts)
             return ts, jax.tree_util.tree_map(jnp.add, sums, outputs)
 
-        ts, (stat_sums, metric_sums) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
-        metric_means = jax.tree_util.tree_map(lambda m: m / iterations, metric_sums)
-        return ts, dict(summarise(stat_sums, metric_means, axis), env_steps=ts.env_steps, updates=ts.updates)
+        ts, (stat_sums, metric_totals) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
+        return ts, dict(summarise(stat_sums, metric_totals, axis), env_steps=ts.env_steps, updates=ts.updates)
 
     def warmup_chunk(ts: TrainState):
-        """`warmup_iterations` steps of uniform random actions, no updates."""
+        """`warmup_iterations` steps of uniform random actions, no updates. The first warm-up of a
+        run (none before it) fixes `probe_obs`: rows spread evenly over this device's replay."""
         counts["warmup"] += 1
+        first = ts.env_steps == 0
         ts, stats = jax.lax.scan(lambda s, _: collect(s, random_actions=True), ts, None,
                                  length=cfg.warmup_iterations)
+        rows = (jnp.arange(PROBE_STATES) * ts.replay.size) // PROBE_STATES
+        probe = jnp.take(ts.replay.data.obs, rows, axis=0, mode="clip")
+        ts = ts.replace(probe_obs=jnp.where(first, probe, ts.probe_obs))
         return ts, dict(summarise(stats, None, axis), env_steps=ts.env_steps)
 
     return Steps(init=init, collect=collect, update=update, iteration=iteration, train_chunk=train_chunk,

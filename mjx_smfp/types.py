@@ -1,6 +1,7 @@
 """Types the whole package shares, in a leaf module that imports nothing from mjx_smfp: the
-replay row (`Transition`) and the metrics dict every step returns (`Metrics`). Modules below
-`agents/` (critic, replay, steps) import them from here, never from `agents/`."""
+replay row (`Transition`), the metrics dict every step returns (`Metrics`) and its entries that
+exist only on some steps (`Gated`). Modules below `agents/` (critic, replay, steps) import them
+from here, never from `agents/`."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,6 +10,16 @@ import jax
 from flax import struct
 
 Metrics = dict[str, jax.Array]
+
+
+@struct.dataclass
+class Gated:
+    """A metric computed only on some update steps (the actor's, under a policy delay): `value`
+    where `weight` is 1, nothing where it is 0. The loop averages it over the steps that computed
+    it (mjx_smfp/steps.py), so a delayed actor's metrics are not divided by the delay."""
+
+    value: jax.Array
+    weight: jax.Array  # 1.0 on a step that computed `value`, else 0.0 (value then 0)
 
 
 @struct.dataclass

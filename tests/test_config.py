@@ -22,28 +22,49 @@ def test_presets_and_cli_overrides_reach_train_and_agent_fields():
     assert again == (cfg, agent_cfg)
 
 
-def test_smfp_runs_the_references_recipe_at_the_fast_preset_and_sac_keeps_todays():
-    from mjx_smfp import recipes
-    from mjx_smfp.agents.sac import SAC
+@pytest.mark.parametrize("preset", ["cpu", "fast", "paper"])
+def test_sac_and_smfp_resolve_to_one_recipe_differing_only_in_the_policy_class_on_every_preset_and_task(preset):
+    """Issue 34: wherever SAC and SMFP are compared their resolved configurations differ only in the
+    policy class and its own fields (SMFP's flow, anchor, md_coef, ...): the shared recipe sets the rest."""
+    import envs
 
-    for env, preset in (("halfcheetah", "fast"), ("humanoid", "fast"), ("humanoid", "cpu")):
-        cfg, smfp = config.build({"env": env, "agent": "smfp", "preset": preset})
-        resolved = {**dataclasses.asdict(cfg), **dataclasses.asdict(smfp)}
-        assert {k: resolved[k] for k in recipes.REFERENCE} == recipes.REFERENCE, (env, preset)
-        assert cfg.n_step == 3 and smfp.critic_type == "c51"
-        # The distributional support comes from the task's reward scale and the discount.
-        bound = recipes.REWARD_SCALE[env] / (1 - smfp.gamma)
-        assert (smfp.value_min, smfp.value_max) == pytest.approx((-bound, bound))
-        cfg, sac = config.build({"env": env, "agent": "sac", "preset": preset})
-        resolved = {**dataclasses.asdict(cfg), **dataclasses.asdict(sac)}
-        assert {k: resolved[k] for k in recipes.REFERENCE} == recipes.today(config.TrainConfig, SAC.Config)
-    # Elsewhere SMFP keeps its defaults; a task's own preset and the command line win over the recipe.
-    cfg, smfp = config.build({"env": "halfcheetah", "agent": "smfp", "preset": "cpu"})
-    assert (cfg.n_step, smfp.critic_type, smfp.value_min) == (1, "mse", None)
+    for env in envs.names():
+        sac = config.build({"env": env, "agent": "sac", "preset": preset})
+        smfp = config.build({"env": env, "agent": "smfp", "preset": preset})
+        assert config.recipe_differences(sac, smfp) == [], (preset, env)
+        expected = "parallel" if preset == "fast" or (preset, env) == ("cpu", "humanoid") else "classic"
+        assert sac[0].recipe == smfp[0].recipe == expected, (preset, env)
+
+
+def test_the_parallel_recipe_is_the_references_made_scale_free_and_named_deviations_stay_listed():
+    from mjx_smfp import recipes
+
+    cfg, smfp = config.build({"env": "humanoid", "agent": "smfp", "preset": "cpu"})
+    resolved = {**dataclasses.asdict(cfg), **dataclasses.asdict(smfp)}
+    assert {k: resolved[k] for k in recipes.PARALLEL} == recipes.PARALLEL
+    assert cfg.normalize_reward and cfg.n_step == 3 and smfp.critic_type == "c51"
+    assert (smfp.value_min, smfp.value_max) == (-10.0, 10.0) and smfp.temperature_every_update
+    assert len(recipes.DEVIATIONS_FROM_FASTSAC) >= 7
+    # The classic recipe: SAC's defaults, one alpha0 for both agents; "authors" = each agent's own.
+    cfg, sac = config.build({"env": "halfcheetah", "agent": "sac", "preset": "paper"})
+    assert (cfg.recipe, cfg.n_step, sac.critic_type, sac.init_temperature, cfg.normalize_reward) == (
+        "classic", 1, "mse", 0.1, False)
+    assert config.build({"env": "halfcheetah", "agent": "smfp", "recipe": "authors"})[1].log_std_max == 1.0
+    # SAC Flow and DIME keep their authors' recipes unless asked; a task's preset and the command line win.
+    cfg, sacflow = config.build({"env": "halfcheetah", "agent": "sacflow", "preset": "fast"})
+    assert cfg.recipe == "authors" and sacflow.init_temperature == 0.2
     assert config.build({"env": "multimodal", "agent": "smfp", "preset": "fast"})[1].init_temperature == 0.01
     _, smfp = config.build({"env": "humanoid", "agent": "smfp", "preset": "fast", "critic_type": "mse",
                             "value_max": "50"})
     assert smfp.critic_type == "mse" and smfp.value_max == 50.0
+    with pytest.raises(ValueError, match=r"value_min=-3.0, value_max=3.0 do not hold \+-reward_g_max=5.0"):
+        config.build({"env": "humanoid", "agent": "sac", "preset": "fast", "value_min": "-3", "value_max": "3"})
+    # What the check reads: a shared field set for one agent only is a difference; an SMFP-only one is not.
+    base = {"env": "hopper", "preset": "cpu"}
+    assert config.recipe_differences(config.build({**base, "agent": "sac", "tau": "0.01"}),
+                                     config.build({**base, "agent": "smfp", "md_coef": "0.5"})) == ["tau: 0.01 vs 0.005"]
+    with pytest.raises(ValueError, match=r"recipe='fastest' is not valid; valid recipes: auto, classic, parallel"):
+        config.build({"recipe": "fastest"})
 
 
 @pytest.mark.parametrize("overrides, message", [

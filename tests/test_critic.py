@@ -194,3 +194,29 @@ def test_the_target_combines_heads_by_min_or_mean_for_scalar_and_distributional_
     np.testing.assert_allclose(np.asarray(mixed[0, [6, 8]]), [0.5, 0.5], atol=1e-5)  # 1 + 0.5 z at z = 0, 4
     with pytest.raises(ValueError, match="head combination 'max' is not valid"):
         critic.combine_heads(jnp.zeros((2, 3)), "max")
+
+
+def test_scatter_add_projection_equals_the_dense_hat_kernel_form_on_and_off_the_support():
+    """The C51 projection by two scatter-adds (issue 34) gives the dense [B, M, N] form's result,
+    atoms on support points, between them, at both ends and beyond them (clipped) included."""
+    head = critic.ValueHead("c51", num_atoms=101, value_min=-10.0, value_max=10.0)
+    atoms = 9.0 * jax.random.normal(jax.random.PRNGKey(0), (256, 101))
+    atoms = atoms.at[0, :6].set(jnp.array([-10.0, 10.0, 0.0, 0.2, -25.0, 40.0]))  # ends, points, beyond
+    probs = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(1), (256, 101)), axis=-1)
+    scatter = critic.categorical_projection(atoms, probs, head)
+    np.testing.assert_allclose(np.asarray(scatter), np.asarray(critic.categorical_projection_dense(atoms, probs, head)),
+                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(scatter.sum(-1)), 1.0, atol=1e-5)
+    one = critic.categorical_projection(jnp.array([[0.2, 10.0, 55.0]]), jnp.array([[0.5, 0.25, 0.25]]), head)
+    assert float(one[0, 51]) == pytest.approx(0.5) and float(one[0, 100]) == pytest.approx(0.5)  # a point; the top
+
+
+def test_the_c51_target_reports_the_mass_the_support_clips_to_its_ends():
+    head = critic.ValueHead("c51", num_atoms=11, value_min=-5.0, value_max=5.0)
+    batch = Transition(obs=jnp.zeros((2, 1)), action=jnp.zeros((2, 1)), reward=jnp.array([0.0, 100.0]),
+                       next_obs=jnp.zeros((2, 1)), terminated=jnp.ones(2), truncated=jnp.zeros(2))
+    out = jnp.zeros((2, 2, 11))  # uniform logits: terminal rows put all mass on the reward
+    target = critic.soft_target(None, batch, jnp.zeros((2, 1)), jnp.zeros(2), 0.0, 0.99, lambda p, o, a: out,
+                                head=head)
+    _, metrics = critic.critic_loss(None, batch, target, lambda p, o, a: out, head)
+    assert float(metrics["target_end_mass"]) == pytest.approx(0.5)  # the row at reward 100 is clipped to 5

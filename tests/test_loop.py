@@ -203,3 +203,16 @@ def test_a_stop_during_warm_up_exits_without_a_checkpoint_of_random_data(engine,
         run(signalled, str(tmp_path), stop=stop, verbose=False)
     assert exit_info.value.code == 128 + signal.SIGTERM
     assert ckpt_lib.Checkpointer(str(tmp_path / "checkpoints")).latest_step() is None
+
+
+def test_an_evaluation_reports_the_deterministic_and_stochastic_returns_and_the_diagnostics(engine):
+    """Engine.evaluation: the deterministic episodes are exactly `evaluate`'s, the exploring policy's
+    episodes come beside them, and the diagnostics read the held-out probe states (issue 34)."""
+    ts, _ = engine.warmup(engine.init_state())
+    key = jax.random.PRNGKey(5)
+    found = engine.evaluation(ts, key)
+    returns, lengths = engine.evaluate(ts, key)
+    assert found["return_mean"] == pytest.approx(float(returns.mean())) and returns.shape == (CFG.eval_episodes,)
+    assert found["length_mean"] == pytest.approx(float(lengths.mean()))
+    assert np.isfinite(found["stochastic_return_mean"]) and np.isnan(found["forward_velocity"])  # no x_velocity
+    assert np.isfinite(found["knn_entropy"]) and np.isfinite(found["entropy_estimate"])

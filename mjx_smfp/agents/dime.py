@@ -18,6 +18,8 @@ from mjx_smfp.validation import check
 class DIME(SAC):
     """SAC's update (shared critic, temperature and actor loss) on a diffusion sampler policy."""
 
+    follows_recipe = False  # its authors' recipe (the Config defaults below), not the shared one
+
     @dataclasses.dataclass(frozen=True)
     class Config(SoftActorCriticConfig):
         critic_hidden: tuple[int, ...] = (2048, 2048)  # critic MLP widths (each Q head); reference 2 x 2048

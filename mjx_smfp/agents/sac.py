@@ -30,7 +30,9 @@ class SAC(SoftActorCriticAgent):
                                   matmul_dtype=c.matmul_dtype, log_std_min=c.log_std_min, log_std_max=c.log_std_max)
 
     def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
-        """E[alpha log pi(a|s) - Q(s, a)], a ~ pi reparameterised; Q = `actor_q` (min or mean of the heads)."""
+        """E[alpha log pi(a|s) - Q(s, a)], a ~ pi reparameterised; Q = `actor_q` (min or mean of the
+        heads). Metrics: the entropy estimate and each term's size (`q_policy`, `entropy_term`)."""
         action, logp = self.policy.sample(actor_params, batch.obs, rng)
         q = self.actor_q(state.critic_params, batch.obs, action)
-        return jnp.mean(temperature * logp - q), {"entropy": -jnp.mean(logp)}
+        return jnp.mean(temperature * logp - q), {"entropy": -jnp.mean(logp), "q_policy": jnp.mean(q),
+                                                  "entropy_term": temperature * jnp.mean(logp)}

@@ -16,6 +16,8 @@ from mjx_smfp.policies.chains import FlowChainConfig, FlowChainPolicy
 class SACFlow(SAC):
     """SAC's update (shared critic, temperature and actor loss) on a K-step flow policy."""
 
+    follows_recipe = False  # its authors' recipe (the Config defaults below), not the shared one
+
     @dataclasses.dataclass(frozen=True)
     class Config(SoftActorCriticConfig):
         critic_hidden: tuple[int, ...] = (1024, 1024)  # critic MLP widths (each Q head); reference 2 x 1024

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from mjx_smfp import diagnostics
 from mjx_smfp import meanflow as mf
 from mjx_smfp import mirror_descent as md
 from mjx_smfp.agents.base import Transition
@@ -173,6 +174,16 @@ class SMFP(SoftActorCriticAgent):
                                          self.config.eval_best_of_n, stochastic=False)
         return self.policy.deterministic(state.actor_params, obs)
 
+    def diagnostics(self, state: SMFPState, obs: jax.Array, rng: jax.Array):
+        """The shared checks plus the flow's own: `flow_spread`, E||x(eps_1) - x(eps_2)||^2 / 2 of
+        the one-step map over independent eps (0 once the flow ignores its noise: SMFP reduced to
+        a Gaussian around one action), and `sigma_mean`, the boundary noise (SMFP.md §3)."""
+        k_shared, k_eps = jax.random.split(rng)
+        eps1, eps2 = self.policy.noise(k_eps, obs.shape[:-1])
+        x1, x2 = (self.policy.flow(state.actor_params, obs, e) for e in (eps1, eps2))
+        return dict(super().diagnostics(state, obs, k_shared), flow_spread=diagnostics.pairwise_spread(x1, x2),
+                    sigma_mean=jnp.mean(jnp.exp(self.policy.log_sigma(state.actor_params, obs))))
+
     def policy_state(self, state: SMFPState, keep: tuple[str, ...] = ("actor_params",)):
         """The actor, plus the critic when evaluation scores samples with it (eval_best_of_n > 1)."""
         return super().policy_state(state, keep + ("critic_params",) * (self.config.eval_best_of_n > 1))
@@ -226,7 +237,7 @@ class SMFP(SoftActorCriticAgent):
                                                self.policy.forward(anchor_params, obs, eps, xi))
         kl = self._kl(sample, anchor_sample)
         loss = jnp.mean(-q + temperature * logp + md_coef * kl)
-        aux = {}
+        aux = {"entropy_term": temperature * jnp.mean(logp), "md_term": md_coef * jnp.mean(kl)}
         if c.meanflow_coef > 0:
             # The MeanFlow data reuse pi_k's draw above (y_k = x_k + sigma_k xi): the MeanFlow
             # path has its own noise, so sharing (eps, xi) with the KL term biases nothing.
@@ -234,7 +245,7 @@ class SMFP(SoftActorCriticAgent):
             n = max(1, round(c.meanflow_fraction * obs.shape[0]))  # replay rows are i.i.d.: a prefix is a random subset
             mf_loss, mf_aux = self._meanflow_loss(actor_params, obs[:n], data[:n], k_mf)
             loss = loss + c.meanflow_coef * mf_loss
-            aux.update(meanflow_loss=mf_loss, **mf_aux)
+            aux.update(meanflow_loss=mf_loss, meanflow_term=c.meanflow_coef * mf_loss, **mf_aux)
         aux.update(entropy=-jnp.mean(logp), kl=jnp.mean(kl), q_policy=jnp.mean(q),
                    sigma_mean=jnp.mean(jnp.exp(sample.log_sigma)))
         return loss, aux

@@ -6,9 +6,13 @@ offer `init(rng, obs_size)`, `sample(params, obs, rng) -> (action, log pi)` and
 `deterministic(params, obs)`) and an `actor_loss`; SAC and SMFP differ only there.
 One `update` (below) is, per gradient step:
 1. critic: the twin-Q soft backup (mjx_smfp/critic.py; scalar or distributional value heads,
-   `q` is always the expectation) with a' ~ pi(.|s') and its log pi;
-2. every `policy_delay` steps, `actor_step`: one optimiser step on `actor_loss`, then the
-   temperature toward the target entropy (subclasses add their own, e.g. SMFP's anchor).
+   `q` is always the expectation) with a' ~ pi(.|s') and its log pi; with
+   `temperature_every_update` the temperature steps here, on -E log pi(a'|s') (FastSAC
+   `fast_sac_agent.py` `_update_main`; SimbaV2 steps it every update too);
+2. every `policy_delay` steps, `actor_step`: one optimiser step on `actor_loss`, then (unless
+   it stepped with the critic) the temperature toward the target entropy on the actor's
+   estimate (subclasses add their own, e.g. SMFP's anchor). The actor's metrics are `Gated`:
+   the loop averages them over actor steps only.
 
 The parallel-regime recipe of FastSAC / FastTD3 / FlashSAC (/work/shared/design/PARALLEL.md) is
 a set of fields here, so every agent has them: AdamW (`weight_decay`, `adam_b1`, `adam_b2`),
@@ -27,12 +31,15 @@ import optax
 from flax import struct
 
 from mjx_smfp import critic as critic_lib
+from mjx_smfp import diagnostics
 from mjx_smfp.agents.base import Agent, Metrics, Transition
+from mjx_smfp.types import Gated
 from mjx_smfp.networks import ACTIVATIONS, MATMUL_DTYPES, TwinQ
 from mjx_smfp.validation import check
 
 
 TARGET_ENTROPY_FIELDS = ("target_entropy", "target_entropy_per_dim", "target_std")  # at most one is set
+DIAGNOSTIC_SAMPLES = 64  # actions drawn per held-out state by `diagnostics`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +60,9 @@ class SoftActorCriticConfig:
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the critic
     temperature_lr: float = 3e-4  # Adam learning rate of log alpha
+    temperature_b1: float = 0.9  # Adam beta1 of log alpha's optimiser
+    temperature_b2: float = 0.999  # Adam beta2 of log alpha's optimiser (FastSAC: 0.95)
+    temperature_every_update: bool = False  # step alpha on every critic update (FastSAC), not only on actor steps
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay of actor and critic params; 0 = plain Adam
     adam_b1: float = 0.9  # Adam beta1 (first-moment decay) of the actor and critic optimisers
     adam_b2: float = 0.999  # Adam beta2 (second-moment decay) of the actor and critic optimisers
@@ -81,7 +91,7 @@ class SoftActorCriticConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be a non-empty list of widths >= 1")
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
-        check(self, "adam_b1", "adam_b2", within="[0, 1)")
+        check(self, "adam_b1", "adam_b2", "temperature_b1", "temperature_b2", within="[0, 1)")
         check(self, "activation", choices=ACTIVATIONS)
         check(self, "matmul_dtype", choices=MATMUL_DTYPES)
         targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
@@ -173,18 +183,23 @@ def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entr
 
 
 def every(period: int, step: jax.Array, fn: Callable, state):
-    """`fn(state) -> (state, metrics)` on steps where `step % period == 0`, else `state` unchanged
-    with zero metrics. `fn` is traced once: the skip branch takes the metrics' shapes from the
-    same (cached) trace instead of tracing `fn` again."""
+    """`fn(state) -> (state, metrics)` on steps where `step % period == 0`, else `state` unchanged;
+    the metrics come back `Gated` (weight 1 where `fn` ran, 0 where skipped), so the loop averages
+    them over the steps that computed them. `fn` is traced once: the skip branch takes the
+    metrics' shapes from the same (cached) trace instead of tracing `fn` again."""
+    def ran(s):
+        s, metrics = fn(s)
+        return s, {k: Gated(value=v, weight=jnp.ones((), v.dtype)) for k, v in metrics.items()}
+
     if period <= 1:
-        return fn(state)
-    fn = jax.jit(fn)
-    metric_shapes = jax.eval_shape(fn, state)[1]
+        return ran(state)
+    ran = jax.jit(ran)
+    metric_shapes = jax.eval_shape(ran, state)[1]
 
     def skip(s):
         return s, jax.tree_util.tree_map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
 
-    return jax.lax.cond(step % period == 0, fn, skip, state)
+    return jax.lax.cond(step % period == 0, ran, skip, state)
 
 
 class SoftActorCriticAgent(Agent):
@@ -192,6 +207,7 @@ class SoftActorCriticAgent(Agent):
 
     Config = SoftActorCriticConfig
     State = SoftActorCriticState
+    follows_recipe = True  # config.build applies the shared recipe (mjx_smfp/recipes.py) to its fields
 
     def __init__(self, config: SoftActorCriticConfig, obs_size: int, action_size: int, axis: Optional[str] = None):
         super().__init__(config, obs_size, action_size, axis)
@@ -205,7 +221,7 @@ class SoftActorCriticAgent(Agent):
         c = config
         self.actor_optimizer, self.critic_optimizer = (
             make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
-        self.temperature_optimizer = optax.adam(config.temperature_lr)
+        self.temperature_optimizer = optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2)
         self.target_entropy = resolve_target_entropy(config, action_size,
                                                      default=self.default_target_entropy(config, action_size))
 
@@ -282,8 +298,13 @@ class SoftActorCriticAgent(Agent):
         params, opt_state, metrics = gradient_update(
             critic_lib.critic_loss, self.critic_optimizer, state.critic_params, state.critic_opt_state, batch,
             target, self.critic_net.apply, self.value_head, axis=self.axis, name="critic")
-        return state.replace(critic_params=params, critic_opt_state=opt_state,
-                             target_critic_params=critic_lib.polyak(state.target_critic_params, params, c.tau)), metrics
+        state = state.replace(critic_params=params, critic_opt_state=opt_state,
+                              target_critic_params=critic_lib.polyak(state.target_critic_params, params, c.tau))
+        if c.temperature_every_update:
+            next_entropy = -jnp.mean(next_logp)
+            state = self.temperature_step(state, next_entropy)
+            metrics = dict(metrics, next_entropy=next_entropy)
+        return state, metrics
 
     def temperature_step(self, state, entropy: jax.Array):
         """alpha toward the target entropy; unchanged (optimiser state too) when not learned."""
@@ -300,6 +321,8 @@ class SoftActorCriticAgent(Agent):
             self.actor_loss, self.actor_optimizer, state.actor_params, state.actor_opt_state, state, batch,
             temperature, rng, axis=self.axis, name="actor")
         state = state.replace(actor_params=params, actor_opt_state=opt_state)
+        if self.config.temperature_every_update:
+            return state, metrics
         return self.temperature_step(state, metrics["entropy"]), metrics
 
     def update(self, state, batch: Transition, rng: jax.Array):
@@ -309,4 +332,15 @@ class SoftActorCriticAgent(Agent):
         state, actor_metrics = every(self.config.policy_delay, state.step,
                                      lambda s: self.actor_step(s, batch, temperature, k_actor), state)
         state = state.replace(step=state.step + 1)
-        return state, dict(metrics, **actor_metrics, temperature=self.temperature(state))
+        return state, dict(metrics, **actor_metrics, temperature=self.temperature(state),
+                           entropy_target=jnp.asarray(self.target_entropy, jnp.float32))
+
+    def diagnostics(self, state, obs: jax.Array, rng: jax.Array) -> Metrics:
+        """Checks of the policy on held-out states `obs` [S, obs] (normalised), DIAGNOSTIC_SAMPLES
+        actions each: `knn_entropy`, the k-NN entropy of the actions per state (averaged over the
+        states), beside `entropy_estimate`, the agent's own -E log pi on the same draws."""
+        n, s = DIAGNOSTIC_SAMPLES, obs.shape[0]
+        obs_n = jnp.broadcast_to(obs[None], (n,) + obs.shape).reshape(n * s, -1)
+        actions, logp = self.policy.sample(state.actor_params, obs_n, rng)
+        per_state = jnp.swapaxes(actions.reshape(n, s, -1), 0, 1)  # [S, n, d]
+        return {"knn_entropy": jnp.mean(diagnostics.knn_entropy(per_state)), "entropy_estimate": -jnp.mean(logp)}

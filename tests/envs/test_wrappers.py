@@ -262,10 +262,37 @@ def test_evaluate_counts_only_the_first_episode(env):
 
 
 def test_make_evaluator_takes_params_and_stops_at_the_time_limit(env):
-    run = make_evaluator(env, lambda gain, obs: -gain * obs[:, :1], num_envs=2, episode_length=7)
+    run = make_evaluator(env, lambda gain, obs, key: -gain * obs[:, :1], num_envs=2, episode_length=7)
     res = run(jnp.float32(1.0), jax.random.PRNGKey(10))
     np.testing.assert_array_equal(res.lengths, 7.0)
     assert np.all(np.asarray(res.returns) < 0)
+
+
+class PointMassWithVelocity(PointMass):
+    """The point mass reporting its velocity as the locomotion tasks' `x_velocity` metric."""
+
+    def reset(self, rng):
+        state = super().reset(rng)
+        return state.replace(metrics={"x_velocity": state.pipeline_state["vel"]})
+
+    def step(self, state, action):
+        state = super().step(state, action)
+        return state.replace(metrics={"x_velocity": state.pipeline_state["vel"]})
+
+
+def test_the_evaluator_reports_each_episodes_mean_forward_velocity():
+    """Forward velocity = mean over the episode's steps of the task's x_velocity (NaN for a task
+    without it)."""
+
+    def policy(params, obs, key):
+        return jnp.zeros((obs.shape[0], 1))
+
+    res = make_evaluator(PointMassWithVelocity(), policy, num_envs=3, episode_length=4)(None, jax.random.PRNGKey(1))
+    start = np.asarray(jax.vmap(PointMassWithVelocity().reset)(jax.random.split(jax.random.PRNGKey(1), 3)).metrics[
+        "x_velocity"])
+    np.testing.assert_allclose(np.asarray(res.forward_velocity), start, rtol=1e-5)  # zero force: constant velocity
+    assert np.all(np.isnan(np.asarray(make_evaluator(PointMass(), policy, 3, 4)(None, jax.random.PRNGKey(1))
+                                      .forward_velocity)))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("envs.tasks.inverted_pendulum") is None,
