@@ -111,6 +111,12 @@ SCALE_FREE: dict = dict(
     target_entropy_per_dim=-0.5,  # SimbaV2 temp_target_entropy_coef -0.5 (FlashSAC target std 0.15: -0.48/dim)
     temperature_every_update=True,  # FastSAC (and SimbaV2): alpha steps on every critic update
     temperature_b2=0.95,  # FastSAC: alpha's AdamW betas (0.9, 0.95)
+    # A temperature that reaches its target within the first quarter of a 30-minute CPU run (~1K updates):
+    # FastSAC's/FlashSAC's 3e-4 (SimbaV2 1e-4) moves log alpha by <= 3e-4 an update, and on HalfCheetah
+    # (SAC, 2 seeds) left the estimate 4.5 nats above target at 243 s; from 300 s of run clock on, 3e-3
+    # kept SAC within 1 nat on 21 of 27 calls (max gap 2.25), 1e-2 on 26 of 26 (max 0.67) (pilot runs,
+    # benchmarks/results/entropy_control/pilot_temperature_lr.md). 33x the references' rate; one scalar.
+    temperature_lr=1e-2,
 )
 
 # Deviations from FastSAC that the parallel recipe keeps, by name (issue 34 item 4):
