@@ -50,6 +50,12 @@ class Agent(abc.ABC):
     def update(self, state: Any, batch: Transition, rng: jax.Array) -> tuple[Any, Metrics]:
         """One gradient step on `batch`; returns new state and scalar metrics."""
 
+    def diagnostics(self, state: Any, obs: jax.Array, rng: jax.Array) -> dict:
+        """Sample-based checks of the policy on held-out (normalised) states that an evaluation
+        logs beside the return (soft actor-critic agents: the k-NN entropy of their actions, ...);
+        none by default."""
+        return {}
+
     def policy_state(self, state: Any) -> Any:
         """The part of `state` that `eval_act` reads (what a policy file holds); default: all of it."""
         return state
