@@ -256,7 +256,7 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
 
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()
-        ts = checkpointer.restore(engine.abstract_state(), skip=skip)
+        ts, _ = checkpointer.restore_intact(engine.abstract_state(), skip=skip)  # newest intact one
         say(f"resumed from {checkpointer.latest_path()} at env step {count(ts.env_steps):,}"
             + ("" if cfg.checkpoint_replay else "; checkpoint_replay=false: the replay ring is refilled by a warm-up"))
     else:
