@@ -176,7 +176,11 @@ def main(argv: list[str] | None = None) -> str:
     from mjx_smfp.runner import StopFlag
 
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
-    stop = StopFlag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
+    if several:  # a stop signal to any process stops them all (mjx_smfp/processes.py)
+        from mjx_smfp.processes import SharedStop as stop_flag
+    else:
+        stop_flag = StopFlag
+    stop = stop_flag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
     try:
         engine = Engine(cfg, agent_cfg)
         engine.check_fits()

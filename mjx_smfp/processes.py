@@ -5,15 +5,17 @@ coordination service's C++ abort with pages of stack trace.
 Start (`start`, called by `distributed.initialize_from_env`): the runtime in *recoverable* mode
 (`jax_enable_recoverability`). Without it, the death of any process makes the coordination
 service abort every other one from a C++ thread (no Python handler can intervene). With it, a
-survivor's collective fails (gloo on the CPU fails at once when a peer's socket closes), and the
-survivors agree on who is gone through `multihost_utils.live_devices`, a barrier among the live
-processes that returns once the service has declared the lost one dead (a missed heartbeat:
-`heartbeat_timeout_seconds`, `$MJX_SMFP_HEARTBEAT_S`). JAX's preemption notifier is off: SIGTERM
-is answered by the run's own StopFlag (mjx_smfp/runner.py), whose decision every process shares.
+watchdog thread on every process asks, in rounds, which processes are alive
+(`multihost_utils.live_devices`: a barrier among the live processes that returns once a lost one
+has missed its heartbeat, `heartbeat_timeout_seconds` = `$MJX_SMFP_HEARTBEAT_S`). The verdict
+must not wait for the main thread: that one may be blocked in a collective (NCCL waits for a
+dead peer) or in an orbax save's barrier (it waits minutes). JAX's preemption notifier is off:
+SIGTERM is answered by the run's own stop flag (`SharedStop`), whose decision every process shares.
 
-Failure (`exit_on_failure`): each survivor prints `error: process I: lost process K of N ...` and
-exits 1. End (`leave`): recoverable tasks skip the service's shutdown barrier, so the others
-disconnect first and process 0, which hosts the service, leaves last; none is cut off mid-call.
+Failure: each survivor prints `error: process I: lost process K of N ...` and exits 1, the
+watchdog doing it (`exit_on_failure` only waits for it, or reports this process's own error).
+End (`leave`): recoverable tasks skip the service's shutdown barrier, so the others disconnect
+first and process 0, which hosts the service, leaves last; none is cut off mid-call.
 Limitation: a lost process 0 takes the service with it, and the runtime may abort the survivors
 (its C++ error poller) before they print their line.
 """
@@ -21,10 +23,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Optional
+
+from mjx_smfp.runner import StopFlag
 
 HEARTBEAT_VAR = "MJX_SMFP_HEARTBEAT_S"  # seconds without a heartbeat before a process is declared lost
 DEFAULT_HEARTBEAT_S = 10
@@ -32,6 +38,8 @@ INIT_TIMEOUT_VAR = "MJX_SMFP_INIT_TIMEOUT_S"  # seconds to wait for every proces
 # How the runtime words a failed collective or barrier (jaxlib raises ValueError or JaxRuntimeError).
 RUNTIME_FAILURE = re.compile(r"^(UNKNOWN|UNAVAILABLE|DEADLINE_EXCEEDED|INTERNAL|ABORTED|CANCELLED)\b|gloo|nccl",
                              re.IGNORECASE)
+
+GRACE_S = 15.0  # a stop with nothing to save waits this long for the processes to agree (SLURM: 30 s to SIGKILL)
 
 _resume_hint: Optional[str] = None  # where the last checkpoint is, once the run directory is known
 
@@ -49,8 +57,8 @@ def heartbeat_seconds() -> int:
 
 
 def start(coordinator: str, num_processes: int, process_id: int) -> None:
-    """`jax.distributed.initialize` in recoverable mode, without JAX's preemption notifier; a
-    coordinator that is not reached within `$MJX_SMFP_INIT_TIMEOUT_S` (default 300) is a
+    """`jax.distributed.initialize` in recoverable mode, without JAX's preemption notifier, then
+    the watchdog; a coordinator not reached within `$MJX_SMFP_INIT_TIMEOUT_S` (default 300) is a
     RuntimeError naming it."""
     import jax
 
@@ -64,6 +72,7 @@ def start(coordinator: str, num_processes: int, process_id: int) -> None:
     except Exception as err:  # noqa: BLE001 - the runtime raises several kinds
         raise RuntimeError(f"process {process_id} of {num_processes} could not join the coordinator at "
                            f"{coordinator} within {timeout} s ({first_line(err)})") from None
+    _watchdog.start()
 
 
 def set_resume_hint(run_dir: str) -> None:
@@ -77,30 +86,64 @@ def first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
 
 
-def lost_processes(timeout: Optional[float] = None) -> Optional[list[int]]:
-    """The processes the coordination service has declared lost, the same list on every
-    survivor (a barrier among live processes that returns once the lost ones missed their
-    heartbeat): [] if none; [0] if the service itself no longer answers (process 0 hosts it);
-    None if no answer came within `timeout` seconds."""
+def lost_processes() -> list[int]:
+    """One round of the liveness barrier: the processes the coordination service has declared
+    lost since the last round ([] if none), the same list on every survivor; [0] if the service
+    itself no longer answers (process 0 hosts it). Blocks until every live process asks."""
     import jax
     from jax.experimental import multihost_utils
 
-    answer: list = [None]
+    try:
+        with multihost_utils.live_devices(jax.devices()):
+            pass
+    except multihost_utils.ProcessFailureError as err:
+        return sorted({d.process_index for d in err.failed_devices})
+    except Exception:  # noqa: BLE001 - an RPC error: the coordinator (process 0) is unreachable
+        return [0]
+    return []
 
-    def ask():
-        try:
-            with multihost_utils.live_devices(jax.devices()) as alive:
-                live = {d.process_index for d in alive}
-            answer[0] = sorted(set(range(jax.process_count())) - live)
-        except multihost_utils.ProcessFailureError as err:
-            answer[0] = sorted({d.process_index for d in err.failed_devices})
-        except Exception:  # noqa: BLE001 - an RPC error: the coordinator (process 0) is unreachable
-            answer[0] = [0]
 
-    asker = threading.Thread(target=ask, daemon=True)
-    asker.start()
-    asker.join(timeout)
-    return answer[0]
+class Watchdog:
+    """The daemon thread that runs liveness rounds (`lost_processes`) every `interval` seconds
+    and, on a loss, prints the error line and ends this process (`_report`). Once `finishing`
+    (the run is over, the processes are leaving), a loss is what it waits for: `gone` is set."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval, self.finishing, self.gone = interval, False, threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="process-watchdog", daemon=True)
+        self.thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            lost = lost_processes()
+            if lost and self.finishing:
+                self.gone.set()
+                return
+            if lost:
+                _report(lost)
+            time.sleep(self.interval)
+
+
+_watchdog = Watchdog()
+
+
+def _report(lost: list[int]) -> None:
+    """One error line naming the lost processes; then leave (process 0 after the others)."""
+    import jax
+
+    hint = f"; {_resume_hint}" if _resume_hint else ""
+    names = f"process{'es' * (len(lost) > 1)} {', '.join(map(str, lost))}"
+    print(f"error: process {jax.process_index()}: lost {names} of {jax.process_count()} "
+          f"({'the coordinator; ' * (0 in lost)}killed, crashed or unreachable); stopping{hint}",
+          file=sys.stderr, flush=True)
+    leave(1, wait=heartbeat_seconds())
 
 
 def _exit(code: int) -> None:
@@ -114,40 +157,37 @@ def _exit(code: int) -> None:
 
 def leave(code: int, wait: float = 60.0) -> None:
     """Exit with `code`, without the runtime's shutdown barrier: processes other than 0
-    disconnect and go; process 0 (the service's host) first waits up to `wait` seconds for
-    every other live process to disconnect."""
+    disconnect and go; process 0 (the service's host) first waits up to `wait` seconds for the
+    others to disconnect (the watchdog's next round sees them gone)."""
     import jax
 
+    _watchdog.finishing = True
     try:
         if jax.process_index() != 0:
             jax.distributed.shutdown()
-        else:
-            lost_processes(timeout=wait)  # returns once the others are gone
+        elif threading.current_thread() is _watchdog.thread:  # reporting a loss: one more round here
+            waiter = threading.Thread(target=lost_processes, daemon=True)
+            waiter.start()
+            waiter.join(wait)
+        elif _watchdog.running:
+            _watchdog.gone.wait(wait)
     except Exception:  # noqa: BLE001 - leaving anyway
         pass
     _exit(code)
 
 
 def exit_on_failure(err: BaseException) -> None:
-    """A multi-process run raised `err` on this process: print one `error:` line and exit 1.
-    A failed collective or barrier waits for the survivors' verdict and names the lost process;
-    any other error is this process's own (its traceback first: a bug), and the others will
-    then see this process lost."""
+    """A multi-process run raised `err` on this process. A failed collective or barrier (a peer
+    is gone) waits for the watchdog, which names the lost process and exits; any other error is
+    this process's own: its traceback and one `error:` line, exit 1 (the others will then see
+    this process lost)."""
     import jax
 
-    me, n = jax.process_index(), jax.process_count()
+    if isinstance(err, jax.errors.JaxRuntimeError) or RUNTIME_FAILURE.search(str(err)):
+        time.sleep(2 * heartbeat_seconds() + 10)  # the watchdog ends the process meanwhile
+    traceback.print_exception(err)
     hint = f"; {_resume_hint}" if _resume_hint else ""
-    runtime = isinstance(err, jax.errors.JaxRuntimeError) or bool(RUNTIME_FAILURE.search(str(err)))
-    lost = (lost_processes(timeout=2 * heartbeat_seconds() + 10) if runtime else None) or []
-    if lost:
-        message = (f"lost process{'es' * (len(lost) > 1)} {', '.join(map(str, lost))} of {n} "
-                   f"({'the coordinator; ' * (0 in lost)}killed, crashed or unreachable)")
-    else:
-        traceback.print_exception(err)
-        message = first_line(err)
-    print(f"error: process {me}: {message}; stopping{hint}", file=sys.stderr, flush=True)
-    if lost:  # the other survivors are leaving too: process 0 leaves last
-        leave(1, wait=heartbeat_seconds())
+    print(f"error: process {jax.process_index()}: {first_line(err)}; stopping{hint}", file=sys.stderr, flush=True)
     _exit(1)
 
 
@@ -158,6 +198,36 @@ def finish() -> None:
 
     try:
         multihost_utils.sync_global_devices("mjx_smfp:finished")
+        _watchdog.finishing = True  # on every process before any disconnects (the next barrier)
+        multihost_utils.sync_global_devices("mjx_smfp:leaving")
     except Exception as err:  # noqa: BLE001 - a peer lost at the very end
+        _watchdog.finishing = False
         exit_on_failure(err)
     leave(0)
+
+
+class SharedStop(StopFlag):
+    """The stop flag of a multi-process run: SIGTERM or Ctrl-C on any process stops all of them
+    together (the runner agrees on `requested` after every host call, and saves collectively).
+    With trained progress unsaved it acts as StopFlag: one shared checkpoint after the current
+    call. With nothing new to save, StopFlag exits at once, which would leave the others to report
+    this process lost; here that stop is shared as well, and only when no agreement ends the run
+    within GRACE_S seconds (a warm-up or a compilation in progress) does this process leave
+    alone, with status 128 + signal number (the others then name it lost)."""
+
+    def __call__(self, signum=signal.SIGTERM, frame=None):
+        with self._lock:
+            shared = not self.requested and not self.unsaved
+            if shared:
+                self.signal_time, self.requested = time.time(), True
+        if not shared:
+            return super().__call__(signum, frame)
+        self._say(f"{signal.Signals(signum).name}: stopping every process at the end of this host call "
+                  f"(nothing new to save; alone after {GRACE_S:.0f} s if they cannot agree by then)")
+        timer = threading.Timer(GRACE_S, self._leave_unless_saving, args=(signum,))
+        timer.daemon = True
+        timer.start()
+
+    def _leave_unless_saving(self, signum: int) -> None:
+        if not self.unsaved:  # progress made since: the agreed stop saves it, do not cut it off
+            leave(128 + signum)
