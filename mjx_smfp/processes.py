@@ -21,6 +21,7 @@ Limitation: a lost process 0 takes the service with it, and the runtime may abor
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
@@ -73,6 +74,7 @@ def start(coordinator: str, num_processes: int, process_id: int) -> None:
         raise RuntimeError(f"process {process_id} of {num_processes} could not join the coordinator at "
                            f"{coordinator} within {timeout} s ({first_line(err)})") from None
     _watchdog.start()
+    atexit.register(setattr, _watchdog, "finishing", True)  # an exit without finish() is no loss to report
 
 
 def set_resume_hint(run_dir: str) -> None:
