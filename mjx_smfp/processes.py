@@ -25,6 +25,7 @@ import atexit
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -57,6 +58,22 @@ def heartbeat_seconds() -> int:
     return _seconds(HEARTBEAT_VAR, DEFAULT_HEARTBEAT_S)
 
 
+def _reach(coordinator: str, timeout: float) -> None:
+    """Wait until the coordinator accepts a TCP connection (it may start later), else a
+    RuntimeError naming it: the runtime itself would abort with a C++ stack trace."""
+    host, _, port = coordinator.rpartition(":")
+    deadline = time.time() + timeout
+    while True:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+            return
+        except (OSError, ValueError) as err:
+            if time.time() > deadline:
+                raise RuntimeError(f"no coordinator answers at {coordinator} after {timeout:.0f} s ({err}); is "
+                                   "process 0 running there, with that address and port?") from None
+            time.sleep(0.5)
+
+
 def start(coordinator: str, num_processes: int, process_id: int) -> None:
     """`jax.distributed.initialize` in recoverable mode, without JAX's preemption notifier, then
     the watchdog; a coordinator not reached within `$MJX_SMFP_INIT_TIMEOUT_S` (default 300) is a
@@ -65,11 +82,13 @@ def start(coordinator: str, num_processes: int, process_id: int) -> None:
 
     jax.config.update("jax_enable_recoverability", True)
     jax.config.update("jax_enable_preemption_service", False)
-    timeout = _seconds(INIT_TIMEOUT_VAR, 300)
+    timeout, heartbeat = _seconds(INIT_TIMEOUT_VAR, 300), heartbeat_seconds()  # ValueError names a bad one
+    if process_id != 0:
+        _reach(coordinator, timeout)
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                    process_id=process_id, initialization_timeout=timeout,
-                                   heartbeat_timeout_seconds=heartbeat_seconds())
+                                   heartbeat_timeout_seconds=heartbeat)
     except Exception as err:  # noqa: BLE001 - the runtime raises several kinds
         raise RuntimeError(f"process {process_id} of {num_processes} could not join the coordinator at "
                            f"{coordinator} within {timeout} s ({first_line(err)})") from None
