@@ -164,6 +164,8 @@ def run_processes(mode: str, p: int, args, timeout: float = 1800) -> dict:
     from mjx_smfp import distributed
 
     gpus, coordinator = gpu_count(), f"127.0.0.1:{_free_port()}"
+    if 0 < gpus < p:  # NCCL allows one process per GPU
+        raise ValueError(f"--processes {p} needs at least {p} GPUs; this machine has {gpus}")
     procs = []
     try:
         for i in range(p):
