@@ -115,6 +115,14 @@ _INTEGRATORS = {"euler": mujoco.mjtIntegrator.mjINT_EULER, "rk4": mujoco.mjtInte
                 "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}
 
 
+def uncommitted(tree):
+    """`tree` with its jax arrays as uncommitted copies on this process's default device. An MJX
+    model closed over by the sharded engine's programs must not be committed to one device: a
+    nested jit inside `shard_map` rejects a single-device argument, and in a multi-process run
+    mjx's default device, `jax.devices()[0]`, belongs to process 0."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)) if isinstance(x, jax.Array) else x, tree)
+
+
 @dataclasses.dataclass(frozen=True)
 class PhysicsOptions:
     """Simulation settings that trade fidelity for speed; timestep and frame skip stay the task's.
@@ -288,7 +296,7 @@ class MjxTask(Env):
         self.reset_noise_scale = reset_noise_scale
         mj_model = self.physics.load(self.xml_file)
         self._mj_model = mj_model
-        self.sys = mjx.put_model(mj_model)
+        self.sys = uncommitted(mjx.put_model(mj_model, device=jax.local_devices()[0]))
         self.init_qpos = jnp.asarray(mj_model.qpos0, dtype=jnp.float32)
         self.init_qvel = jnp.zeros(mj_model.nv, dtype=jnp.float32)
         low, high = mj_model.actuator_ctrlrange.T

@@ -4,7 +4,8 @@
         -- --env humanoid --agent smfp --preset fast
 
 Run one process per host (each sees its local GPUs). Under SLURM the three values default
-to the job's own (`SLURM_NTASKS`, `SLURM_PROCID`, first host of `SLURM_JOB_NODELIST`), so
+to the job's own (`SLURM_NTASKS`, `SLURM_PROCID`, first host of `SLURM_JOB_NODELIST`, a port
+derived from `SLURM_JOB_ID`), so
 `srun python -m launch.multihost -- <train args>` is enough (see launch/slurm_example.sh).
 The values travel as MJX_SMFP_* variables to `mjx_smfp.distributed.initialize_from_env`,
 which `launch.train` calls before touching any device.
@@ -32,6 +33,13 @@ def _first_slurm_host(nodelist: str) -> str:
     return prefix + re.split(r"[-,]", ranges)[0]
 
 
+def slurm_port(env) -> int:
+    """The coordinator's port under SLURM: DEFAULT_PORT shifted by the job id (modulo 10,000), so
+    two jobs whose first node is the same do not both claim one port."""
+    job = env.get("SLURM_JOB_ID", "")
+    return DEFAULT_PORT + int(job) % 10_000 if job.isdigit() else DEFAULT_PORT
+
+
 def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """Launcher flags -> (MJX_SMFP_* environment, remaining train arguments)."""
     if "--" in argv:
@@ -47,7 +55,7 @@ def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     env = os.environ
     coordinator = args.coordinator
     if coordinator is None and "SLURM_JOB_NODELIST" in env:
-        coordinator = f"{_first_slurm_host(env['SLURM_JOB_NODELIST'])}:{DEFAULT_PORT}"
+        coordinator = f"{_first_slurm_host(env['SLURM_JOB_NODELIST'])}:{slurm_port(env)}"
     num_processes = args.num_processes if args.num_processes is not None else env.get("SLURM_NTASKS")
     process_id = args.process_id if args.process_id is not None else env.get("SLURM_PROCID")
     missing = [name for name, value in (("--coordinator", coordinator), ("--num-processes", num_processes),

@@ -100,11 +100,48 @@ def resolve(argv: list[str]):
         raise ValueError("--preset fast is sized for GPUs (thousands of envs, batches of 8192, 1024-wide "
                          "critics) and would crawl on this CPU-only machine; use --preset cpu (or auto, which "
                          "picks cpu here), or add --allow_cpu_fast true to insist")
-    run_dir = cfg.run_dir or os.path.join(cfg.log_dir, cfg.env, cfg.agent, time.strftime("%Y%m%d-%H%M%S"))
+    from mjx_smfp.distributed import process_zero_text
+
+    stamp = process_zero_text(time.strftime("%Y%m%d-%H%M%S"))  # several processes: one directory for all
+    run_dir = cfg.run_dir or os.path.join(cfg.log_dir, cfg.env, cfg.agent, stamp)
     import dataclasses
 
     cfg = dataclasses.replace(cfg, run_dir=os.path.abspath(run_dir))
     return cfg, agent_cfg, cfg.run_dir, False
+
+
+def fail(message: str, code: int, several_processes: bool = False):
+    """One `error:` line on stderr, then exit `code`; several processes leave in order (process 0,
+    the coordination service's host, last: mjx_smfp/processes.py)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    if several_processes:
+        from mjx_smfp import processes
+
+        processes.leave(code)
+    raise SystemExit(code)
+
+
+def train(engine, cfg, run_dir: str, resume: bool, stop, several_processes: bool) -> None:
+    """Run every process (checkpoint saves are collective), host calls of ~CALL_SECONDS on a slow
+    machine; what can go wrong ends in one `error:` line, on each process of a multi-process run."""
+    from mjx_smfp import processes
+    from mjx_smfp.checkpoint import CheckpointError
+    from mjx_smfp.runner import CALL_SECONDS, NonFiniteError, run
+
+    if several_processes:
+        processes.set_resume_hint(run_dir)
+    try:
+        run(engine, run_dir, resume=resume, stop=stop, call_seconds=CALL_SECONDS)
+    except NonFiniteError as err:  # the same verdict on every process (a psum over devices)
+        fail(str(err), 1, several_processes)
+    except (CheckpointError, FileNotFoundError) as err:  # damaged checkpoints, another topology
+        fail(str(err), 2, several_processes)
+    except Exception as err:  # noqa: BLE001 - a lost process, or this process's own error
+        if not several_processes:
+            raise
+        processes.exit_on_failure(err)
+    if several_processes:
+        processes.finish()  # exits (status 0) once every process got here
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -116,8 +153,7 @@ def main(argv: list[str] | None = None) -> str:
         try:
             print(cli.help_text(cli.parse_cli_pairs([a for a in argv if a not in ("-h", "--help")])))
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2)
+            fail(str(err), 2)
         return ""
     from mjx_smfp import compile_cache
 
@@ -126,27 +162,32 @@ def main(argv: list[str] | None = None) -> str:
     # is touched (resolving `--preset auto` already asks for the backend). No-op otherwise.
     from mjx_smfp import distributed
 
-    distributed.initialize_from_env()
+    try:
+        several = distributed.initialize_from_env()
+    except (ValueError, RuntimeError) as err:
+        fail(str(err), 2)
     try:
         cfg, agent_cfg, run_dir, resume = resolve(argv)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(str(err), 2, several)
     import jax
 
     from mjx_smfp.engine import Engine
-    from mjx_smfp.runner import CALL_SECONDS, NonFiniteError, StopFlag, run
+    from mjx_smfp.runner import StopFlag
 
     is_main = jax.process_index() == 0  # multi-host: only process 0 prints and logs
-    stop = StopFlag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
+    if several:  # a stop signal to any process stops them all (mjx_smfp/processes.py)
+        from mjx_smfp.processes import SharedStop as stop_flag
+    else:
+        stop_flag = StopFlag
+    stop = stop_flag(verbose=is_main).install()  # from here a stop signal is answered at once, with a line
     try:
         engine = Engine(cfg, agent_cfg)
         engine.check_fits()
     except ValueError as err:  # e.g. num_envs not divisible by the device count found, bad env_kwargs,
         # a replay ring larger than memory
         stop.uninstall()
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(str(err), 2, several)
     if is_main:
         devices = (f", {engine.num_shards} {jax.devices()[0].platform} device(s) over {jax.process_count()} "
                    f"process(es)" if engine.mesh is not None else "")
@@ -158,12 +199,7 @@ def main(argv: list[str] | None = None) -> str:
         note = heavy_task_note(cfg)
         if note:
             print(f"[train] {note}", flush=True)
-    try:
-        # Every process (checkpoint saves are collective); host calls of ~CALL_SECONDS on a slow machine.
-        run(engine, run_dir, resume=resume, stop=stop, call_seconds=CALL_SECONDS)
-    except NonFiniteError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(1)
+    train(engine, cfg, run_dir, resume, stop, several)
     return run_dir
 
 

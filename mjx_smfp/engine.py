@@ -9,11 +9,13 @@ parallel, and jits each once with the train state donated, so XLA updates the re
 and parameters in place. It knows nothing of logging, schedules or checkpoints (that is the
 runner, mjx_smfp/runner.py).
 
-Data parallelism: with `cfg.num_devices != 1` (or an explicit `mesh`, e.g. a 1-device
-`make_data_mesh(1)` to run the sharded path on one device) the steps run under
-`jax.shard_map` over `DATA_AXIS`: agent state, normaliser, RNG, counters and the replay write
-index/size replicated (P()), env states and replay rows sharded on their leading axis
-(P(DATA_AXIS)). With `num_devices == 1` and no mesh this is the plain single-device engine.
+Data parallelism: with `cfg.num_devices != 1`, several processes (`jax.distributed`), or an
+explicit `mesh` (e.g. a 1-device `make_data_mesh(1)` to run the sharded path on one device) the
+steps run under `jax.shard_map` over `DATA_AXIS` (mjx_smfp/sharded.py): agent state, normaliser,
+RNG, counters and the replay write index/size replicated (P()), env states and replay rows
+sharded on their leading axis (P(DATA_AXIS)). Inputs from the host (init keys, iteration counts)
+are handed over as replicated global arrays, so the same code runs on a mesh spanning processes.
+With `num_devices == 1`, one process and no mesh this is the plain single-device engine.
 
 Seeds (`cfg.num_seeds = N > 1`): N independent runs in one program. Every phase is the same
 per-device step function under `jax.vmap`, so each leaf of the train state gains a leading
@@ -35,7 +37,8 @@ import numpy as np
 from mjx_smfp import normalizer as norm_lib
 from mjx_smfp import replay as replay_lib
 from mjx_smfp.config import TrainConfig, check_seeds, check_sharding
-from mjx_smfp.distributed import DATA_AXIS, make_data_mesh
+from mjx_smfp.distributed import DATA_AXIS, make_data_mesh, replicated, use_mesh_settings, uses_mesh
+from mjx_smfp.sharded import shard_steps
 from mjx_smfp.steps import StepContext, TrainState, make_steps
 
 
@@ -72,12 +75,14 @@ class Engine:
         from mjx_smfp import agents
 
         check_seeds(cfg.num_seeds, cfg.num_devices)
-        if mesh is None and cfg.num_devices != 1:
+        if mesh is None and uses_mesh(cfg.num_devices):  # several devices, or several processes
             mesh = make_data_mesh(cfg.num_devices)
         if mesh is not None and cfg.num_seeds > 1:
             raise ValueError(f"num_seeds={cfg.num_seeds} needs the plain single-device engine (no device mesh)")
         self.num_seeds = cfg.num_seeds
         self.mesh = mesh
+        if mesh is not None:
+            use_mesh_settings()
         self.num_shards = n = 1 if mesh is None else int(mesh.shape[DATA_AXIS])
         envs_per, capacity_per, batch_per = check_sharding(cfg, n)
         # Collectives and per-device keys only with more than one device: 1 device is bit-identical.
@@ -96,17 +101,13 @@ class Engine:
                                        batch_size=batch_per, axis=axis, num_shards=n), self.trace_counts)
         init_fn, warmup_fn, train_fn = steps.init, steps.warmup_chunk, steps.train_chunk
         if mesh is not None:
-            from jax.sharding import PartitionSpec as P
-
-            specs = self.state_specs()
             # check_vma proves that the P() outputs (params, normaliser, counters, summary) really
             # are replicated. On 1 device there are no collectives (bit-identity with the plain
             # path), so the varying-axes types cannot be made to match; replication is trivial there.
-            vma = n > 1
-            init_fn = jax.shard_map(init_fn, mesh=mesh, in_specs=P(), out_specs=specs, check_vma=vma)
-            warmup_fn = jax.shard_map(warmup_fn, mesh=mesh, in_specs=(specs,), out_specs=(specs, P()), check_vma=vma)
-            train_fn = jax.shard_map(train_fn, mesh=mesh, in_specs=(specs, P()), out_specs=(specs, P()),
-                                     check_vma=vma)
+            # MJX tasks (they have `physics`) run unchecked too: the constraint solver's line search
+            # (mujoco-mjx 3.17) is a lax.cond whose branches differ in varying-ness, untypable under it.
+            vma = n > 1 and not hasattr(self.task, "physics")
+            init_fn, warmup_fn, train_fn = shard_steps(init_fn, warmup_fn, train_fn, mesh, self.state_specs(), vma)
         if self.num_seeds > 1:  # a leading seed axis on the state, the keys and the summary
             init_fn, warmup_fn = jax.vmap(init_fn), jax.vmap(warmup_fn)
             train_fn = jax.vmap(train_fn, in_axes=(0, None))  # one iteration count for every seed
@@ -158,7 +159,8 @@ class Engine:
         iterations = limit if iterations is None else int(iterations)
         if not 1 <= iterations <= limit:
             raise ValueError(f"iterations={iterations} must be in [1, iterations_per_call={limit}]")
-        return self.train_iterations(ts, np.int32(iterations))  # always int32: one trace
+        count = np.int32(iterations)  # always int32: one trace
+        return self.train_iterations(ts, count if self.mesh is None else replicated(self.mesh, count))
 
     def state_specs(self) -> TrainState:
         """PartitionSpecs of the train state (a pytree prefix of it): replicated except the
@@ -205,7 +207,8 @@ class Engine:
     def init_state(self, seed: Optional[int] = None) -> TrainState:
         """Fresh train state (after checking that the replay rings fit in memory)."""
         self.check_fits()
-        return self.init(self.init_keys(self.cfg.seed if seed is None else seed))
+        keys = self.init_keys(self.cfg.seed if seed is None else seed)
+        return self.init(keys if self.mesh is None else replicated(self.mesh, keys))
 
     def seed_state(self, ts: TrainState, seed: int) -> TrainState:
         """Run `seed` (0 <= seed < num_seeds) of a train state, without the seed axis (e.g. to

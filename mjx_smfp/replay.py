@@ -143,7 +143,7 @@ def sample_n_step(buffer: ReplayBuffer, rng: jax.Array, batch_size: int, num_env
 
 def free_memory_bytes(device=None) -> tuple[int, str]:
     """(free bytes, where measured): accelerator memory_stats when it has them, else host RAM."""
-    device = device if device is not None else jax.devices()[0]
+    device = device if device is not None else jax.local_devices()[0]
     stats = None
     try:
         stats = device.memory_stats()

@@ -233,7 +233,6 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
     os.makedirs(run_dir, exist_ok=True)
     checkpointer = ckpt_lib.Checkpointer(os.path.join(run_dir, "checkpoints"), max_to_keep=cfg.keep_checkpoints)
     own_logger = logger is None
-    logger = logger or (Logger(run_dir) if is_main else _NullLogger())
     if is_main:
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(config_lib.to_dict(cfg, engine.agent.config), f, indent=2)
@@ -257,11 +256,13 @@ def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[St
 
     if resume and checkpointer.latest_step() is not None:
         engine.check_fits()
-        ts = checkpointer.restore(engine.abstract_state(), skip=skip)
+        ts, _ = checkpointer.restore_intact(engine.abstract_state(), skip=skip)  # newest intact one
         say(f"resumed from {checkpointer.latest_path()} at env step {count(ts.env_steps):,}"
             + ("" if cfg.checkpoint_replay else "; checkpoint_replay=false: the replay ring is refilled by a warm-up"))
     else:
         ts = engine.init_state()
+    # Opened once the state is there: a resume refused above leaves no TensorBoard writer to close at exit.
+    logger = logger or (Logger(run_dir) if is_main else _NullLogger())
     eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
     last_eval = float("nan")
 

@@ -51,3 +51,25 @@ def test_coordinator_without_process_count_is_an_error(monkeypatch):
     monkeypatch.delenv(distributed.PROCESS_ID_VAR, raising=False)
     with pytest.raises(ValueError, match="MJX_SMFP_NUM_PROCESSES"):
         distributed.initialize_from_env()
+
+
+def test_an_unreachable_coordinator_is_one_error_line_not_a_runtime_abort():
+    """A worker whose coordinator never answers (wrong address, process 0 not started) stops with
+    an `error:` line naming the address after MJX_SMFP_INIT_TIMEOUT_S, instead of the runtime's
+    C++ abort (status 134 and a stack trace)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nobody listens there
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-m", "launch.multihost", "--coordinator", f"127.0.0.1:{port}",
+                          "--num-processes", "2", "--process-id", "1", "--", "--env", "multimodal"], cwd=root,
+                         env=dict(os.environ, MJX_SMFP_INIT_TIMEOUT_S="1", JAX_PLATFORMS="cpu"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip() == (f"error: no coordinator answers at 127.0.0.1:{port} after 1 s ([Errno 111] "
+                                  "Connection refused); is process 0 running there, with that address and port?")
