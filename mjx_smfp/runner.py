@@ -145,13 +145,13 @@ class HostLoop:
             self.logger.close()
         self.checkpointer.close()
 
-    def evaluate(self, ts: TrainState) -> dict:
+    def evaluate(self, ts: TrainState, final: bool = False) -> dict:
         """Evaluate every seed off the clock, tell `on_eval`; the logged scalars."""
         steps = count(ts.env_steps)
         seconds = self.clock()
         with self.clock.paused():
             scalars = evaluate(self.engine, ts, jax.random.fold_in(self.eval_key, steps))
-        result = Evaluation(steps, count(ts.updates), seconds, scalars)
+        result = Evaluation(steps, count(ts.updates), seconds, scalars, final)
         self.last_eval = float(np.mean(scalars["return"]))
         if self.on_eval is not None:
             self.on_eval(result)
@@ -208,7 +208,7 @@ class HostLoop:
         t0 = time.time()
         ts, summary = self.engine.warmup(ts)
         summary = jax.device_get(summary)
-        scalars = {**summary_scalars(summary), "perf/warmup_seconds": time.time() - t0}
+        scalars = {**summary_scalars(summary), "perf/warmup_seconds": time.time() - t0, "perf/run_clock_s": self.clock()}
         if self.schedule.eval_every > 0:
             scalars.update(self.evaluate(ts))
         self.say(f"warm-up done in {time.time() - t0:.0f} s (eval return {self.last_eval:.2f}); compiling the "
@@ -287,7 +287,7 @@ class HostLoop:
             self.train_return = (scalars["train/episode_return"], scalars["train/episode_length"])
         due = _crossed(mark, self.mark(steps), self.schedule.eval_every) or (ended and self.schedule.eval_every > 0)
         if due and not self.stop.requested:  # a stop skips it: the save comes first
-            scalars.update(self.evaluate(ts))
+            scalars.update(self.evaluate(ts, final=ended))
         self.logger.write(steps, scalars)
         if self.verbose and (time.time() - self.last_print > 5.0 or ended or self.stop.requested):
             self.last_print = time.time()

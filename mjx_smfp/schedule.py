@@ -68,11 +68,12 @@ class RunClock:
 class Evaluation:
     """One deterministic evaluation of every seed at `env_steps` per seed, `updates` and `seconds`
     of run clock; `scalars`: name -> one value per seed ("return", "return_std", "length", and any
-    other scalar the engine measures)."""
+    other scalar the engine measures); `final`: the evaluation at the end of the schedule."""
     env_steps: int
     updates: int
     seconds: float
     scalars: dict
+    final: bool = False
 
     def points(self) -> list[dict]:
         """One curve point per seed: {wall_s, env_steps, updates, return, ...every other scalar}."""
