@@ -159,14 +159,20 @@ def _at(row: dict) -> str:
     return f"@ {row['at']:,.0f} s" if row["cut"] == "wall_s" else "at its end"
 
 
+def _num(x: float, small: bool) -> str:
+    """A return: 3 decimals where returns are small (the bandit's are in [0, 1]), else 1."""
+    return f"{x:,.3f}" if small else f"{x:,.1f}"
+
+
 def _cell(row: dict, name: str) -> str:
     if not row[f"{name}_n"]:
         return "—"
+    small = abs(row[f"{name}_mean"]) < 10
     lo, hi = row[f"{name}_ci"]
-    ci = f" [{lo:,.1f}, {hi:,.1f}]" if math.isfinite(lo) else ""
+    ci = f" [{_num(lo, small)}, {_num(hi, small)}]" if math.isfinite(lo) else ""
     window = row["window"]
     over = f" over {_steps(window[0])}-{_steps(window[1])}" if name == "final" and window and window[0] != window[1] else ""
-    return f"{row[f'{name}_mean']:,.1f} ± {row[f'{name}_sd']:,.1f}{ci}{over}"
+    return f"{_num(row[f'{name}_mean'], small)} ± {_num(row[f'{name}_sd'], small)}{ci}{over}"
 
 
 def _reached(row: dict) -> str:
@@ -205,9 +211,11 @@ def published_lines(study: Study, task: str, mine: list[dict]) -> list[str]:
 
 
 def markdown(study: Study, rows_: list[dict], pooled_rows: list[dict]) -> str:
+    final = ("each seed's last deterministic evaluation up to the cut" if study.final_evals == 1 else
+             f"the mean of each seed's last {study.final_evals} deterministic evaluations up to the cut, over the env "
+             "steps shown")
     lines = [f"Cells: mean ± s.d. over the n seeds [Student-t {100 * LEVEL:g} % interval of the mean] of the final "
-             f"return (the mean of each seed's last {study.final_evals} deterministic evaluations up to the cut, over "
-             "the env steps shown) and the best return up to the cut. Comparisons: the difference of the finals with "
+             f"return ({final}) and the best return up to the cut. Comparisons: the difference of the finals with "
              "its interval; \"resolved\" only where the exact test (Mann-Whitney, or signed-rank on paired seeds) "
              f"gives p < {1 - LEVEL:.2g}.", ""]
     for task, group in dict.fromkeys((r["task"], r["group"]) for r in rows_):
