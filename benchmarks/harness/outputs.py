@@ -56,14 +56,16 @@ def commit() -> str:
         return ""
 
 
-def note_manifest(out: str, name: str, command: str, files: list[str]) -> None:
-    """Record in OUT/manifest.json how `name` was generated: the command, commit, machine and date."""
+def note_manifest(out: str, name: str, command: str, files: list[str], regenerate: str = "") -> None:
+    """Record in OUT/manifest.json how `name` was generated (the command, commit, machine and date)
+    and the command that remakes its report from what was saved (`regenerate`; default: the command)."""
     from benchmarks import machine
 
     path = os.path.join(out, MANIFEST)
     manifest = rundir.read_json(path) or {}
     manifest[name] = {"command": command, "commit": commit(), "machine": machine.summary(),
-                      "date": time.strftime("%Y-%m-%d %H:%M"), "files": sorted(files)}
+                      "date": time.strftime("%Y-%m-%d %H:%M"), "files": sorted(files),
+                      "regenerate": regenerate or command}
     rundir.write_json(path, manifest)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import envs
-from tests.envs import parity
+from envs import parity
 
 N_STATES = 24
 

@@ -119,7 +119,7 @@ def max_errors(name: str, env, t: Transitions, ours: State) -> dict[str, float]:
     return errs
 
 
-if __name__ == "__main__":  # manual check: python -m tests.envs.parity NAME...
+if __name__ == "__main__":  # manual check: python -m envs.parity NAME...
     import sys
     import time
 
