@@ -187,7 +187,8 @@ def seeds_rows(task: str, agent: str, num_seeds, calls: int, overrides: dict) ->
     return rows
 
 
-def costs_rows(task: str, names, act_envs=(1, 256, 4096), batches=(256, 8192), rounds: int = 3) -> list[dict]:
+def costs_rows(task: str, names, act_envs=(1, 256, 4096), batches=(256, 8192), rounds: int = 3,
+               nets: dict = NET) -> list[dict]:
     """NFE, ms per action at each of `act_envs` and per update at each of `batches`, per agent."""
     import envs
     from mjx_smfp import agents
@@ -195,10 +196,10 @@ def costs_rows(task: str, names, act_envs=(1, 256, 4096), batches=(256, 8192), r
 
     env = envs.make(task)
     obs, act = int(env.observation_size), int(env.action_size)
-    costs = {b: agent_costs(names, NET, obs, act, b, act_envs if i == 0 else (), 5, rounds) for i, b in enumerate(batches)}
+    costs = {b: agent_costs(names, nets, obs, act, b, act_envs if i == 0 else (), 5, rounds) for i, b in enumerate(batches)}
     rows = []
     for name in names:
-        policy = agents.make(name, config_lib.make_config(agents.get_class(name).Config, NET), obs, act).policy
+        policy = agents.make(name, config_lib.make_config(agents.get_class(name).Config, nets), obs, act).policy
         rows.append({"task": task, "agent": name, "nfe": policy.network_calls,
                      **{f"act_{n}_ms": costs[batches[0]][f"{name}_act_{n}_ms"] for n in act_envs},
                      **{f"update_{b}_ms": costs[b][f"{name}_update_ms"] for b in batches}})
