@@ -7,7 +7,8 @@ import os
 from benchmarks.studies import paper, parallel_regime, wallclock
 
 STUDIES = {s.name: s for s in (paper.CPU, paper.LEVEL, paper.AB, parallel_regime.CPU, parallel_regime.GPU,
-                               wallclock.BANDIT, wallclock.MUJOCO, wallclock.AGENTS)}
+                               wallclock.BANDIT, wallclock.BANDIT_DEFAULTS, wallclock.MUJOCO,
+                               wallclock.AGENTS)}
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
 
 
