@@ -25,7 +25,7 @@ each always started; the optional ones only while `min_start_s` is left of `--to
               one row the moment the training return first reaches each of `thresholds`;
   costs       SMFP/SAC ms per update (the fast preset's batch) and per action (4096 envs);
   env_more    (optional) the other batch sizes, halfcheetah, and the Gymnasium-physics probe;
-  costs_more  (optional) SAC Flow and DIME beside SAC (benchmarks/policy_cost.measure);
+  costs_more  (optional) SAC Flow and DIME beside SAC (benchmarks/speed.py);
   brax        (optional) brax's own SAC at the train phases' settings.
 
 What comes back from `--out` (default `$OUT`), three files (the device tool returns at most 8):
