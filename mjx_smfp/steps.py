@@ -99,17 +99,43 @@ def summarise(stats: dict, metrics: Optional[dict], axis: Optional[str] = None) 
     return out
 
 
+def collect_stats(env_state, obs: jax.Array) -> dict:
+    """What one collect step adds to a host call's summary (sums over this device's envs)."""
+    info = env_state.info
+    return {"reward_sum": env_state.reward.sum(), "transitions": jnp.asarray(obs.shape[0], jnp.float32),
+            "episodes": env_state.done.sum(), "completed_return_sum": info["completed_return"].sum(),
+            "completed_length_sum": info["completed_length"].sum(),
+            "terminations": info["terminated"].astype(jnp.float32).sum(),
+            "nonfinite_physics": info["nonfinite"].astype(jnp.float32).sum()}
+
+
+def sample_batch(ctx: StepContext, ts: TrainState, key: jax.Array) -> Transition:
+    """A batch of this device's replay: one-step rows, or n-step windows (`cfg.n_step` > 1) whose
+    stride is this device's env count, the rows `collect` inserts per iteration."""
+    if ctx.cfg.n_step == 1:  # today's path, bit for bit: no discount field, the critic's gamma
+        return replay_lib.sample(ts.replay, key, ctx.batch_size)
+    return replay_lib.sample_n_step(ts.replay, key, ctx.batch_size, num_envs=ts.env_state.obs.shape[0],
+                                    n_step=ctx.cfg.n_step, gamma=ctx.agent.config.gamma)
+
+
+def zero_outputs(iteration: Callable, ts: TrainState, axis: Optional[str]):
+    """Zeros shaped like one iteration's outputs (the chunk loop's initial sums); with a data axis
+    marked device-varying, as the per-device stats and metrics they accumulate are."""
+    _, outputs = jax.eval_shape(iteration, ts)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
+    return zeros if axis is None else jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
+
+
 def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = None) -> Steps:
     """The per-device step functions for `ctx`. `trace_counts` counts the traces of the two
     chunk phases (a Python side effect: tests assert that each compiles once)."""
     agent, env, cfg, axis = ctx.agent, ctx.env, ctx.cfg, ctx.axis
     counts = collections.Counter() if trace_counts is None else trace_counts
+    if cfg.n_step > 1 and not hasattr(agent.config, "gamma"):
+        raise ValueError(f"n_step={cfg.n_step} needs an agent with a discount `gamma` in its config")
 
     def device_key(key: jax.Array) -> jax.Array:
         return key if axis is None else jax.random.fold_in(key, jax.lax.axis_index(axis))
-
-    def normalize(normalizer, obs):
-        return norm_lib.normalize(normalizer, obs) if cfg.normalize_obs else obs
 
     def init(rng: jax.Array) -> TrainState:
         k_agent, k_env, k_loop = jax.random.split(rng, 3)
@@ -127,39 +153,19 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
         if random_actions:
             action = jax.random.uniform(k_act, (obs.shape[0], agent.action_size), minval=-1.0, maxval=1.0)
         else:
-            action = agent.act(ts.agent, normalize(normalizer, obs), k_act)
+            action = agent.act(ts.agent, norm_lib.normalize(normalizer, obs) if cfg.normalize_obs else obs, k_act)
         env_state = env.step(ts.env_state, action)
         info = env_state.info
         transition = Transition(obs=obs, action=action, reward=env_state.reward, next_obs=info["final_obs"],
                                 terminated=info["terminated"], truncated=info["truncated"])
-        stats = {
-            "reward_sum": env_state.reward.sum(),
-            "transitions": jnp.asarray(obs.shape[0], jnp.float32),
-            "episodes": env_state.done.sum(),
-            "completed_return_sum": info["completed_return"].sum(),
-            "completed_length_sum": info["completed_length"].sum(),
-            "terminations": info["terminated"].astype(jnp.float32).sum(),
-            "nonfinite_physics": info["nonfinite"].astype(jnp.float32).sum(),
-        }
         ts = ts.replace(normalizer=normalizer, replay=replay_lib.insert(ts.replay, transition), env_state=env_state,
                         rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards)
-        return ts, stats
-
-    if cfg.n_step > 1 and not hasattr(agent.config, "gamma"):
-        raise ValueError(f"n_step={cfg.n_step} needs an agent with a discount `gamma` in its config")
-
-    def sample(ts: TrainState, key: jax.Array) -> Transition:
-        """A batch of this device's replay: one-step rows, or n-step windows (`cfg.n_step` > 1)
-        whose stride is this device's env count, the rows `collect` inserts per iteration."""
-        if cfg.n_step == 1:  # today's path, bit for bit: no discount field, the critic's gamma
-            return replay_lib.sample(ts.replay, key, ctx.batch_size)
-        return replay_lib.sample_n_step(ts.replay, key, ctx.batch_size, num_envs=ts.env_state.obs.shape[0],
-                                        n_step=cfg.n_step, gamma=agent.config.gamma)
+        return ts, collect_stats(env_state, obs)
 
     def update(ts: TrainState) -> tuple[TrainState, dict]:
         """One gradient update on a uniformly sampled, normalised batch of this device's replay."""
         rng, k_sample, k_update = jax.random.split(ts.rng, 3)
-        batch = sample(ts, device_key(k_sample))
+        batch = sample_batch(ctx, ts, device_key(k_sample))
         if cfg.normalize_obs:
             batch = batch.replace(obs=norm_lib.normalize(ts.normalizer, batch.obs),
                                   next_obs=norm_lib.normalize(ts.normalizer, batch.next_obs))
@@ -175,17 +181,11 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
     jitted_iteration = jax.jit(iteration)  # traced once: eval_shape below and the loop body share it
 
     def train_chunk(ts: TrainState, iterations: jax.Array):
-        """`iterations` (traced, 1..iterations_per_call) iterations in one `fori_loop`; returns
-        (ts, scalar summary). Per-iteration stats are summed and metrics averaged in the carry.
-        A run-time trip count lets the runner shorten its host calls (its unit of response to a
-        stop signal, mjx_smfp/runner.py) without a recompile. The carry starts at zeros shaped
-        like one iteration's outputs; with a data axis they are marked device-varying, as the
-        per-device stats and metrics they accumulate are."""
+        """`iterations` (traced, 1..iterations_per_call) iterations in one `fori_loop`, stats summed and
+        metrics averaged in the carry; (ts, scalar summary). A run-time trip count lets the runner
+        shorten its host calls (its unit of response to a stop signal) without a recompile."""
         counts["train_chunk"] += 1
-        _, outputs = jax.eval_shape(jitted_iteration, ts)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
-        if axis is not None:
-            zeros = jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
+        zeros = zero_outputs(jitted_iteration, ts, axis)
 
         def body(_, carry):
             ts, sums = carry
