@@ -5,44 +5,25 @@
     python -m benchmarks.gpu_check --smoke --out DIR            # the same code path on a CPU, tiny sizes
     benchmarks/gpu_rehearsal.sh                                 # the GPU machine's situation, rehearsed on a CPU
 
-The GPU machine has no network and its own jax (CUDA): the wheels of what it lacks (mujoco,
-mujoco-mjx, brax, gymnasium, ...) are installed offline with `--no-deps` into a temporary folder
-put on PYTHONPATH, on top of that jax (never reinstalled). Before anything else the run prints
-`nvidia-smi -L`, and every phase prints jax's device list and stops at once (exit status 2) unless
-`jax.default_backend()` is "gpu" (--smoke: any backend): a failed CUDA plugin falls back to the CPU,
-where every phase would only time out.
+The GPU machine has no network and its own CUDA jax: what it lacks (mujoco, mujoco-mjx, brax,
+gymnasium, ...) is installed offline from wheels with `--no-deps` into a temporary folder on
+PYTHONPATH (jax is never reinstalled). The run first prints `nvidia-smi -L`; every phase prints
+jax's devices and stops the run (exit status 2) unless jax is on the GPU (--smoke: any backend).
 
-Each phase runs in its own process under a hard time limit (a hung compile or an out-of-memory
-cannot take the later phases with it), in the order of `Sizes.plan`: the headline phases first,
-each always started; the optional ones only while `min_start_s` is left of `--total-s`.
+This module is the phase driver: each phase (`Sizes.plan`) runs in its own process under a hard
+time limit, the headline phases first and always, the optional ones while `min_start_s` is left.
+What a phase measures comes from the library's loop (`runner.run`: the train phases' compile
+seconds, env-steps/s and updates/s, the training return against wall-clock from the phase's start
+and the moment it first reaches each threshold) and from benchmarks/speed.py (wrapped and raw
+stepping, SAC's and the other agents' costs) or benchmarks/brax_sac.py.
 
-  env         humanoid, 4096 envs, `physics="gpu"`: the training wrappers' step and raw stepping
-              (benchmarks/speed.py), each compile time, then env-steps/s (and their ratio);
-  train_sac   the library's loop (runner.run) at the `fast` preset (as config_lib.build gives it) on
-  train_smfp  humanoid until the phase's limit nears: the warm-up and train-call compile seconds,
-              env-steps/s and updates/s (the median of the calls after the first), one row per
-              train call (return against wall-clock from the phase's start, compile included) and
-              one row the moment the training return first reaches each of `thresholds`;
-  costs       SMFP/SAC ms per update (the fast preset's batch) and per action (4096 envs);
-  env_more    (optional) the other batch sizes, halfcheetah, and the Gymnasium-physics probe;
-  costs_more  (optional) SAC Flow and DIME beside SAC (benchmarks/speed.py);
-  brax        (optional) brax's own SAC at the train phases' settings.
-
-What comes back from `--out` (default `$OUT`), three files (the device tool returns at most 8):
-
-  rows.jsonl    one JSON object per line, appended (one write(2) each, no temporary file) the
-                moment a figure is measured: {"key": "<phase>/<name>", "phase", "value", "unit",
-                "t_s" (seconds since the run started), ...}; `<phase>/end` rows say how each
-                phase ended (ok | error | timeout | skipped). A run killed at any point keeps
-                every line written before the kill.
-  summary.json  rewritten (atomically) after every phase: the plan with its limits, each
-                phase's status, the headline figures, the GPU targets against what was
-                measured, and the planned rows still missing.
-  gpu_check.log the phases' stderr.
-
-Strict JSON throughout: a NaN or infinity is written as null. Phases share one persistent XLA
-compile cache inside the run (a temporary folder, removed at the end with the installed wheels),
-so a program compiled by one phase (a batch's reset, say) is loaded by a later one.
+Into `--out` (default `$OUT`; the device tool returns at most 8 files): `rows.jsonl`, one strict-JSON
+object per figure appended in one write(2) the moment it is measured ({"key": "<phase>/<name>",
+"phase", "value", "unit", "t_s", ...}; `<phase>/end` says how each phase ended), so a run killed at
+any point keeps every line written before; `summary.json`, rewritten atomically after every phase
+(plan, status, headline, GPU targets against what was measured, rows still missing);
+`gpu_check.log`, the phases' stderr. NaN and infinity are written as null. The phases share one XLA
+compile cache inside the run (removed at the end with the installed wheels).
 """
 from __future__ import annotations
 
@@ -261,17 +242,10 @@ def check_backend(rows: Rows, sizes: Sizes) -> None:
 
 
 def physics_for(name: str, preset: str) -> str | None:
-    """`preset` if the task has it, else "fast" (older envs lack "gpu"); None for a task without
-    physics options (multimodal)."""
+    """`preset`, or None for a task without physics options (multimodal)."""
     import envs
 
-    if not hasattr(envs.make(name), "physics"):
-        return None
-    try:
-        envs.make(name, physics=preset)
-        return preset
-    except ValueError:
-        return "fast"
+    return preset if hasattr(envs.make(name), "physics") else None
 
 
 def measure_env(rows: Rows, sizes: Sizes, task: str, physics: str, n: int, raw: bool) -> None:
@@ -527,37 +501,28 @@ def headline(rows: list[dict], sizes: Sizes) -> dict:
     """The figures worth a glance: headline env stepping, the loops, their costs, the thresholds."""
     k, h = by_key(rows), {}
     task, physics, n = sizes.env_headline
-    p = f"env/{task}/{physics}/{n}"
+    p, value = f"env/{task}/{physics}/{n}", (lambda key: k.get(key, {}).get("value"))  # noqa: E731
     for name in ("wrapped_steps_per_s", "raw_steps_per_s", "wrapped_over_raw", "wrapped_compile_s", "raw_compile_s"):
-        if f"{p}/{name}" in k:
-            h[f"env_{name}"] = k[f"{p}/{name}"]["value"]
+        h[f"env_{name}"] = value(f"{p}/{name}")
     for agent in ("sac", "smfp"):
         q = f"train_{agent}"
         if f"{q}/throughput" in k:
-            t = k[f"{q}/throughput"]
+            t, raw = k[f"{q}/throughput"], value(f"{p}/raw_steps_per_s")
             h[f"{agent}_env_steps_per_s"], h[f"{agent}_updates_per_s"] = t["value"], t["updates_per_s"]
-            raw = k.get(f"{p}/raw_steps_per_s", {}).get("value")
             if raw and k.get(f"{q}/config", {}).get("num_envs") == n and sizes.train_env == task:
                 h[f"{agent}_loop_over_raw"] = t["value"] / raw
         compiles = [r["value"] for r in rows if r["key"] in (f"{q}/warmup_s", f"{q}/compile/train_chunk_s")]
-        if compiles:
-            h[f"{agent}_compile_s"] = sum(compiles)
+        h[f"{agent}_compile_s"] = sum(compiles) if compiles else None
         for thr in sizes.thresholds:
-            if f"{q}/return_reached/{thr:g}" in k:
-                h[f"{agent}_time_to_return_{thr:g}_s"] = k[f"{q}/return_reached/{thr:g}"]["value"]
+            h[f"{agent}_time_to_return_{thr:g}_s"] = value(f"{q}/return_reached/{thr:g}")
         learning = [r for r in rows if r["key"] == f"{q}/learning"]
         if learning:
-            last = [r for r in learning if r["value"] is not None]
             h[f"{agent}_trained_s"], h[f"{agent}_env_steps"] = learning[-1]["wall_s"], learning[-1]["env_steps"]
-            if last:
-                h[f"{agent}_last_return"] = last[-1]["value"]
-    m = sizes.cost_act_envs
-    for name in ("smfp_over_sac_update", f"smfp_over_sac_act_{m}"):
-        if f"costs/{name}" in k:
-            h[name] = k[f"costs/{name}"]["value"]
-    if "brax/sac" in k:
-        h["brax_sac_env_steps_per_s"] = k["brax/sac"]["value"]
-    return h
+            h[f"{agent}_last_return"] = next((r["value"] for r in reversed(learning) if r["value"] is not None), None)
+    for name in ("smfp_over_sac_update", f"smfp_over_sac_act_{sizes.cost_act_envs}"):
+        h[name] = value(f"costs/{name}")
+    h["brax_sac_env_steps_per_s"] = value("brax/sac")
+    return {name: v for name, v in h.items() if v is not None}  # not measured: not made up
 
 
 def targets(h: dict, sizes: Sizes) -> list[dict]:
@@ -679,7 +644,7 @@ def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, s
     summary = write_summary(args.out, sizes, plan, status, t0)
     say("[gpu_check] " + "; ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in summary["headline"].items()))
-    say("[gpu_check] targets: " + "; ".join(f"{t['name']} {t['measured']} ({'met' if t['met'] else 'not met' if t['met'] is False else 'unknown'})"
+    say("[gpu_check] targets: " + "; ".join(f"{t['name']} {t['measured']} ({ {True: 'met', False: 'not met'}.get(t['met'], 'unknown')})"
                                             for t in summary["targets"]))
     if summary["missing"]:
         say(f"[gpu_check] rows not written: {dumps(summary['missing'])[:1500]}")

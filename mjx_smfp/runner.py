@@ -132,7 +132,7 @@ class HostLoop:
         stop.install()
         self.skip = () if self.cfg.checkpoint_replay else ("replay",)  # the ring restores empty, refilled
         self.on_eval, self.eval_key = on_eval, engine.eval_key(self.cfg.seed)
-        self.last_eval, self.train_return = math.nan, (math.nan, math.nan)
+        self.last_eval, self.train_return, self.evaluated = math.nan, (math.nan, math.nan), False
         self.last_print, self.said_call_size = 0.0, False
 
     def say(self, msg: str) -> None:
@@ -152,7 +152,7 @@ class HostLoop:
         with self.clock.paused():
             scalars = evaluate(self.engine, ts, jax.random.fold_in(self.eval_key, steps))
         result = Evaluation(steps, count(ts.updates), seconds, scalars, final)
-        self.last_eval = float(np.mean(scalars["return"]))
+        self.last_eval, self.evaluated = float(np.mean(scalars["return"])), True
         if self.on_eval is not None:
             self.on_eval(result)
         return result.logged()
@@ -179,7 +179,7 @@ class HostLoop:
     def start(self, resume: bool, on_resume) -> TrainState:
         """Restore (off the clock: restore, refill, recompile) or init, warm up, compile."""
         if not (resume and self.checkpointer.latest_step() is not None):
-            ts = self.warm_up(self.engine.init_state())
+            ts = self.warm_up(self.engine.init_state(), evaluate=self.schedule.eval_every > 0)
             self.compile(ts)
             return ts
         t = time.perf_counter()
@@ -191,16 +191,16 @@ class HostLoop:
                  + ("" if self.cfg.checkpoint_replay else "; checkpoint_replay=false: the replay ring is refilled "
                     "by a warm-up"))
         with self.clock.paused():
-            ts = self.warm_up(ts)
+            ts = self.warm_up(ts, evaluate=False)  # a refill: the policy was evaluated before the checkpoint
             self.compile(ts)
         if on_resume is not None:
             on_resume({"at_env_steps": steps, "at_wall_s": round(self.clock(), 3),
                        "overhead_s": round(time.perf_counter() - t, 1)})
         return ts
 
-    def warm_up(self, ts: TrainState) -> TrainState:
-        """Random actions until learning starts (or to refill a ring not checkpointed); a first
-        evaluation of the untrained policy when the schedule evaluates."""
+    def warm_up(self, ts: TrainState, evaluate: bool) -> TrainState:
+        """Random actions until learning starts (or to refill a ring not checkpointed); with
+        `evaluate`, a first evaluation of the untrained policy."""
         if count(ts.env_steps) >= self.engine.warmup_steps and count(ts.replay.size) > 0:
             return ts
         self.say(f"warm-up: {self.engine.warmup_steps:,} env steps of random actions (the first call compiles; "
@@ -209,7 +209,7 @@ class HostLoop:
         ts, summary = self.engine.warmup(ts)
         summary = jax.device_get(summary)
         scalars = {**summary_scalars(summary), "perf/warmup_seconds": time.time() - t0, "perf/run_clock_s": self.clock()}
-        if self.schedule.eval_every > 0:
+        if evaluate:
             scalars.update(self.evaluate(ts))
         self.say(f"warm-up done in {time.time() - t0:.0f} s (eval return {self.last_eval:.2f}); compiling the "
                  "training step")
@@ -219,7 +219,7 @@ class HostLoop:
     def compile(self, ts: TrainState) -> None:
         """Compile the train call (and the evaluation, off the clock) now, while there is nothing to
         save: compiled later, either would hold a stop signal back while trained progress waits."""
-        if self.schedule.eval_every > 0:
+        if self.schedule.eval_every > 0 and not self.evaluated:  # else the warm-up's evaluation compiled it
             with self.clock.paused():
                 self.engine.compile_evaluate(ts)
         t = time.time()

@@ -124,7 +124,7 @@ def write_report(study, args, command: str) -> list[dict]:
     elif args.compare:
         other = studies.get(args.compare)
         records += [r for r in Store(studies.default_out(other.name)).records() if chosen(r, args)]
-        study = dataclasses.replace(study, groups=(Group(against=(Against("study", other.name, ("task", "agent")),)),),
+        study = dataclasses.replace(study, groups=(Group(against=(Against("study", other.name, ("task", "agent", "variant")),)),),
                                     pooled=None)
     name = f"compare_{args.compare}" if args.compare else "report"
     rows = report.rows(study, records)
