@@ -91,7 +91,7 @@ def schedule(study: Study, engine, budget: str = "", eval_every: str = "", check
     from mjx_smfp.runner import Schedule
 
     budget = budget or study.budget
-    if not budget or amount(budget)[0] == "env_steps":
+    if budget_seconds(study, budget) == math.inf:
         return Schedule.of(engine)
     every = [amount(x or default)[1] if (x or default) else 0.0
              for x, default in ((eval_every, study.eval_every), (checkpoint_every, study.checkpoint_every))]
@@ -125,10 +125,16 @@ def config(study: Study, task: str, agent: str, variant: str, seeds: int, overri
     return config_lib.build({**values, "env": task, "agent": agent, "num_seeds": seeds, "run_dir": run_dir})
 
 
-def finished(record: Optional[dict], sched) -> bool:
-    """Whether a recorded run needs no more training under `sched`: failed, or done at its env-step
-    end, or done under a run-clock budget at least this long."""
+def budget_seconds(study: Study, budget: str = "") -> float:
+    """The run-clock budget of a run (inf where it ends by env steps)."""
+    budget = budget or study.budget
+    return amount(budget)[1] if budget and amount(budget)[0] == "seconds" else math.inf
+
+
+def finished(record: Optional[dict], seconds: float) -> bool:
+    """Whether a recorded run needs no more training under a run-clock budget of `seconds` (inf for
+    none): failed, or done at its env-step end, or done under a run-clock budget at least as long."""
     if not record or record["status"] not in ("done", "failed"):
         return False
     return (record["status"] == "failed" or record.get("reason") == "env_steps"
-            or record.get("schedule", {}).get("seconds", math.inf) >= sched.seconds)
+            or record.get("schedule", {}).get("seconds", math.inf) >= seconds)

@@ -29,17 +29,17 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
     config = json.loads(json.dumps(config_lib.to_dict(cfg, agent_cfg)))
     store.guard(task, agent, variant, config)
     old = store.load(task, agent, variant)
+    if spec_lib.finished(old, spec_lib.budget_seconds(study, budget)):
+        print(f"[harness] {name}: {old['status']} already ({old.get('reason', '')}); skipped", flush=True)
+        return old
     clock = RunClock()  # from here: building and compiling the engine count
     engine = Engine(cfg, agent_cfg)
     sched = spec_lib.schedule(study, engine, budget, eval_every, checkpoint_every)
-    if spec_lib.finished(old, sched):
-        print(f"[harness] {name}: {old['status']} already ({old.get('reason', '')}); skipped", flush=True)
-        return old
     record = {"study": study.name, "task": task, "agent": agent, "variant": variant, "seeds": seeds,
               "status": "running", "reason": "", "env_steps": 0, "updates": 0, "wall_s": 0.0,
               "curves": [[] for _ in range(seeds)], "config": config,
               "overrides": study.overrides(task, agent, variant), "schedule": dataclasses.asdict(sched),
-              "machines": list((old or {}).get("machines", [])), "resumes": [], "command": command}
+              "machines": [], "resumes": [], "command": command}
     note_machine(record, machine.summary())
 
     resumed = []
@@ -51,6 +51,8 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
         lost = max(0.0, (old or {}).get("wall_s", 0.0) - info["at_wall_s"])
         record["resumes"] = (old or {}).get("resumes", []) + [{**info, "lost_wall_s": round(lost, 1),
                                                               "machine": machine.summary()}]
+        record["machines"] = list((old or {}).get("machines", []))  # the run goes on: so does its list
+        note_machine(record, machine.summary())
         print(f"[harness] {name}: resumed at {info['at_wall_s']:.0f} s of run clock, env step "
               f"{info['at_env_steps']:,} (restore and recompile {info['overhead_s']:.0f} s, not counted)", flush=True)
 
