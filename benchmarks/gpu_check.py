@@ -257,7 +257,7 @@ def measure_env(rows: Rows, sizes: Sizes, task: str, physics: str, n: int, raw: 
     resolved = physics_for(task, physics)
     env = envs.make(task, **({} if resolved is None else {"physics": resolved}))
     p, tags = f"{task}/{physics}/{n}", dict(physics_used=resolved, num_envs=n, steps=sizes.env_steps)
-    w = wrapped_stepping(env, n, sizes.env_steps, rounds=sizes.env_repeats)
+    w = wrapped_stepping(env, n, sizes.env_steps, rounds=sizes.env_repeats, reset_cost=False)
     rows(f"{p}/wrapped_compile_s", w["wrapped_compile_s"], "s", **tags)
     rows(f"{p}/wrapped_steps_per_s", w["wrapped_steps_per_s"], "env-steps/s", episodes_ended=w["episodes_ended"],
          nonfinite=w["nonfinite"], **tags, say=f"{p} wrapped {w['wrapped_steps_per_s']:.4g} env-steps/s")

@@ -56,9 +56,11 @@ def raw_stepping(env, num_envs: int, steps: int, rounds: int = 2) -> dict:
     return {"raw_steps_per_s": num_envs * steps / seconds, "raw_compile_s": compile_s}
 
 
-def wrapped_stepping(env, num_envs: int, steps: int, episode_length: int = 1000, rounds: int = 2) -> dict:
+def wrapped_stepping(env, num_envs: int, steps: int, episode_length: int = 1000, rounds: int = 2,
+                     reset_cost: bool = True) -> dict:
     """Env-steps/s of the training wrapper (auto-reset, time limit, NaN guard, statistics) as a
-    loop runs it; the episodes it ended and non-finite states it caught; a whole-batch reset's cost."""
+    loop runs it; the episodes it ended and non-finite states it caught; with `reset_cost`, a
+    whole-batch reset's cost as a fraction of a wrapped step."""
     import jax
 
     from envs.wrappers import wrap_for_training
@@ -77,11 +79,13 @@ def wrapped_stepping(env, num_envs: int, steps: int, episode_length: int = 1000,
     compiled, compile_s = compile_seconds(run, state, key)
     seconds = time_calls({"wrapped": lambda: compiled(state, key)}, rounds)["wrapped"]
     _, ended, nonfinite = compiled(state, key)
-    keys = jax.random.split(key, num_envs)
-    reset, _ = compile_seconds(jax.vmap(env.reset), keys)
-    reset_s = time_calls({"reset": lambda: reset(keys)}, rounds)["reset"]
-    return {"wrapped_steps_per_s": num_envs * steps / seconds, "wrapped_compile_s": compile_s,
-            "episodes_ended": float(ended), "nonfinite": float(nonfinite), "reset_over_step": reset_s / (seconds / steps)}
+    out = {"wrapped_steps_per_s": num_envs * steps / seconds, "wrapped_compile_s": compile_s,
+           "episodes_ended": float(ended), "nonfinite": float(nonfinite)}
+    if reset_cost:
+        keys = jax.random.split(key, num_envs)
+        reset, _ = compile_seconds(jax.vmap(env.reset), keys)
+        out["reset_over_step"] = time_calls({"reset": lambda: reset(keys)}, rounds)["reset"] / (seconds / steps)
+    return out
 
 
 def env_rows(tasks, num_envs, steps: int, physics: str | None) -> list[dict]:
@@ -285,10 +289,6 @@ def profile_child(mode: str, envs: int, batch: int, rounds: int) -> dict:
 
     import envs as envs_lib
 
-    if mode == "configured":
-        from mjx_smfp import compile_cache
-
-        compile_cache.configure()
     costs = agent_costs(["sac", "smfp"], NET, 17, 6, batch, (envs,), 20, rounds)
     obs0 = jax.random.normal(jax.random.PRNGKey(3), (envs, 17))
 
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None):
     from mjx_smfp import cli, compile_cache
 
     overrides = cli.parse_cli_pairs(rest)
-    if args.kind != "profile" or args.child != "xla_default":
+    if args.kind != "profile" or args.child in (None, "configured"):  # the other profile columns set their own
         compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     tasks, agents_ = split(args.tasks, ()), split(args.agents, ())
     ints = lambda text, default: [int(x) for x in split(text, default)]  # noqa: E731
