@@ -41,8 +41,8 @@ def find_runs(path: str) -> list[str]:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path}: no such directory")
     runs = sorted(root for root, _, files in os.walk(path) if "metrics.jsonl" in files)
-    runs += sorted(os.path.join(root, f) for root, _, files in os.walk(path) for f in files
-                   if is_record(os.path.join(root, f)))
+    runs += sorted(os.path.join(root, f) for root, _, files in os.walk(path) for f in files  # with a curve to draw
+                   if is_record(os.path.join(root, f)) and any(json.load(open(os.path.join(root, f)))["curves"]))
     if not runs:
         raise FileNotFoundError(f"{path}: no metrics.jsonl or records there or below (not a run directory)")
     return runs
@@ -66,16 +66,16 @@ def read_config(run: str) -> dict:
     if is_record(run):
         with open(run) as f:
             record = json.load(f)
-        label = "/".join(p for p in (record["agent"], record.get("variant", "")) if p)
-        data = {**(record.get("config") or {}), "run": {"label": label, "env": record["task"]}}
+        config = record.get("config") or {}
+        data = {**config, "train": {**config.get("train", {}), "env": record["task"]},
+                "run": {"label": "/".join(p for p in (record["agent"], record.get("variant", "")) if p)}}
     else:
         path = os.path.join(run, "config.json")
         if not os.path.exists(path):
             return {}
         with open(path) as f:
             data = json.load(f)
-    flat = {f"{section}.{k}": v for section, fields in data.items() for k, v in fields.items()}
-    return {**flat, "train.env": flat.get("run.env", flat.get("train.env"))} if "run.env" in flat else flat
+    return {f"{section}.{k}": v for section, fields in data.items() for k, v in fields.items()}
 
 
 def series(records: list[dict], metric: str, x: str) -> tuple[np.ndarray, np.ndarray]:
