@@ -3,8 +3,6 @@ measured in one interleaved run; the wrapper's and raw stepping are timed on the
 loop's speed is read off runner.run; a table is remade from its saved JSON alone."""
 import json
 
-import pytest
-
 import envs
 from benchmarks import speed
 
