@@ -92,18 +92,13 @@ test: $(STAMP)  ## run the test suite (CPU, 2 workers)
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 2 --durations=15 tests
 
 bench: $(STAMP)  ## run the benchmarks and write benchmarks/results/
-	$(BIN)/python -m benchmarks.env_throughput
-	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent sac
-	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent smfp
-	$(BIN)/python -m benchmarks.wallclock_vs_sac --env multimodal --seeds 0,1,2 --budget-minutes 1.5 --preset cpu \
-		--env_kwargs '{"num_modes": 4}' --actor_hidden 64,64 --critic_hidden 64,64 --actor_lr 1e-3 --critic_lr 1e-3 \
-		--init_temperature 0.01 --batch_size 128
+	$(BIN)/python -m benchmarks.speed env
+	$(BIN)/python -m benchmarks.speed loop --tasks $(ENV) --agents sac,smfp --brax
+	$(BIN)/python -m benchmarks.harness run wallclock_bandit --out runs/bench/wallclock_bandit
 
 bench-gpu: $(STAMP)  ## the benchmarks at GPU sizes (fast preset, thousands of envs); needs a GPU
-	$(BIN)/python -m benchmarks.env_throughput --tasks humanoid,halfcheetah --num-envs 1024,4096,8192 --steps 1000 \
-		--physics gpu --raw-num-envs 4096
-	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent sac --preset fast --replay_capacity 4194304
-	$(BIN)/python -m benchmarks.throughput --env $(ENV) --agent smfp --preset fast --replay_capacity 4194304 --skip_brax
+	$(BIN)/python -m benchmarks.speed env --tasks humanoid,halfcheetah --num-envs 1024,4096,8192 --steps 1000 --physics gpu
+	$(BIN)/python -m benchmarks.speed loop --tasks $(ENV) --agents sac,smfp --preset fast --brax --replay_capacity 4194304
 
 # Any Python with pip fetches the wheels (pip download --python-version 3.12 needs no 3.12 and no .venv).
 WHEEL_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)

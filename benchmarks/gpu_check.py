@@ -5,44 +5,25 @@
     python -m benchmarks.gpu_check --smoke --out DIR            # the same code path on a CPU, tiny sizes
     benchmarks/gpu_rehearsal.sh                                 # the GPU machine's situation, rehearsed on a CPU
 
-The GPU machine has no network and its own jax (CUDA): the wheels of what it lacks (mujoco,
-mujoco-mjx, brax, gymnasium, ...) are installed offline with `--no-deps` into a temporary folder
-put on PYTHONPATH, on top of that jax (never reinstalled). Before anything else the run prints
-`nvidia-smi -L`, and every phase prints jax's device list and stops at once (exit status 2) unless
-`jax.default_backend()` is "gpu" (--smoke: any backend): a failed CUDA plugin falls back to the CPU,
-where every phase would only time out.
+The GPU machine has no network and its own CUDA jax: what it lacks (mujoco, mujoco-mjx, brax,
+gymnasium, ...) is installed offline from wheels with `--no-deps` into a temporary folder on
+PYTHONPATH (jax is never reinstalled). The run first prints `nvidia-smi -L`; every phase prints
+jax's devices and stops the run (exit status 2) unless jax is on the GPU (--smoke: any backend).
 
-Each phase runs in its own process under a hard time limit (a hung compile or an out-of-memory
-cannot take the later phases with it), in the order of `Sizes.plan`: the headline phases first,
-each always started; the optional ones only while `min_start_s` is left of `--total-s`.
+This module is the phase driver: each phase (`Sizes.plan`) runs in its own process under a hard
+time limit, the headline phases first and always, the optional ones while `min_start_s` is left.
+What a phase measures comes from the library's loop (`runner.run`: the train phases' compile
+seconds, env-steps/s and updates/s, the training return against wall-clock from the phase's start
+and the moment it first reaches each threshold) and from benchmarks/speed.py (wrapped and raw
+stepping, SAC's and the other agents' costs) or benchmarks/brax_sac.py.
 
-  env         humanoid, 4096 envs, `physics="gpu"`: the training wrappers' step and raw
-              `mjx.step`, each compile time, then env-steps/s (and their ratio);
-  train_sac   the compiled loop at the `fast` preset (as config_lib.build gives it) on humanoid:
-  train_smfp  each compile (init, warm-up, train chunk), env-steps/s and updates/s over timed
-              calls, then training until the phase's limit nears: one row per train call
-              (return against wall-clock from the phase's start, compile included) and one row
-              the moment the training return first reaches each of `thresholds`;
-  costs       SMFP/SAC ms per update (the fast preset's batch) and per action (4096 envs);
-  env_more    (optional) the other batch sizes, halfcheetah, and the Gymnasium-physics probe;
-  costs_more  (optional) SAC Flow and DIME beside SAC (benchmarks/policy_cost.measure);
-  brax        (optional) brax's own SAC at the train phases' settings.
-
-What comes back from `--out` (default `$OUT`), three files (the device tool returns at most 8):
-
-  rows.jsonl    one JSON object per line, appended (one write(2) each, no temporary file) the
-                moment a figure is measured: {"key": "<phase>/<name>", "phase", "value", "unit",
-                "t_s" (seconds since the run started), ...}; `<phase>/end` rows say how each
-                phase ended (ok | error | timeout | skipped). A run killed at any point keeps
-                every line written before the kill.
-  summary.json  rewritten (atomically) after every phase: the plan with its limits, each
-                phase's status, the headline figures, the GPU targets against what was
-                measured, and the planned rows still missing.
-  gpu_check.log the phases' stderr.
-
-Strict JSON throughout: a NaN or infinity is written as null. Phases share one persistent XLA
-compile cache inside the run (a temporary folder, removed at the end with the installed wheels),
-so a program compiled by one phase (a batch's reset, say) is loaded by a later one.
+Into `--out` (default `$OUT`; the device tool returns at most 8 files): `rows.jsonl`, one strict-JSON
+object per figure appended in one write(2) the moment it is measured ({"key": "<phase>/<name>",
+"phase", "value", "unit", "t_s", ...}; `<phase>/end` says how each phase ended), so a run killed at
+any point keeps every line written before; `summary.json`, rewritten atomically after every phase
+(plan, status, headline, GPU targets against what was measured, rows still missing);
+`gpu_check.log`, the phases' stderr. NaN and infinity are written as null. The phases share one XLA
+compile cache inside the run (removed at the end with the installed wheels).
 """
 from __future__ import annotations
 
@@ -54,12 +35,13 @@ import math
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from benchmarks.harness.outputs import jsonable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS, SUMMARY, LOG = "rows.jsonl", "summary.json", "gpu_check.log"
@@ -82,12 +64,11 @@ class Sizes:
     env_headline: tuple[str, str, int]  # (task, physics preset, envs): wrapped and raw stepping, first
     env_more: tuple[tuple[str, str, int, bool], ...]  # optional (task, physics, envs, raw too) after the headline
     env_steps: int  # env steps per timed lax.scan
-    env_repeats: int  # timed scans per figure (the best is kept)
+    env_repeats: int  # timed scans per figure (the median is kept)
     train_env: str  # task of the train, costs and brax phases
     train_overrides: dict  # config_lib.build overrides on top of the preset (which the key "preset" names)
     thresholds: tuple[float, ...]  # training returns whose first crossing is timed
-    timed_calls: int  # train_chunk calls timed for throughput before the learning run
-    learn_s: float  # then train this long at most (the phase's limit ends it sooner)
+    timed_calls: int  # train calls after the first whose median rate is the throughput
     learn_row_s: float  # at most one `learning` row per this many seconds (threshold rows at once)
     cost_nets: dict | None  # network overrides of the costs phases; None = the train config's
     cost_act_envs: int  # batch of the per-action cost
@@ -115,7 +96,7 @@ GPU = Sizes(
               ("humanoid", "gymnasium", 4096, False), ("halfcheetah", "gpu", 1024, False),
               ("halfcheetah", "gpu", 8192, False)),
     env_steps=100, env_repeats=2, train_env="humanoid", train_overrides=dict(preset="fast"),
-    thresholds=(1000.0, 3000.0, 5000.0), timed_calls=3, learn_s=float("inf"), learn_row_s=1.0, cost_nets=None,
+    thresholds=(1000.0, 3000.0, 5000.0), timed_calls=3, learn_row_s=1.0, cost_nets=None,
     cost_act_envs=4096, cost_repeats=20, cost_rounds=5, generative=("sacflow", "dime"),
     plan=(Phase("env", 100, True, "humanoid 4096 envs, gpu physics: wrapped and raw mjx.step, compile s and env-steps/s"),
           Phase("train_sac", 170, True, "SAC, fast preset, humanoid: compile s, env-steps/s, updates/s, return vs wall-clock"),
@@ -136,9 +117,9 @@ SMOKE = Sizes(
     # multimodal (a one-step task, no physics) keeps the loop's compiles short on a CPU.
     train_env="multimodal",
     train_overrides=dict(preset="cpu", num_envs=4, batch_size=32, updates_per_step=1, replay_capacity=2_000,
-                         learning_starts=40, iterations_per_call=10, eval_episodes=1,
+                         learning_starts=40, iterations_per_call=10, eval_episodes=1, total_env_steps=1000,
                          actor_hidden=(16, 16), critic_hidden=(16, 16)),
-    thresholds=(0.0, 0.5), timed_calls=2, learn_s=5.0, learn_row_s=0.5,
+    thresholds=(0.0, 0.5), timed_calls=2, learn_row_s=0.5,
     cost_nets=dict(actor_hidden=(16, 16), critic_hidden=(16, 16)),
     # One generative agent: the code path, two compiles fewer.
     cost_act_envs=8, cost_repeats=2, cost_rounds=1, generative=("sacflow",),
@@ -163,19 +144,6 @@ TARGETS = (
 # ----------------------------------------------------------------------------------------------
 # Strict JSON and the rows file
 # ----------------------------------------------------------------------------------------------
-def jsonable(x):
-    """x with NaN/inf floats as None and numpy scalars/arrays as Python values (strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
-        return jsonable(x.tolist())
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    return x
-
-
 def dumps(x, **kw) -> str:
     return json.dumps(jsonable(x), allow_nan=False, **kw)
 
@@ -237,15 +205,15 @@ def read_rows(out: str) -> list[dict]:
 # ----------------------------------------------------------------------------------------------
 def env_names(task: str, physics: str, n: int, raw: bool) -> list[str]:
     p = f"{task}/{physics}/{n}"
-    return [f"{p}/reset_with_compile_s", f"{p}/wrapped_compile_s", f"{p}/wrapped_steps_per_s"] + (
+    return [f"{p}/wrapped_compile_s", f"{p}/wrapped_steps_per_s"] + (
         [f"{p}/raw_compile_s", f"{p}/raw_steps_per_s", f"{p}/wrapped_over_raw"] if raw else [])
 
 
 def planned_rows(sizes: Sizes) -> dict[str, list[str]]:
     """phase -> the row names (without the phase) a complete run of it writes, in order."""
     n = sizes.cost_act_envs
-    train = ["backend", "config", "engine_build_s", "compile/init_s", "compile/warmup_s", "warmup_run_s",
-             "compile/train_chunk_s", "first_call_s", "throughput", "learning", "returns_reached"]
+    train = ["backend", "config", "engine_build_s", "warmup_s", "compile/train_chunk_s", "throughput", "learning",
+             "returns_reached"]
     return {
         "env": ["backend"] + env_names(*sizes.env_headline, True),
         "train_sac": train, "train_smfp": train,
@@ -274,48 +242,31 @@ def check_backend(rows: Rows, sizes: Sizes) -> None:
 
 
 def physics_for(name: str, preset: str) -> str | None:
-    """`preset` if the task has it, else "fast" (older envs lack "gpu"); None for a task without
-    physics options (multimodal)."""
+    """`preset`, or None for a task without physics options (multimodal)."""
     import envs
 
-    if not hasattr(envs.make(name), "physics"):
-        return None
-    try:
-        envs.make(name, physics=preset)
-        return preset
-    except ValueError:
-        return "fast"
+    return preset if hasattr(envs.make(name), "physics") else None
 
 
 def measure_env(rows: Rows, sizes: Sizes, task: str, physics: str, n: int, raw: bool) -> None:
-    """Rows env_names(task, physics, n, raw), each written as soon as it is measured."""
-    import jax
-
+    """Rows env_names(task, physics, n, raw): the training wrapper's stepping, then the raw stepping of
+    benchmarks/speed.py, each written as soon as it is measured."""
     import envs
-    from benchmarks.env_throughput import _compile, _time, make_raw_run, make_wrapped_run
-    from envs.wrappers import wrap_for_training
+    from benchmarks.speed import raw_stepping, wrapped_stepping
 
     resolved = physics_for(task, physics)
     env = envs.make(task, **({} if resolved is None else {"physics": resolved}))
     p, tags = f"{task}/{physics}/{n}", dict(physics_used=resolved, num_envs=n, steps=sizes.env_steps)
-    key = jax.random.PRNGKey(n)
-    wrapped = wrap_for_training(env, n, 1000)
-    t = time.time()
-    state = jax.block_until_ready(jax.jit(wrapped.reset)(key))
-    rows(f"{p}/reset_with_compile_s", time.time() - t, "s", **tags)
-    run, compile_s = _compile(make_wrapped_run(wrapped, sizes.env_steps), state, key)
-    rows(f"{p}/wrapped_compile_s", compile_s, "s", **tags, say=f"{p} wrapped step compiled in {compile_s:.1f} s")
-    seconds = _time(run, (state, key), sizes.env_repeats)
-    visited, ended, nonfinite = run(state, key)
-    wrapped_sps = n * sizes.env_steps / seconds
-    rows(f"{p}/wrapped_steps_per_s", wrapped_sps, "env-steps/s", episodes_ended=float(ended),
-         nonfinite=float(nonfinite), **tags, say=f"{p} wrapped {wrapped_sps:.4g} env-steps/s")
+    w = wrapped_stepping(env, n, sizes.env_steps, rounds=sizes.env_repeats, reset_cost=False)
+    rows(f"{p}/wrapped_compile_s", w["wrapped_compile_s"], "s", **tags)
+    rows(f"{p}/wrapped_steps_per_s", w["wrapped_steps_per_s"], "env-steps/s", episodes_ended=w["episodes_ended"],
+         nonfinite=w["nonfinite"], **tags, say=f"{p} wrapped {w['wrapped_steps_per_s']:.4g} env-steps/s")
     if raw:
-        raw_run, raw_compile_s = _compile(make_raw_run(env, n, sizes.env_steps), visited.pipeline_state, key)
-        rows(f"{p}/raw_compile_s", raw_compile_s, "s", **tags, say=f"{p} raw mjx.step compiled in {raw_compile_s:.1f} s")
-        raw_sps = n * sizes.env_steps / _time(raw_run, (visited.pipeline_state, key), sizes.env_repeats)
-        rows(f"{p}/raw_steps_per_s", raw_sps, "env-steps/s", **tags, say=f"{p} raw {raw_sps:.4g} env-steps/s")
-        rows(f"{p}/wrapped_over_raw", wrapped_sps / raw_sps, "ratio", **tags)
+        r = raw_stepping(env, n, sizes.env_steps, rounds=sizes.env_repeats)
+        rows(f"{p}/raw_compile_s", r["raw_compile_s"], "s", **tags)
+        rows(f"{p}/raw_steps_per_s", r["raw_steps_per_s"], "env-steps/s", **tags,
+             say=f"{p} raw {r['raw_steps_per_s']:.4g} env-steps/s")
+        rows(f"{p}/wrapped_over_raw", w["wrapped_steps_per_s"] / r["raw_steps_per_s"], "ratio", **tags)
 
 
 def phase_env(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
@@ -330,13 +281,6 @@ def phase_env_more(sizes: Sizes, rows: Rows, deadline: float, started: float) ->
         measure_env(rows, sizes, *spec)
 
 
-def env_sizes(cfg) -> tuple[int, int]:
-    import envs
-
-    env = envs.make(cfg.env, **cfg.env_options)
-    return int(env.observation_size), int(env.action_size)
-
-
 def train_config(sizes: Sizes, agent: str):
     """(cfg, agent_cfg): the preset as config_lib.build gives it, `train_overrides` on top, the
     env phase's physics (where the task has physics options)."""
@@ -347,100 +291,80 @@ def train_config(sizes: Sizes, agent: str):
     return config_lib.build({"env": sizes.train_env, "agent": agent, "env_kwargs": env_kwargs, **sizes.train_overrides})
 
 
+class Learning:
+    """What the runner logs, as rows (brax's `progress_fn`): the warm-up and train-call compile
+    seconds, the median rate of the calls after the first, a `learning` row per call (at most one per
+    `learn_row_s`) and one the moment the training return first reaches each threshold."""
+
+    def __init__(self, rows: Rows, sizes: Sizes, started: float):
+        self.rows, self.sizes, self.started = rows, sizes, started
+        self.rates, self.reached, self.last_row, self.last = [], {}, 0.0, {}
+
+    def write(self, step: int, scalars: dict) -> None:
+        import statistics
+
+        wall_s = time.time() - self.started
+        for key, name in (("perf/warmup_seconds", "warmup_s"), ("perf/compile_seconds", "compile/train_chunk_s")):
+            if key in scalars:
+                self.rows(name, scalars[key], "s", say=f"{name} {scalars[key]:.1f} s")
+        if "perf/env_steps_per_s" not in scalars:
+            return
+        self.rates.append((scalars["perf/env_steps_per_s"], scalars["perf/updates_per_s"]))
+        if len(self.rates) == self.sizes.timed_calls + 1:  # the first call is not timed
+            sps, ups = (statistics.median(r[i] for r in self.rates[1:]) for i in (0, 1))
+            self.rows("throughput", sps, "env-steps/s", updates_per_s=ups, say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s")
+        ret = float(scalars.get("train/episode_return", math.nan))
+        self.last = dict(wall_s=wall_s, env_steps=step, last_return=ret)
+        if time.time() - self.last_row >= self.sizes.learn_row_s:
+            self.last_row = time.time()
+            self.rows("learning", ret, "return", wall_s=wall_s, env_steps=step)
+        for thr in self.sizes.thresholds:
+            if thr not in self.reached and math.isfinite(ret) and ret >= thr:
+                self.reached[thr] = dict(wall_s=wall_s, env_steps=step)
+                self.rows(f"return_reached/{thr:g}", wall_s, "s", env_steps=step,
+                          say=f"training return {ret:.4g} >= {thr:g} at {wall_s:.0f} s, {step:.3g} steps")
+
+    def close(self) -> None:
+        pass
+
+
 def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    """Each compile, throughput over timed calls, then training until `deadline` nears; wall-clock
-    figures count from `started` (the phase's process start: imports and compiles included)."""
-    import jax
-    import numpy as np
+    """The fast preset through the library's loop (runner.run) until the phase's limit nears:
+    compile seconds, throughput, the training return against wall-clock from the phase's start."""
+    import tempfile
 
     from mjx_smfp.engine import Engine
+    from mjx_smfp.runner import RunClock, Schedule, run
 
     cfg, agent_cfg = train_config(sizes, agent)
     rows("config", cfg.preset, env=cfg.env, env_kwargs=cfg.env_kwargs, num_envs=cfg.num_envs,
          batch_size=cfg.batch_size, updates_per_step=cfg.updates_per_step, iterations_per_call=cfg.iterations_per_call,
-         replay_capacity=cfg.replay_capacity, learning_starts=cfg.learning_starts,
-         networks=f"actor {agent_cfg.actor_hidden}, critic {agent_cfg.critic_hidden}",
-         say=f"{cfg.env} preset {cfg.preset}: {cfg.num_envs} envs, batch {cfg.batch_size}, G={cfg.updates_per_step}, "
-             f"{cfg.iterations_per_call} iterations per call")
-    t = time.time()
+         say=f"{cfg.env} preset {cfg.preset}: {cfg.num_envs} envs, batch {cfg.batch_size}, G={cfg.updates_per_step}")
+    clock, t = RunClock(), time.time()
     engine = Engine(cfg, agent_cfg)
     engine.check_fits()
-    keys = engine.init_keys(cfg.seed)
     rows("engine_build_s", time.time() - t, "s")
-
-    def compiled(name, fn, *args):
-        t = time.time()
-        exe = fn.lower(*args).compile()
-        rows(f"compile/{name}_s", time.time() - t, "s", say=f"{name} compiled in {time.time() - t:.1f} s")
-        return exe
-
-    ts = compiled("init", engine.init, keys)(keys)
-    warmup = compiled("warmup", engine.warmup, ts)
-    t = time.time()
-    ts, summary = jax.block_until_ready(warmup(ts))
-    rows("warmup_run_s", time.time() - t, "s", env_steps=int(summary["env_steps"]))
-    iters = np.int32(cfg.iterations_per_call)
-    train_exe = compiled("train_chunk", engine.train_iterations, ts, iters)
-
-    def train(ts):
-        return train_exe(ts, iters)
-
-    t = time.time()
-    ts, summary = jax.block_until_ready(train(ts))
-    rows("first_call_s", time.time() - t, "s")
-    times = []
-    for _ in range(sizes.timed_calls):
-        t = time.time()
-        ts, summary = jax.block_until_ready(train(ts))
-        times.append(time.time() - t)
-    call_s = statistics.median(times)
-    iters = int(iters)
-    sps, ups = iters * cfg.num_envs / call_s, iters * cfg.updates_per_step / call_s
-    rows("throughput", sps, "env-steps/s", updates_per_s=ups, call_s=call_s, calls_s=times,
-         say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s ({call_s:.3f} s per call of {iters} iterations)")
-
-    # Training: one row per call; keep one call's time (plus margin) in hand for the last rows.
-    reached, last_say, last_row = {}, time.time(), 0.0
-    stop = min(deadline - 2 * call_s - 3, time.time() + sizes.learn_s)
-    while time.time() < stop:
-        ts, summary = train(ts)
-        summary = jax.device_get(summary)
-        wall_s, ret = time.time() - started, float(summary["episode_return"])
-        if time.time() - last_row >= sizes.learn_row_s:
-            last_row = time.time()
-            rows("learning", ret, "return", wall_s=wall_s, env_steps=int(summary["env_steps"]),
-                 updates=int(summary["updates"]), episodes=int(summary["episodes"]))
-        for thr in sizes.thresholds:
-            if thr not in reached and math.isfinite(ret) and ret >= thr:
-                reached[thr] = dict(wall_s=wall_s, env_steps=int(summary["env_steps"]))
-                rows(f"return_reached/{thr:g}", wall_s, "s", env_steps=int(summary["env_steps"]),
-                     say=f"training return {ret:.4g} >= {thr:g} at {wall_s:.0f} s, {int(summary['env_steps']):.3g} steps")
-        if time.time() - last_say > 20:
-            last_say = time.time()
-            print(f"[{rows.phase}] {wall_s:.0f} s {int(summary['env_steps']):.3g} steps return {ret:.4g}", flush=True)
-    rows("returns_reached", {f"{thr:g}": reached.get(thr) for thr in sizes.thresholds}, "s from the phase's start",
-         trained_s=time.time() - started, env_steps=int(summary["env_steps"]), last_return=float(summary["episode_return"]),
-         say=f"trained to {int(summary['env_steps']):.3g} env steps in {time.time() - started:.0f} s; "
-             f"thresholds reached: {', '.join('%g@%.0fs' % (k, v['wall_s']) for k, v in reached.items()) or 'none'}")
+    learning = Learning(rows, sizes, started)
+    schedule = Schedule(engine.final_env_steps, seconds=deadline - time.time() - 15)  # the final save in hand
+    with tempfile.TemporaryDirectory() as run_dir:
+        run(engine, run_dir, schedule=schedule, clock=clock, logger=learning, verbose=False)
+    rows("returns_reached", {f"{thr:g}": learning.reached.get(thr) for thr in sizes.thresholds},
+         "s from the phase's start", **learning.last)
 
 
 def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    from benchmarks.throughput import agent_costs
+    from benchmarks.speed import agent_costs
 
     nets, obs_size, action_size, batch = cost_setup(sizes)
-    n = sizes.cost_act_envs
-    t = time.time()
-    costs = agent_costs(["sac", "smfp"], nets, obs_size, action_size, batch, (n,),
-                        repeats=sizes.cost_repeats, rounds=sizes.cost_rounds)
+    n, t = sizes.cost_act_envs, time.time()
+    costs = agent_costs(["sac", "smfp"], nets, obs_size, action_size, batch, (n,), sizes.cost_repeats, sizes.cost_rounds)
     tags = dict(batch_size=batch, act_envs=n, obs_size=obs_size, action_size=action_size, agent_config=repr(nets))
     for a in ("sac", "smfp"):
         rows(f"{a}/update_ms", costs[f"{a}_update_ms"], "ms", **tags)
         rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", **tags)
     up, act = costs["smfp_update_ms"] / costs["sac_update_ms"], costs[f"smfp_act_{n}_ms"] / costs[f"sac_act_{n}_ms"]
     rows("smfp_over_sac_update", up, "ratio", **tags)
-    rows(f"smfp_over_sac_act_{n}", act, "ratio", **tags,
-         say=f"ms/update sac {costs['sac_update_ms']:.3g} smfp {costs['smfp_update_ms']:.3g} ({up:.2f}x); ms/act@{n} "
-             f"sac {costs[f'sac_act_{n}_ms']:.3g} smfp {costs[f'smfp_act_{n}_ms']:.3g} ({act:.2f}x)")
+    rows(f"smfp_over_sac_act_{n}", act, "ratio", **tags, say=f"SMFP/SAC: update {up:.2f}x, act@{n} {act:.2f}x")
     rows("with_compile_s", time.time() - t, "s")
 
 
@@ -448,37 +372,35 @@ def cost_setup(sizes: Sizes):
     """(agent config overrides, obs size, action size, batch) of the costs phases: the recipe the
     train phases resolve to (C51 critic, AdamW, ... of `parallel` at `fast`) and their networks,
     so the costs time what trains, not the agents' defaults."""
+    import envs
     from mjx_smfp import recipes
 
     cfg, agent_cfg = train_config(sizes, "smfp")
     nets = sizes.cost_nets or {k: getattr(agent_cfg, k) for k in ("actor_hidden", "critic_hidden")}
-    return ({**recipes.recipe(cfg.recipe), **nets}, *env_sizes(cfg), cfg.batch_size)
+    env = envs.make(cfg.env, **cfg.env_options)
+    return {**recipes.recipe(cfg.recipe), **nets}, int(env.observation_size), int(env.action_size), cfg.batch_size
 
 
 def phase_costs_more(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    from benchmarks import policy_cost
+    from benchmarks.speed import agent_costs
 
     nets, obs_size, action_size, batch = cost_setup(sizes)
-    n = sizes.cost_act_envs
-    found = policy_cost.measure(["sac", *sizes.generative], obs_size, action_size, nets["actor_hidden"], (n,), (batch,),
-                                sizes.cost_repeats, sizes.cost_rounds, critic_hidden=nets["critic_hidden"])
-    for r in found:
-        tags = dict(nfe=r["nfe"], update_over_sac=r["update_over_sac"], act_over_sac=r["act_over_sac"], batch_size=batch)
-        rows(f"{r['agent']}/update_ms", r[f"update_{batch}_ms"], "ms", **tags)
-        rows(f"{r['agent']}/act_{n}_ms", r[f"act_{n}_ms"], "ms", **tags,
-             say=f"{r['agent']} (NFE {r['nfe']}): ms/update {r[f'update_{batch}_ms']:.3g} ({r['update_over_sac']:.2f}x sac), "
-                 f"ms/act@{n} {r[f'act_{n}_ms']:.3g} ({r['act_over_sac']:.2f}x)")
+    n, names = sizes.cost_act_envs, ["sac", *sizes.generative]
+    costs = agent_costs(names, nets, obs_size, action_size, batch, (n,), sizes.cost_repeats, sizes.cost_rounds)
+    for a in names:
+        rows(f"{a}/update_ms", costs[f"{a}_update_ms"], "ms", batch_size=batch)
+        rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", say=f"{a}: ms/update {costs[f'{a}_update_ms']:.3g}, "
+             f"ms/act@{n} {costs[f'{a}_act_{n}_ms']:.3g}")
 
 
 def phase_brax(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
     import envs
-    from benchmarks.throughput import brax_sac
+    from benchmarks.brax_sac import brax_sac
 
     cfg, agent_cfg = train_config(sizes, "sac")
-    result = brax_sac(envs.make(cfg.env, **cfg.env_options), cfg, agent_cfg, calls=sizes.timed_calls)
-    rows("sac", result["env_steps_per_s"], "env-steps/s", num_envs=cfg.num_envs, batch_size=cfg.batch_size,
-         updates_per_step=cfg.updates_per_step, **{k: v for k, v in result.items() if k != "env_steps_per_s"},
-         say=f"brax SAC {result['env_steps_per_s']:.4g} env-steps/s ({result['total_s']:.0f} s with compile)")
+    sps = brax_sac(envs.make(cfg.env, **cfg.env_options), cfg, agent_cfg, calls=sizes.timed_calls)
+    rows("sac", sps, "env-steps/s", num_envs=cfg.num_envs, batch_size=cfg.batch_size,
+         updates_per_step=cfg.updates_per_step, say=f"brax SAC {sps:.4g} env-steps/s")
 
 
 PHASE_FNS = {"env": phase_env, "env_more": phase_env_more, "costs": phase_costs, "costs_more": phase_costs_more,
@@ -582,37 +504,28 @@ def headline(rows: list[dict], sizes: Sizes) -> dict:
     """The figures worth a glance: headline env stepping, the loops, their costs, the thresholds."""
     k, h = by_key(rows), {}
     task, physics, n = sizes.env_headline
-    p = f"env/{task}/{physics}/{n}"
+    p, value = f"env/{task}/{physics}/{n}", (lambda key: k.get(key, {}).get("value"))  # noqa: E731
     for name in ("wrapped_steps_per_s", "raw_steps_per_s", "wrapped_over_raw", "wrapped_compile_s", "raw_compile_s"):
-        if f"{p}/{name}" in k:
-            h[f"env_{name}"] = k[f"{p}/{name}"]["value"]
+        h[f"env_{name}"] = value(f"{p}/{name}")
     for agent in ("sac", "smfp"):
         q = f"train_{agent}"
         if f"{q}/throughput" in k:
-            t = k[f"{q}/throughput"]
+            t, raw = k[f"{q}/throughput"], value(f"{p}/raw_steps_per_s")
             h[f"{agent}_env_steps_per_s"], h[f"{agent}_updates_per_s"] = t["value"], t["updates_per_s"]
-            raw = k.get(f"{p}/raw_steps_per_s", {}).get("value")
             if raw and k.get(f"{q}/config", {}).get("num_envs") == n and sizes.train_env == task:
                 h[f"{agent}_loop_over_raw"] = t["value"] / raw
-        compiles = [r["value"] for r in rows if r["key"].startswith(f"{q}/compile/")]
-        if compiles:
-            h[f"{agent}_compile_s"] = sum(compiles)
+        compiles = [r["value"] for r in rows if r["key"] in (f"{q}/warmup_s", f"{q}/compile/train_chunk_s")]
+        h[f"{agent}_compile_s"] = sum(compiles) if compiles else None
         for thr in sizes.thresholds:
-            if f"{q}/return_reached/{thr:g}" in k:
-                h[f"{agent}_time_to_return_{thr:g}_s"] = k[f"{q}/return_reached/{thr:g}"]["value"]
+            h[f"{agent}_time_to_return_{thr:g}_s"] = value(f"{q}/return_reached/{thr:g}")
         learning = [r for r in rows if r["key"] == f"{q}/learning"]
         if learning:
-            last = [r for r in learning if r["value"] is not None]
             h[f"{agent}_trained_s"], h[f"{agent}_env_steps"] = learning[-1]["wall_s"], learning[-1]["env_steps"]
-            if last:
-                h[f"{agent}_last_return"] = last[-1]["value"]
-    m = sizes.cost_act_envs
-    for name in ("smfp_over_sac_update", f"smfp_over_sac_act_{m}"):
-        if f"costs/{name}" in k:
-            h[name] = k[f"costs/{name}"]["value"]
-    if "brax/sac" in k:
-        h["brax_sac_env_steps_per_s"] = k["brax/sac"]["value"]
-    return h
+            h[f"{agent}_last_return"] = next((r["value"] for r in reversed(learning) if r["value"] is not None), None)
+    for name in ("smfp_over_sac_update", f"smfp_over_sac_act_{sizes.cost_act_envs}"):
+        h[name] = value(f"costs/{name}")
+    h["brax_sac_env_steps_per_s"] = value("brax/sac")
+    return {name: v for name, v in h.items() if v is not None}  # not measured: not made up
 
 
 def targets(h: dict, sizes: Sizes) -> list[dict]:
@@ -734,7 +647,7 @@ def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, s
     summary = write_summary(args.out, sizes, plan, status, t0)
     say("[gpu_check] " + "; ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in summary["headline"].items()))
-    say("[gpu_check] targets: " + "; ".join(f"{t['name']} {t['measured']} ({'met' if t['met'] else 'not met' if t['met'] is False else 'unknown'})"
+    say("[gpu_check] targets: " + "; ".join(f"{t['name']} {t['measured']} ({ {True: 'met', False: 'not met'}.get(t['met'], 'unknown')})"
                                             for t in summary["targets"]))
     if summary["missing"]:
         say(f"[gpu_check] rows not written: {dumps(summary['missing'])[:1500]}")

@@ -3,30 +3,34 @@ optimal mode, its mean reward, its own entropy estimate against the entropy of i
 scatter of its stochastic actions side by side.
 
     python -m benchmarks.multimodal_agents --agents sac,smfp,sacflow,dime,sacflow+entropy_estimator=marginal
+        [--seeds 3] [--steps 8000] [--out DIR]
+    python -m benchmarks.multimodal_agents --report     # agents.md again from agents.json
 
-Each (agent, seed) trains with the `multimodal` task preset (gamma 0, 64x64 nets, learning rates
-1e-3, alpha_0 0.01) for `--steps` env steps, then draws 4000 stochastic actions at the one state.
+Each (agent, seed k < --seeds) trains through the library's loop with the `multimodal` task preset
+(gamma 0, 64x64 nets, learning rates 1e-3, alpha_0 0.01) for `--steps` env steps, then draws 4000
+stochastic actions at the one state.
 An agent may carry options after a `+` (`sacflow+entropy_estimator=marginal`). "Estimate" is
 -E log pi as the agent computes it for its temperature and actor (SAC: exact; SMFP: its
 conditional surrogate; SAC Flow: its path density or the marginal bound; DIME: its path-ratio
 bound); "k-NN" is a Kozachenko-Leonenko estimate of the actions' entropy from the samples alone.
-Writes benchmarks/results/multimodal_agents.{csv,json,png}; --write_results_md appends the table.
+Writes benchmarks/results/multimodal_agents/agents.{csv,json,md,png} and notes how in manifest.json.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import sys
+import tempfile
 import time
 
 import numpy as np
 
 from benchmarks import machine
-from benchmarks.outputs import write_rows
-from benchmarks.throughput import RESULTS_DIR
-from benchmarks.wallclock_vs_sac import LABELS
+from benchmarks.harness import outputs
+from benchmarks.harness.cli import common_flags, split
 
-SECTION = "## Multimodality: the 4-mode bandit, every agent"
+OUT = os.path.join(outputs.RESULTS, "multimodal_agents")
 
 
 def knn_entropy(samples: np.ndarray, k: int = 3) -> float:
@@ -49,9 +53,9 @@ def split_spec(spec: str) -> tuple[str, list[str]]:
 
 
 def label(spec: str) -> str:
-    """"sacflow+entropy_estimator=marginal" -> "SAC Flow (entropy_estimator=marginal)"."""
+    """"sacflow+entropy_estimator=marginal" -> "sacflow (entropy_estimator=marginal)"."""
     agent, options = split_spec(spec)
-    return LABELS.get(agent, agent) + (f" ({', '.join(options)})" if options else "")
+    return agent + (f" ({', '.join(options)})" if options else "")
 
 
 def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> dict:
@@ -63,6 +67,7 @@ def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> d
     import envs
     from mjx_smfp import config as config_lib
     from mjx_smfp.engine import Engine
+    from mjx_smfp.runner import run
 
     agent, options = split_spec(spec)
     cfg, agent_cfg = config_lib.build(dict(env="multimodal", env_kwargs='{"num_modes": 4}', agent=agent,
@@ -71,9 +76,8 @@ def train_and_sample(spec: str, seed: int, steps: int, samples: int = 4000) -> d
                                            **dict(option.split("=", 1) for option in options)))
     engine = Engine(cfg, agent_cfg)
     t0 = time.time()
-    ts, _ = engine.warmup(engine.init_state())
-    for _ in range(cfg.train_calls):
-        ts, _ = engine.train_chunk(ts)
+    with tempfile.TemporaryDirectory() as run_dir:
+        ts = run(engine, run_dir, verbose=False)
     bandit = envs.make("multimodal", num_modes=4)
     # policy.sample: the action and the log pi the agent's temperature and actor use (SMFP: its surrogate)
     actions, logp = jax.jit(engine.agent.policy.sample)(
@@ -113,22 +117,23 @@ def scatter(runs: list[dict], path: str, title: str) -> None:
 
 
 def table(runs: list[dict]) -> list[dict]:
-    """Per agent, mean ± s.d. over seeds of the reward, the largest mode mass, the modes holding >= 10 %,
-    the agent's entropy estimate and the actions' k-NN entropy."""
+    """Per agent, mean ± s.d. over seeds (benchmarks/stats.py `summary`: ddof 1, as every table) of the
+    reward, the largest mode mass, the modes holding >= 10 %, the agent's entropy estimate and the
+    actions' k-NN entropy: from the per-seed runs, so `--report` remakes it from agents.json."""
+    from benchmarks import stats
+
     rows = []
     for agent in dict.fromkeys(r["agent"] for r in runs):
         mine = [r for r in runs if r["agent"] == agent]
-        reward = np.array([r["reward"] for r in mine])
-        top = np.array([r["masses"].max() for r in mine])
-        modes = np.array([r["modes_over_10pct"] for r in mine])
-        estimate = np.array([r["entropy_estimate"] for r in mine])
-        knn = np.array([r["knn_entropy"] for r in mine])
-        rows.append(dict(agent=agent, seeds=len(mine), reward_mean=float(reward.mean()), reward_sd=float(reward.std()),
-                         top_mode_mass_mean=float(top.mean()), top_mode_mass_sd=float(top.std()),
-                         modes_mean=float(modes.mean()), modes_sd=float(modes.std()),
-                         entropy_estimate_mean=float(estimate.mean()), entropy_estimate_sd=float(estimate.std()),
-                         knn_entropy_mean=float(knn.mean()), knn_entropy_sd=float(knn.std()),
-                         seconds_mean=float(np.mean([r["seconds"] for r in mine]))))
+        row = dict(agent=agent, seeds=len(mine), seconds_mean=float(np.mean([r["seconds"] for r in mine])))
+        for name, values in (("reward", [r["reward"] for r in mine]),
+                             ("top_mode_mass", [float(np.max(r["masses"])) for r in mine]),
+                             ("modes", [r["modes_over_10pct"] for r in mine]),
+                             ("entropy_estimate", [r["entropy_estimate"] for r in mine]),
+                             ("knn_entropy", [r["knn_entropy"] for r in mine])):
+            summary = stats.summary(values)
+            row.update({f"{name}_mean": summary["mean"], f"{name}_sd": summary["sd"]})
+        rows.append(row)
     return rows
 
 
@@ -146,40 +151,42 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--agents", default="sac,smfp,sacflow,dime")
-    parser.add_argument("--seeds", default="0,1,2")
+    common_flags(parser)
     parser.add_argument("--steps", type=int, default=8000, help="env steps per run")
-    parser.add_argument("--out", default=RESULTS_DIR)
-    parser.add_argument("--write_results_md", action="store_true")
+    parser.add_argument("--report", action="store_true", help="agents.md again from agents.json (no training)")
     args = parser.parse_args(argv)
+    out = args.out or OUT
+    stem = os.path.join(out, "agents")
+    if args.report:
+        rows = table(outputs.rundir.read_json(stem + ".json")["runs"])
+        with open(stem + ".md", "w") as f:
+            f.write(markdown(rows))
+        return rows
     from mjx_smfp import compile_cache
 
     compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
-    mach, date = machine.summary(), time.strftime("%Y-%m-%d")
     runs = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        for agent in [a.strip() for a in args.agents.split(",") if a.strip()]:
+    for seed in range(args.seeds or 3):
+        for agent in split(args.agents, ("sac", "smfp", "sacflow", "dime")):
             runs.append(train_and_sample(agent, seed, args.steps))
             r = runs[-1]
             print(f"[bandit] {agent} seed {seed}: reward {r['reward']:.3f}, masses {np.round(r['masses'], 2)}, "
                   f"entropy estimate {r['entropy_estimate']:.2f} vs k-NN {r['knn_entropy']:.2f}, {r['seconds']:.0f} s",
                   flush=True)
     rows = table(runs)
-    md = markdown(rows)
-    print(md)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, "multimodal_agents")
-    scatter(runs, stem + ".png", f"4-mode bandit, {args.steps:,} env steps each, 4000 stochastic actions — {mach}")
-    write_rows(stem, rows, machine=mach, date=date, steps=args.steps,
-               runs=[{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items() if k != "actions"}
-                     for r in runs])
-    if args.write_results_md:
-        path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
-        with open(path, "a") as f:
-            f.write(f"\n{SECTION}\n\n`python -m benchmarks.multimodal_agents --agents {args.agents} --seeds "
-                    f"{args.seeds} --steps {args.steps}` ({date}); machine: {mach}. Scatter: "
-                    f"`benchmarks/results/multimodal_agents.png`.\n\n{md}")
+    os.makedirs(out, exist_ok=True)
+    scatter(runs, stem + ".png", f"4-mode bandit, {args.steps:,} env steps each, 4000 stochastic actions — "
+            f"{machine.summary()}")
+    outputs.write_rows(stem, rows, machine=machine.describe(), steps=args.steps,
+                       runs=[{k: v for k, v in r.items() if k != "actions"} for r in runs])
+    with open(stem + ".md", "w") as f:
+        f.write(markdown(rows))
+    outputs.note_manifest(out, "agents", "python -m benchmarks.multimodal_agents " + " ".join(argv),
+                          [f"agents.{e}" for e in ("json", "csv", "md", "png")],
+                          regenerate="python -m benchmarks.multimodal_agents --report")
+    print(markdown(rows), flush=True)
     return runs, rows
 
 

@@ -5,13 +5,14 @@ For each task:
 * fidelity: `--states` states reached by random actions in Gymnasium's own MuJoCo v5 env
   (float64, Gymnasium physics; Humanoid* get Newton 50 as our `gymnasium` preset, MJX having
   no PGS) are put into our MJX env built with `--physics` (default `gpu`) and stepped once with
-  the same action, as the parity tests do (tests/envs/parity.py). Reported per transition:
+  the same action, as the parity tests do (envs/parity.py). Reported per transition:
   obs error ||obs_ours - obs_gym|| / ||obs_gym|| and reward error |r_ours - r_gym| / mean|r_gym|
   (the task's reward scale, so near-zero rewards do not blow up), median and max over the
   states, plus the fraction of states whose termination agrees.
-* speed: raw task stepping (`vmap(env.step)` inside one jitted `lax.scan` of `--steps` steps
-  under uniform random actions, no wrappers, compile excluded) at each `--envs` batch size,
-  for the `gymnasium` preset and `--physics`; best of `--repeats` timed runs after a warm-up.
+* speed: raw stepping (benchmarks/speed.py `raw_stepping`: `vmap(env.step)` of the bare task in one
+  jitted `lax.scan` of `--steps` steps under uniform random actions, compile excluded) at each
+  `--envs` batch size, for the `gymnasium` preset and `--physics`; the median of `--repeats` timed
+  runs after a warm-up.
 
 * trained policy (`--policies RUN_DIR,...`): the deterministic return of a trained run's policy
   (every seed of a `--num_seeds` run; its latest policy file, else checkpoint) evaluated under
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import jax
@@ -35,10 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from benchmarks.machine import cpu_model
-from benchmarks.outputs import write_rows
+from benchmarks import machine as machine_lib
+from benchmarks.harness.outputs import write_rows
+from benchmarks.speed import raw_stepping
+from envs import parity
 from mjx_smfp.config import PHYSICS
-from tests.envs import parity
 
 ALL_TASKS = list(parity.GYMNASIUM_IDS)
 COMPARED = [p for p in PHYSICS if p != "gymnasium"]  # presets compared with the reference `gymnasium`
@@ -56,31 +57,6 @@ def fidelity(name: str, physics: str, n_states: int, seed: int = 0) -> dict:
     return dict(obs_err_median=float(np.median(obs_err)), obs_err_max=float(np.max(obs_err)),
                 reward_err_median=float(np.median(reward_err)), reward_err_max=float(np.max(reward_err)),
                 termination_agrees=float(np.mean((ours.done > 0) == transitions.terminated)))
-
-
-def steps_per_second(env, num_envs: int, steps: int, repeats: int, seed: int = 0) -> float:
-    """Env-steps/s of `steps` vmapped raw `env.step` calls from fresh resets (compile excluded)."""
-
-    def run(state, key):
-        def body(carry, _):
-            state, key = carry
-            key, sub = jax.random.split(key)
-            action = jax.random.uniform(sub, (num_envs, env.action_size), minval=-1.0, maxval=1.0)
-            return (jax.vmap(env.step)(state, action), key), None
-
-        (state, _), _ = jax.lax.scan(body, (state, key), None, length=steps)
-        return state.obs
-
-    key = jax.random.PRNGKey(seed)
-    state = jax.jit(jax.vmap(env.reset))(jax.random.split(key, num_envs))
-    compiled = jax.jit(run).lower(state, key).compile()
-    jax.block_until_ready(compiled(state, key))  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(state, key))
-        best = min(best, time.perf_counter() - t0)
-    return num_envs * steps / best
 
 
 def describe(options) -> str:
@@ -192,13 +168,6 @@ def brax_state(env, data):
     return State(data, env.observation(data), zero, zero, {k: zero for k in metrics}, {})
 
 
-def machine_info() -> dict:
-    import mujoco
-    return dict(cpu_model=cpu_model("unknown"), cores=len(os.sched_getaffinity(0)), load_average=os.getloadavg(),
-                jax_backend=jax.default_backend(), jax=jax.__version__, mujoco=mujoco.__version__,
-                python=platform.python_version(), date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-
-
 def markdown(rows: list[dict], env_counts: list[int]) -> str:
     header = ["task", "physics", "obs err median", "obs err max", "reward err median", "reward err max",
               "termination agrees"]
@@ -238,7 +207,7 @@ def main() -> None:
     compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
     env_counts = [int(n) for n in args.envs.split(",") if n]  # none: fidelity only
 
-    machine = machine_info()
+    machine = machine_lib.describe()
     if args.returns:
         comparisons = [returns(name, args.physics, args.episodes, args.horizon) for name in args.returns.split(",")]
         for c in comparisons:
@@ -256,8 +225,8 @@ def main() -> None:
         row = dict(task=name, physics=args.physics, options=describe(env.physics), **fidelity(name, args.physics, args.states))
         reference = envs.make(name)
         for n in env_counts:
-            row[f"gymnasium_steps_per_s_{n}"] = steps_per_second(reference, n, args.steps, args.repeats)
-            row[f"steps_per_s_{n}"] = steps_per_second(env, n, args.steps, args.repeats)
+            row[f"gymnasium_steps_per_s_{n}"] = raw_stepping(reference, n, args.steps, args.repeats)["raw_steps_per_s"]
+            row[f"steps_per_s_{n}"] = raw_stepping(env, n, args.steps, args.repeats)["raw_steps_per_s"]
             row[f"speedup_{n}"] = row[f"steps_per_s_{n}"] / row[f"gymnasium_steps_per_s_{n}"]
         rows.append(row)
         print(json.dumps(row), f"({time.time() - t0:.0f} s)", flush=True)

@@ -6,7 +6,7 @@ Any TrainConfig field or agent Config field can be overridden (`--batch_size 512
 `--temperature_lr 1e-3`). Runs are written to `<log_dir>/<env>/<agent>/<timestamp>/`
 (TensorBoard events, metrics.jsonl/csv, config.json, checkpoints/). `--resume RUN_DIR`
 continues that run from its latest checkpoint with its saved config; only the fields in
-`RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM (`kill`, `timeout`, a SLURM
+`mjx_smfp.rundir.RESUME_OVERRIDABLE` may be changed on resume. Ctrl-C or SIGTERM (`kill`, `timeout`, a SLURM
 preemption) is answered within seconds: with training progress not yet checkpointed, it saves a
 checkpoint after the current host call and exits (status 0); with nothing new to save (start-up,
 warm-up, compiling, just after a checkpoint) it exits at once (status 128 + signal number);
@@ -19,12 +19,11 @@ Multi-host: run through launch/multihost.py; only process 0 prints and logs.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import sys
 import time
 
-RESUME_OVERRIDABLE = ("total_env_steps", "eval_interval", "checkpoint_interval", "keep_checkpoints")
 # Tasks whose MJX physics is too heavy for a CPU, and the training speed measured for humanoid
 # with the cpu preset on an idle 2-core Xeon (SMFP, 256 envs on gpu physics, XLA:CPU's YNNPACK
 # fusions off: 800-920 env-steps/s; benchmarks/RESULTS.md "Humanoid on a laptop").
@@ -68,30 +67,14 @@ def heavy_task_note(cfg) -> str | None:
 
 def resolve(argv: list[str]):
     """Command line -> (TrainConfig, agent Config, run_dir, resume flag); raises ValueError."""
-    from mjx_smfp import cli
+    from mjx_smfp import cli, rundir
     from mjx_smfp import config as config_lib
 
     pairs = cli.parse_cli_pairs(argv)
     resume_dir = pairs.pop("resume", None)
     allow_cpu_fast = config_lib.parse_value("allow_cpu_fast", pairs.pop("allow_cpu_fast", "false"), bool)
     if resume_dir is not None:
-        path = os.path.join(resume_dir, "config.json")
-        if not os.path.exists(path):
-            raise ValueError(f"--resume {resume_dir}: no config.json there (not a run directory)")
-        with open(path) as f:
-            saved = json.load(f)
-        cfg, agent_cfg = config_lib.from_dict(saved)
-        changes = {}
-        for key, value in pairs.items():
-            if key in ("env", "agent", "preset") and str(getattr(cfg, key)) == value:
-                continue
-            if key not in RESUME_OVERRIDABLE:
-                raise ValueError(f"--{key} cannot be changed when resuming (only {', '.join(RESUME_OVERRIDABLE)})")
-            changes[key] = config_lib.parse_value(key, value, int)
-        import dataclasses
-
-        cfg = dataclasses.replace(cfg, run_dir=os.path.abspath(resume_dir), **changes)
-        config_lib.validate(cfg)
+        cfg, agent_cfg = rundir.resume_config(resume_dir, pairs)
         return cfg, agent_cfg, cfg.run_dir, True
     cfg, agent_cfg = config_lib.build(pairs)
     import jax
@@ -104,8 +87,6 @@ def resolve(argv: list[str]):
 
     stamp = process_zero_text(time.strftime("%Y%m%d-%H%M%S"))  # several processes: one directory for all
     run_dir = cfg.run_dir or os.path.join(cfg.log_dir, cfg.env, cfg.agent, stamp)
-    import dataclasses
-
     cfg = dataclasses.replace(cfg, run_dir=os.path.abspath(run_dir))
     return cfg, agent_cfg, cfg.run_dir, False
 

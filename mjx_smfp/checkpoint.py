@@ -124,6 +124,11 @@ class Checkpointer:
         self._manager.reload()
         return self._manager.latest_step()
 
+    def all_steps(self) -> tuple[int, ...]:
+        """The steps of every checkpoint kept on disk."""
+        self._manager.reload()
+        return tuple(self._manager.all_steps())
+
     def path(self, step: int) -> str:
         return os.path.join(self.directory, str(int(step)))
 

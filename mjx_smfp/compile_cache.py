@@ -22,7 +22,7 @@ elementwise ops and reductions into YNNPACK graphs by default. On the 2-core CPU
 HalfCheetah stepping (256 envs) ran 2.2x faster without them (3,028 vs 1,395 env-steps/s), and
 the `reduce` kind runs an MLP whose head has 3-8 outputs (SMFP's flow on HalfCheetah: |A| = 6)
 ~1.7x slower than one with 12 (SAC's 2|A|), which had put SMFP's cost per action at 1.6x SAC's
-instead of 1.1x (benchmarks/results/policy_cost/smfp_profile.md). jaxlib 0.9.2 knows the flag
+instead of 1.1x (benchmarks/results/speed/profile_notes.md). jaxlib 0.9.2 knows the flag
 too. A user's own `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS is kept; GPUs ignore it.
 """
 from __future__ import annotations

@@ -270,6 +270,11 @@ class Engine:
             params = jax.tree_util.tree_map(lambda x: x.addressable_data(0), params)
         return self._evaluator, params, rng
 
+    def eval_key(self, seed: int) -> jax.Array:
+        """The evaluation key of a run with `seed`: every evaluation folds its env step into it, so
+        evaluations use start states of their own, not the training envs'."""
+        return jax.random.PRNGKey(seed + 1_000_003)
+
     @property
     def warmup_steps(self) -> int:
         return self.cfg.warmup_iterations * self.cfg.num_envs

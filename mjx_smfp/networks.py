@@ -131,7 +131,7 @@ class InputLayer(nn.Module):
             groups, kernels, out = list(map(cast, groups)), list(map(cast, kernels)), cast(out)
         # The per-sample groups go through ONE matmul on their concatenation: as a sum of
         # per-group matmuls (which XLA rewrites a dot of a concatenation into, hence the
-        # barrier) each narrow group costs a full [B, features] pass (smfp_profile.md).
+        # barrier) each narrow group costs a full [B, features] pass (benchmarks/results/speed/profile_notes.md).
         per_sample = [(g, k) for g, k in zip(groups, kernels) if g.shape[:-1] == batch]
         for g, k in zip(groups, kernels):
             if g.shape[:-1] != batch:  # broadcast groups: computed once, added as a bias

@@ -1,8 +1,14 @@
-"""Room 3 of the engine: the host runner. It drives a compiled `Engine` (mjx_smfp/engine.py)
-and owns everything that happens between device calls: resume or init, the evaluation and
-checkpoint schedule, logging, the progress line with its ETA, stop signals and the
-non-finite stop. It touches the train state only through the Engine's phases, `jax.device_get`
-of the small per-call summary, and the checkpointer.
+"""Room 3 of the engine: the host runner, the one training loop of the project. It drives a
+compiled `Engine` (mjx_smfp/engine.py) and owns what happens between device calls: resume or
+init, the schedule of evaluations and checkpoints, logging, the progress line with its ETA, stop
+signals and the non-finite stop. Experiments watch it through `on_eval` (brax's `progress_fn`)
+and a logger; none drives the engine itself.
+
+The schedule (`Schedule`) ends a run at a number of env steps or of run-clock seconds, and spaces
+evaluations and checkpoints in either unit. The run clock (`RunClock`) counts building, compiling,
+warm-up and training, not evaluation or checkpoint saves; each checkpoint notes it
+(mjx_smfp/rundir.py), so a resumed run carries it over and the restart's own cost (restore,
+recompile, a refill) is not counted.
 
 Several seeds (`cfg.num_seeds > 1`): the summary and the evaluation hold one value per seed;
 each scalar is logged per seed (`train/episode_return/seed_0`, ...), as the across-seed mean
@@ -13,141 +19,41 @@ leave a table silently averaged over the survivors, and the same config would fa
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import signal
-import socket
-import sys
-import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import numpy as np
 
+from mjx_smfp import rundir
 from mjx_smfp.engine import Engine
 from mjx_smfp.logger import seed_scalars
+from mjx_smfp.schedule import Evaluation, RunClock, Schedule  # noqa: F401 - run()'s arguments
 from mjx_smfp.steps import TrainState
+from mjx_smfp.stop import StopFlag
+
+# Target wall time of one train call (host call). A stop signal with trained progress unsaved is
+# answered after the current call, then a checkpoint is written; SLURM sends SIGKILL 30 s after
+# SIGTERM by default, so calls must stay well under that (`next_call_iterations`).
+CALL_SECONDS = 5.0
 
 
 class NonFiniteError(RuntimeError):
     """A loss or metric became NaN/inf; the message names the last good checkpoint."""
 
 
-# Target wall time of one train call (host call). A stop signal with trained progress unsaved is
-# answered after the current call, then a checkpoint is written; SLURM sends SIGKILL 30 s after
-# SIGTERM by default, so calls must stay well under that (mjx_smfp/runner.py `next_call_iterations`).
-CALL_SECONDS = 5.0
+# Engine.evaluation's names -> the names of an evaluation's scalars (schedule.EVAL_NAMES logs them).
+_RENAMED = {"return_mean": "return", "length_mean": "length"}
 
 
-def _exit_now(code: int) -> None:
-    """Flush what was printed and end the process at once, from any thread (no cleanup: used
-    only when nothing is left to save)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
-class StopFlag:
-    """What SIGINT and SIGTERM do during a run (Ctrl-C, `kill`, `timeout`, a SLURM preemption,
-    which sends SIGKILL 30 s after SIGTERM by default). One line says what happens:
-
-    * nothing new to save (`unsaved` false: warm-up of random actions, a resume, compiling or
-      running the first train call, right after a checkpoint): exit at once with status
-      128 + signal number, writing nothing (a checkpoint of warm-up data would be pointless);
-    * trained progress not yet checkpointed (`unsaved` true, set by the runner after each
-      train call and cleared by each save): `requested` is set; the runner saves after the
-      current host call (kept short by launch.train: CALL_SECONDS) and returns (status 0 from launch.train);
-    * a second Ctrl-C aborts at once without saving (status 130); a second SIGTERM is ignored.
-
-    Why a watcher thread: Python runs a signal handler only when the main thread gets back to
-    bytecode, not during an XLA compilation or a long device call. With `signal.set_wakeup_fd`
-    the C-level handler writes the signal number to a socket the moment the signal arrives; a
-    daemon thread reading it acts at once. The Python-level handler does nothing (installing it
-    replaces the default actions). `exit(code)` must not return: `os._exit` by default (it works
-    from the watcher thread); tests calling the flag in-process pass `sys.exit`.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, exit=_exit_now, verbose: bool = True):
-        self.requested = False
-        self.unsaved = False
-        self.signal_time: Optional[float] = None  # time.time() of the first signal
-        self.verbose = verbose
-        self._exit = exit
-        self._previous: dict = {}
-        self._previous_wakeup_fd: Optional[int] = None
-        self._sockets: tuple = ()
-        self._watcher: Optional[threading.Thread] = None
-        self._lock = threading.Lock()
-
-    def _say(self, msg: str) -> None:
-        if self.verbose:
-            print(f"\n[train] {msg}", flush=True)
-
-    def __call__(self, signum=signal.SIGTERM, frame=None):
-        """Act on one signal (from the watcher thread, or called directly)."""
-        name = signal.Signals(signum).name
-        with self._lock:
-            self.signal_time = self.signal_time or time.time()
-            if self.requested:
-                if signum == signal.SIGINT:
-                    self._say(f"{name} again: aborting without saving")
-                    return self._exit(128 + signum)
-                self._say(f"{name}: already stopping; exiting once the checkpoint is written")
-                return
-            if not self.unsaved:
-                self._say(f"{name}: nothing new to save since the last checkpoint: exiting")
-                return self._exit(128 + signum)
-            self.requested = True
-            self._say(f"{name}: saving a checkpoint after this host call (seconds), then exiting "
-                      "(Ctrl-C again to abort without saving)")
-
-    def _watch(self, receive: socket.socket) -> None:
-        while True:
-            try:
-                data = receive.recv(64)
-            except OSError:
-                return
-            if not data:
-                return
-            for signum in data:
-                if signum in self.SIGNALS:
-                    self(signum)
-
-    def install(self):
-        """Take over SIGINT/SIGTERM (main thread only; elsewhere the flag is only set by calls)."""
-        if self._sockets or threading.current_thread() is not threading.main_thread():
-            return self  # installed already (launch.train installs it before building the engine)
-        receive, send = socket.socketpair()
-        send.setblocking(False)
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, lambda signum, frame: None)
-        self._previous_wakeup_fd = signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
-        self._sockets = (receive, send)
-        self._watcher = threading.Thread(target=self._watch, args=(receive,), name="stop-signal-watcher",
-                                         daemon=True)
-        self._watcher.start()
-        return self
-
-    def uninstall(self):
-        if self._previous_wakeup_fd is not None:
-            signal.set_wakeup_fd(self._previous_wakeup_fd)
-            self._previous_wakeup_fd = None
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous = {}
-        if self._sockets:
-            receive, send = self._sockets
-            send.close()  # the watcher reads end-of-file and returns
-            self._watcher.join(timeout=5)
-            receive.close()
-            self._sockets = ()
+def evaluate(engine: Engine, ts: TrainState, key: jax.Array) -> dict:
+    """Everything an evaluation measures (Engine.evaluation: the deterministic episodes' "return",
+    "return_std", "length", forward velocity, the stochastic policy's return, the diagnostics on
+    the held-out states), as name -> value per seed (num_seeds,)."""
+    found = engine.evaluation(ts, key)
+    return {_RENAMED.get(k, k): np.asarray(v, np.float64).reshape(engine.num_seeds) for k, v in found.items()}
 
 
 def next_call_iterations(iterations: int, seconds: float, limit: int, target: float = CALL_SECONDS) -> int:
@@ -168,7 +74,7 @@ def format_eta(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _crossed(before: int, after: int, interval: int) -> bool:
+def _crossed(before: float, after: float, interval: float) -> bool:
     return interval > 0 and after // interval > before // interval
 
 
@@ -196,180 +102,258 @@ def count(x) -> int:
     return int(x) if np.ndim(x) == 0 else int(np.max(np.asarray(x)))
 
 
-def _evaluate(engine: Engine, ts: TrainState, eval_rng: jax.Array, steps: int) -> dict:
-    """`eval/<name>` scalars (per seed) of everything `Engine.evaluation` reports."""
-    out = {}
-    for name, value in engine.evaluation(ts, jax.random.fold_in(eval_rng, steps)).items():
-        out.update(seed_scalars(f"eval/{name}", value))
-    return out
+def agree(iterations: int, stop_requested: bool) -> tuple[int, bool]:
+    """(next call's iterations, stop now?), the same on every process: a multi-host run's calls
+    hold collectives and its saves are collective, so process 0's call size and a stop requested on
+    any process hold for all (one tiny all-gather a call)."""
+    if jax.process_count() == 1:
+        return iterations, stop_requested
+    from jax.experimental import multihost_utils
+
+    agreed = np.asarray(multihost_utils.process_allgather(np.array([iterations, stop_requested], np.int32)))
+    return int(agreed[0, 0]), bool(agreed[:, 1].any())
 
 
-def run(engine: Engine, run_dir: str, *, resume: bool = False, stop: Optional[StopFlag] = None,
-        logger=None, max_calls: Optional[int] = None, verbose: bool = True,
-        call_seconds: Optional[float] = None) -> TrainState:
-    """Train to `total_env_steps` (or `max_calls` host calls), logging, evaluating and
-    checkpointing into `run_dir`; with `resume`, continue from its latest checkpoint.
+class HostLoop:
+    """One call of `run`: the engine, where the run saves, its schedule, clock and stop flag, and
+    what it logs and prints. Its methods are the loop's steps: start, warm up, train, save, stop."""
+
+    def __init__(self, engine: Engine, run_dir: str, schedule: Schedule, clock: RunClock, stop: StopFlag,
+                 logger, on_eval, verbose: bool):
+        from mjx_smfp import checkpoint as ckpt_lib
+
+        self.engine, self.cfg, self.run_dir, self.schedule, self.clock = engine, engine.cfg, run_dir, schedule, clock
+        self.is_main = jax.process_index() == 0
+        self.verbose = verbose and self.is_main
+        os.makedirs(run_dir, exist_ok=True)
+        self.checkpointer = ckpt_lib.Checkpointer(os.path.join(run_dir, "checkpoints"),
+                                                  max_to_keep=self.cfg.keep_checkpoints)
+        self.own_logger, self.logger = logger is None, logger  # our own one opens in `start`
+        if self.is_main:
+            rundir.write_config(run_dir, self.cfg, engine.agent.config)
+        self.stop = stop
+        stop.verbose, stop.unsaved = stop.verbose and self.verbose, False  # nothing to save until a call ends
+        stop.install()
+        self.skip = () if self.cfg.checkpoint_replay else ("replay",)  # the ring restores empty, refilled
+        self.on_eval, self.eval_key = on_eval, engine.eval_key(self.cfg.seed)
+        self.last_eval, self.train_return, self.evaluated = math.nan, (math.nan, math.nan), False
+        self.last_print, self.said_call_size = 0.0, False
+
+    def say(self, msg: str) -> None:
+        if self.verbose:
+            print(f"[train] {msg}", flush=True)
+
+    def close(self) -> None:
+        self.stop.uninstall()
+        if self.own_logger and self.logger is not None:
+            self.logger.close()
+        self.checkpointer.close()
+
+    def open_logger(self) -> None:
+        """Our own logger, opened once the state is there: a resume refused on the way (no intact
+        checkpoint, another topology) leaves no TensorBoard writer to complain at exit."""
+        from mjx_smfp.logger import Logger
+
+        if self.logger is None:
+            self.logger = Logger(self.run_dir) if self.is_main else _NullLogger()
+
+    def evaluate(self, ts: TrainState, final: bool = False) -> dict:
+        """Evaluate every seed off the clock, tell `on_eval`; the logged scalars."""
+        steps = count(ts.env_steps)
+        seconds = self.clock()
+        with self.clock.paused():
+            scalars = evaluate(self.engine, ts, jax.random.fold_in(self.eval_key, steps))
+        result = Evaluation(steps, count(ts.updates), seconds, scalars, final)
+        self.last_eval, self.evaluated = float(np.mean(scalars["return"])), True
+        if self.on_eval is not None:
+            self.on_eval(result)
+        return result.logged()
+
+    def save(self, ts: TrainState) -> None:
+        """A checkpoint of the state (the replay ring only with checkpoint_replay), off the clock; the
+        clock at this state beside it; and (process 0) the small policy file (one per seed)."""
+        from mjx_smfp import policy_file
+
+        steps, seconds = count(ts.env_steps), self.clock()
+        if self.checkpointer.latest_step() == steps:
+            return
+        with self.clock.paused():
+            self.checkpointer.save(steps, ts, self.skip)
+            if self.is_main:
+                rundir.save_clock(self.run_dir, steps, seconds, self.checkpointer.all_steps())
+                where = os.path.join(self.run_dir, policy_file.DIRECTORY)
+                for k in range(self.engine.num_seeds):
+                    one = self.engine.seed_state(ts, k)
+                    policy_file.save(where if self.engine.num_seeds == 1 else os.path.join(where, f"seed_{k}"),
+                                     self.engine.agent, one.agent, one.normalizer, self.cfg, steps)
+        self.stop.unsaved = False
+
+    def start(self, resume: bool, on_resume) -> TrainState:
+        """Restore (off the clock: restore, refill, recompile) or init, warm up, compile."""
+        if not (resume and self.checkpointer.latest_step() is not None):
+            self.open_logger()
+            ts = self.warm_up(self.engine.init_state(), evaluate=self.schedule.eval_every > 0)
+            self.compile(ts)
+            return ts
+        t = time.perf_counter()
+        self.engine.check_fits()
+        ts, _ = self.checkpointer.restore_intact(self.engine.abstract_state(), skip=self.skip)  # newest intact
+        self.open_logger()
+        steps = count(ts.env_steps)
+        self.clock.set(rundir.clock_at(self.run_dir, steps))
+        self.say(f"resumed from {self.checkpointer.latest_path()} at env step {steps:,}"
+                 + ("" if self.cfg.checkpoint_replay else "; checkpoint_replay=false: the replay ring is refilled "
+                    "by a warm-up"))
+        with self.clock.paused():
+            ts = self.warm_up(ts, evaluate=False)  # a refill: the policy was evaluated before the checkpoint
+            self.compile(ts)
+        if on_resume is not None:
+            on_resume({"at_env_steps": steps, "at_wall_s": round(self.clock(), 3),
+                       "overhead_s": round(time.perf_counter() - t, 1)})
+        return ts
+
+    def warm_up(self, ts: TrainState, evaluate: bool) -> TrainState:
+        """Random actions until learning starts (or to refill a ring not checkpointed); with
+        `evaluate`, a first evaluation of the untrained policy."""
+        if count(ts.env_steps) >= self.engine.warmup_steps and count(ts.replay.size) > 0:
+            return ts
+        self.say(f"warm-up: {self.engine.warmup_steps:,} env steps of random actions (the first call compiles; "
+                 "minutes on a CPU)")
+        t0 = time.time()
+        ts, summary = self.engine.warmup(ts)
+        summary = jax.device_get(summary)
+        scalars = {**summary_scalars(summary), "perf/warmup_seconds": time.time() - t0, "perf/run_clock_s": self.clock()}
+        if evaluate:
+            scalars.update(self.evaluate(ts))
+        self.say(f"warm-up done in {time.time() - t0:.0f} s (eval return {self.last_eval:.2f}); compiling the "
+                 "training step")
+        self.logger.write(count(summary["env_steps"]), scalars)
+        return ts
+
+    def compile(self, ts: TrainState) -> None:
+        """Compile the train call (and the evaluation, off the clock) now, while there is nothing to
+        save: compiled later, either would hold a stop signal back while trained progress waits."""
+        if self.schedule.eval_every > 0 and not self.evaluated:  # else the warm-up's evaluation compiled it
+            with self.clock.paused():
+                self.engine.compile_evaluate(ts)
+        t = time.time()
+        self.engine.train_iterations.lower(ts, np.int32(self.cfg.iterations_per_call)).compile()
+        self.logger.write(count(ts.env_steps), {"perf/compile_seconds": time.time() - t})
+
+    def ended(self, steps: int, last_call_s: Optional[float]) -> bool:
+        """Whether the schedule ends here: its env steps reached, or its clock would pass its end."""
+        return steps >= self.schedule.env_steps or self.clock() + (last_call_s or 0.0) > self.schedule.seconds
+
+    def mark(self, steps: int) -> float:
+        return steps if self.schedule.unit == "env_steps" else self.clock()
+
+    def train(self, ts: TrainState, max_calls: Optional[int], call_seconds: Optional[float]) -> TrainState:
+        """Host calls until the schedule ends, `max_calls` are made or a stop is requested; then a
+        checkpoint (unless this state is saved already)."""
+        steps, calls, last_call_s = count(ts.env_steps), 0, None
+        iterations = limit = self.cfg.iterations_per_call
+        self.counts, self.since = (steps, count(ts.updates)), (steps, time.time())
+        while not self.ended(steps, last_call_s) and (max_calls is None or calls < max_calls):
+            mark, n = self.mark(steps), min(iterations, -(-(self.schedule.env_steps - steps) // self.cfg.num_envs))
+            t0 = time.time()
+            ts, summary = self.engine.train_chunk(ts, n)
+            summary = jax.device_get(summary)
+            last_call_s, calls = time.time() - t0, calls + 1
+            self.check_finite(summary, steps)
+            self.stop.unsaved = True  # from here a stop signal saves this state before exiting
+            if call_seconds is not None:
+                iterations = self.resize(n, last_call_s, limit, call_seconds)
+            steps = count(summary["env_steps"])
+            self.log_call(ts, summary, last_call_s, mark, self.ended(steps, last_call_s))
+            if _crossed(mark, self.mark(steps), self.schedule.checkpoint_every):
+                self.save(ts)
+            iterations, stop_now = agree(iterations, self.stop.requested)
+            if stop_now:  # last: a signal during this call still saves
+                self.stopped(ts)
+                return ts
+        self.save(ts)
+        return ts
+
+    def check_finite(self, summary: dict, before: int) -> None:
+        finite = np.asarray(summary["all_finite"])
+        if not finite.all():
+            which = f" in seed(s) {np.flatnonzero(~finite).tolist()} of {self.engine.num_seeds}" if finite.ndim else ""
+            raise NonFiniteError(f"non-finite loss/metric{which} between env steps {before} and "
+                                 f"{count(summary['env_steps'])}; last good checkpoint: "
+                                 f"{self.checkpointer.latest_path() or 'none saved yet'}")
+
+    def resize(self, n: int, seconds: float, limit: int, call_seconds: float) -> int:
+        iterations = next_call_iterations(n, seconds, limit, call_seconds)
+        if iterations < limit and not self.said_call_size:
+            self.said_call_size = True
+            self.say(f"host calls of about {iterations} iterations (~{call_seconds:.0f} s, at most {limit}) "
+                     "so that a stop signal is answered within seconds")
+        return iterations
+
+    def log_call(self, ts: TrainState, summary: dict, seconds: float, mark: float, ended: bool) -> None:
+        """Log one call's summary and speed, evaluating when the schedule says; print progress."""
+        (steps_before, updates_before), self.counts = self.counts, (count(summary["env_steps"]), count(summary["updates"]))
+        steps, updates = self.counts
+        scalars = {**summary_scalars(summary), "perf/run_clock_s": self.clock(),
+                   "perf/env_steps_per_s": (steps - steps_before) * self.engine.num_seeds / seconds,
+                   "perf/updates_per_s": (updates - updates_before) * self.engine.num_seeds / seconds}
+        if math.isfinite(scalars.get("train/episode_return", math.nan)):
+            self.train_return = (scalars["train/episode_return"], scalars["train/episode_length"])
+        due = _crossed(mark, self.mark(steps), self.schedule.eval_every) or (ended and self.schedule.eval_every > 0)
+        if due and not self.stop.requested:  # a stop skips it: the save comes first
+            scalars.update(self.evaluate(ts, final=ended))
+        self.logger.write(steps, scalars)
+        if self.verbose and (time.time() - self.last_print > 5.0 or ended or self.stop.requested):
+            self.last_print = time.time()
+            self.say(self.progress(steps, scalars))
+
+    def progress(self, steps: int, scalars: dict) -> str:
+        """The progress line: steps, speed, ETA, the training return and the last evaluation."""
+        start_steps, t_start = self.since
+        rate = (steps - start_steps) / max(time.time() - t_start, 1e-9)
+        eta = min((self.schedule.env_steps - steps) / rate if rate > 0 else math.inf,
+                  self.schedule.seconds - self.clock())
+        seeds, total, mean = ((f" x {self.engine.num_seeds} seeds", " (all seeds)", " (means over seeds)")
+                              if self.engine.num_seeds > 1 else ("", "", ""))
+        clock = (f" | clock {self.clock():,.0f}/{self.schedule.seconds:,.0f} s" if math.isfinite(self.schedule.seconds)
+                 else "")
+        evaluated = f"{self.last_eval:.2f}" if math.isfinite(self.last_eval) else "none yet in this process"
+        ret, length = self.train_return
+        return (f"steps {steps:,}/{self.schedule.env_steps:,}{seeds}{clock} | {scalars['perf/env_steps_per_s']:,.0f} "
+                f"env-steps/s{total} | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | "
+                f"train return{mean} {ret:.2f} (length {length:.0f}) | eval return {evaluated}")
+
+    def stopped(self, ts: TrainState) -> None:
+        """On a stop request after a completed call: checkpoint (unless just saved) and say where."""
+        self.save(ts)
+        waited = f" ({time.time() - self.stop.signal_time:.1f} s after the signal)" if self.stop.signal_time else ""
+        self.say(f"stopped; checkpoint saved to {self.checkpointer.latest_path()}{waited} (run the same command "
+                 "with its resume option to continue; launch.train: --resume RUN_DIR)")
+
+
+def run(engine: Engine, run_dir: str, *, schedule: Optional[Schedule] = None, clock: Optional[RunClock] = None,
+        resume: bool = False, stop: Optional[StopFlag] = None, logger=None,
+        on_eval: Optional[Callable[[Evaluation], None]] = None, on_resume: Optional[Callable[[dict], None]] = None,
+        max_calls: Optional[int] = None, verbose: bool = True, call_seconds: Optional[float] = None) -> TrainState:
+    """Train by `schedule` (default: the engine's config, `Schedule.of`), or for `max_calls` host
+    calls, logging, evaluating and checkpointing into `run_dir`; with `resume`, continue from its
+    latest checkpoint with the run clock it had there. `clock`: the run clock (default: one started
+    now; pass one started earlier to count the engine's build). `on_eval(Evaluation)` after each
+    evaluation; `on_resume({"at_env_steps", "at_wall_s", "overhead_s"})` once a resume is ready.
 
     Host calls: `iterations_per_call` iterations each (a schedule that does not depend on the
-    machine's speed), or with `call_seconds` (launch.train passes CALL_SECONDS) the first that
-    many (it also compiles) and each next one as many as take about `call_seconds` of device
-    time by the last call's speed (at most `iterations_per_call`), so that a stop signal is
-    answered within seconds on a slow machine too. Stop signals: StopFlag (exit at once with nothing new to save, else
-    checkpoint after the current call and return).
+    machine's speed), or with `call_seconds` (launch.train passes CALL_SECONDS) the first that many
+    and each next one as many as take about `call_seconds` by the last call's speed, so that a stop
+    signal is answered within seconds on a slow machine too (StopFlag: exit at once with nothing
+    new to save, else checkpoint after the current call and return).
 
     Returns the final train state. Raises NonFiniteError if a loss goes non-finite.
-    Multi-host: every process runs this (checkpoint saves are collective); only process 0
-    writes config.json and logs, and prints.
+    Multi-host: every process runs this (checkpoint saves are collective); only process 0 writes
+    config.json and logs, and prints.
     """
-    from mjx_smfp import checkpoint as ckpt_lib
-    from mjx_smfp import config as config_lib
-    from mjx_smfp import policy_file
-    from mjx_smfp.logger import Logger
-
-    cfg = engine.cfg
-    is_main = jax.process_index() == 0
-    verbose = verbose and is_main
-    say = (lambda msg: print(f"[train] {msg}", flush=True)) if verbose else (lambda msg: None)  # noqa: E731
-    os.makedirs(run_dir, exist_ok=True)
-    checkpointer = ckpt_lib.Checkpointer(os.path.join(run_dir, "checkpoints"), max_to_keep=cfg.keep_checkpoints)
-    own_logger = logger is None
-    if is_main:
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(config_lib.to_dict(cfg, engine.agent.config), f, indent=2)
-    stop = stop or StopFlag()
-    stop.verbose, stop.unsaved = stop.verbose and verbose, False  # nothing to save until a train call ends
-    stop.install()
-
-    skip = () if cfg.checkpoint_replay else ("replay",)  # the ring restores empty and is refilled
-
-    def save(steps: int, ts: TrainState) -> None:
-        """A checkpoint of the state (the replay ring only with checkpoint_replay), and (process 0)
-        the small policy file beside it (several seeds: one per seed, in `policy/seed_<k>/`)."""
-        checkpointer.save(steps, ts, skip)
-        if is_main:
-            where = os.path.join(run_dir, policy_file.DIRECTORY)
-            for k in range(engine.num_seeds):
-                one = engine.seed_state(ts, k)
-                policy_file.save(where if engine.num_seeds == 1 else os.path.join(where, f"seed_{k}"), engine.agent,
-                                 one.agent, one.normalizer, cfg, steps)
-        stop.unsaved = False
-
-    if resume and checkpointer.latest_step() is not None:
-        engine.check_fits()
-        ts, _ = checkpointer.restore_intact(engine.abstract_state(), skip=skip)  # newest intact one
-        say(f"resumed from {checkpointer.latest_path()} at env step {count(ts.env_steps):,}"
-            + ("" if cfg.checkpoint_replay else "; checkpoint_replay=false: the replay ring is refilled by a warm-up"))
-    else:
-        ts = engine.init_state()
-    # Opened once the state is there: a resume refused above leaves no TensorBoard writer to close at exit.
-    logger = logger or (Logger(run_dir) if is_main else _NullLogger())
-    eval_rng = jax.random.PRNGKey(cfg.seed + 1_000_003)
-    last_eval = float("nan")
-
-    def agree(iterations: int) -> tuple[int, bool]:
-        """(next call's iterations, stop now?), the same on every process: a multi-host run's
-        calls hold collectives and its saves are collective, so process 0's call size and a
-        stop requested on any process hold for all (one tiny all-gather a call)."""
-        if jax.process_count() == 1:
-            return iterations, stop.requested
-        from jax.experimental import multihost_utils
-
-        agreed = np.asarray(multihost_utils.process_allgather(np.array([iterations, stop.requested], np.int32)))
-        return int(agreed[0, 0]), bool(agreed[:, 1].any())
-
-    def stopped(steps: int, ts: TrainState, stop_now: bool) -> bool:
-        """After a completed call: on a stop request, checkpoint (unless just saved) and say where."""
-        if not stop_now:
-            return False
-        if checkpointer.latest_step() != steps:
-            save(steps, ts)
-        waited = f" ({time.time() - stop.signal_time:.1f} s after the signal)" if stop.signal_time else ""
-        say(f"stopped; checkpoint saved to {checkpointer.latest_path()}{waited} (continue: python -m "
-            f"launch.train --resume {run_dir})")
-        return True
-
+    loop = HostLoop(engine, run_dir, schedule or Schedule.of(engine), clock or RunClock(), stop or StopFlag(),
+                    logger, on_eval, verbose)
     try:
-        evaluator_ready = False
-        if count(ts.env_steps) < engine.warmup_steps or count(ts.replay.size) == 0:
-            say(f"warm-up: {engine.warmup_steps:,} env steps of random actions (the first call compiles; "
-                "minutes on a CPU)")
-            t0 = time.time()
-            ts, summary = engine.warmup(ts)
-            summary = jax.device_get(summary)
-            scalars = summary_scalars(summary)
-            scalars["perf/warmup_seconds"] = time.time() - t0
-            if cfg.eval_interval > 0:  # a first point on the curve: the untrained policy
-                scalars.update(_evaluate(engine, ts, eval_rng, count(summary["env_steps"])))
-                last_eval, evaluator_ready = scalars["eval/return_mean"], True
-            say(f"warm-up done in {time.time() - t0:.0f} s (eval return {last_eval:.2f}); compiling the "
-                "training step")
-            logger.write(count(summary["env_steps"]), scalars)
-        if not evaluator_ready:
-            # Compiled now, while there is nothing to save: compiled at the first (or the final)
-            # evaluation it would hold a stop signal back for as long as it takes.
-            engine.compile_evaluate(ts)
-        steps, updates = count(ts.env_steps), count(ts.updates)
-        start_steps, t_start, calls = steps, time.time(), 0
-        last_print, train_return, train_length = 0.0, float("nan"), float("nan")
-        limit = iterations = cfg.iterations_per_call
-        said_call_size = False
-        while steps < engine.final_env_steps and (max_calls is None or calls < max_calls):
-            remaining = -(-(engine.final_env_steps - steps) // cfg.num_envs)
-            n = min(iterations, remaining)
-            t0 = time.time()
-            ts, summary = engine.train_chunk(ts, n)
-            t1 = time.time()  # the first call compiled before it dispatched; the device runs after
-            summary = jax.device_get(summary)
-            dt = time.time() - t0
-            calls += 1
-            prev_steps, steps = steps, count(summary["env_steps"])
-            prev_updates, updates = updates, count(summary["updates"])
-            finite = np.asarray(summary["all_finite"])
-            if not finite.all():
-                good = checkpointer.latest_path()
-                which = f" in seed(s) {np.flatnonzero(~finite).tolist()} of {engine.num_seeds}" if finite.ndim else ""
-                raise NonFiniteError(
-                    f"non-finite loss/metric{which} between env steps {prev_steps} and {steps}; "
-                    f"last good checkpoint: {good or 'none saved yet'}")
-            stop.unsaved = True  # from here a stop signal saves this state before exiting
-            if call_seconds is not None:
-                iterations = next_call_iterations(n, time.time() - t1 if calls == 1 else dt, limit, call_seconds)
-                if iterations < limit and not said_call_size:
-                    said_call_size = True
-                    say(f"host calls of about {iterations} iterations (~{call_seconds:.0f} s, at most {limit}) "
-                        "so that a stop signal is answered within seconds")
-            scalars = summary_scalars(summary)
-            scalars["perf/env_steps_per_s"] = (steps - prev_steps) * engine.num_seeds / dt
-            scalars["perf/updates_per_s"] = (updates - prev_updates) * engine.num_seeds / dt
-            if math.isfinite(scalars["train/episode_return"]):
-                train_return, train_length = scalars["train/episode_return"], scalars["train/episode_length"]
-            evaluate_now = _crossed(prev_steps, steps, cfg.eval_interval) or steps >= engine.final_env_steps
-            if evaluate_now and not stop.requested:  # a stop skips it: the save comes first
-                scalars.update(_evaluate(engine, ts, eval_rng, steps))
-                last_eval = scalars["eval/return_mean"]
-            logger.write(steps, scalars)
-            if _crossed(prev_steps, steps, cfg.checkpoint_interval):
-                save(steps, ts)
-            if verbose and (time.time() - last_print > 5.0 or steps >= engine.final_env_steps or stop.requested):
-                last_print = time.time()
-                rate = (steps - start_steps) / max(time.time() - t_start, 1e-9)
-                eta = (engine.final_env_steps - steps) / rate if rate > 0 else float("inf")
-                first = " (first call: includes compilation)" if calls == 1 else ""
-                seeds, total, mean = ((f" x {engine.num_seeds} seeds", " (all seeds)", " (means over seeds)")
-                                      if engine.num_seeds > 1 else ("", "", ""))
-                evaluated = f"{last_eval:.2f}" if math.isfinite(last_eval) else "none yet in this process"
-                say(f"steps {steps:,}/{engine.final_env_steps:,}{seeds} | {scalars['perf/env_steps_per_s']:,.0f} "
-                    f"env-steps/s{total} | {scalars['perf/updates_per_s']:,.0f} updates/s | ETA {format_eta(eta)} | "
-                    f"train return{mean} {train_return:.2f} (length {train_length:.0f}) | eval return {evaluated}{first}")
-            iterations, stop_now = agree(iterations)
-            if stopped(steps, ts, stop_now):  # last: a signal during this call still saves
-                break
-        else:
-            if checkpointer.latest_step() != steps:
-                save(steps, ts)
+        return loop.train(loop.start(resume, on_resume), max_calls, call_seconds)
     finally:
-        stop.uninstall()
-        if own_logger:
-            logger.close()
-        checkpointer.close()
-    return ts
+        loop.close()

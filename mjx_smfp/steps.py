@@ -122,29 +122,80 @@ def summarise(stats: dict, metrics: Optional[dict], axis: Optional[str] = None) 
     return out
 
 
+def collect_stats(env_state, obs: jax.Array) -> dict:
+    """What one collect step adds to a host call's summary (sums over this device's envs)."""
+    info = env_state.info
+    return {"reward_sum": env_state.reward.sum(), "transitions": jnp.asarray(obs.shape[0], jnp.float32),
+            "episodes": env_state.done.sum(), "completed_return_sum": info["completed_return"].sum(),
+            "completed_length_sum": info["completed_length"].sum(),
+            "terminations": info["terminated"].astype(jnp.float32).sum(),
+            "nonfinite_physics": info["nonfinite"].astype(jnp.float32).sum()}
+
+
+def sample_batch(ctx: StepContext, ts: TrainState, key: jax.Array) -> Transition:
+    """A batch of this device's replay: one-step rows, or n-step windows (`cfg.n_step` > 1) whose
+    stride is this device's env count, the rows `collect` inserts per iteration; with
+    `normalize_reward` its (n-step) rewards, sums of raw rewards, divided by the reward scale."""
+    if ctx.cfg.n_step == 1:  # today's path, bit for bit: no discount field, the critic's gamma
+        batch = replay_lib.sample(ts.replay, key, ctx.batch_size)
+    else:
+        batch = replay_lib.sample_n_step(ts.replay, key, ctx.batch_size, num_envs=ts.env_state.obs.shape[0],
+                                         n_step=ctx.cfg.n_step, gamma=ctx.agent.config.gamma)
+    if ctx.cfg.normalize_reward:
+        batch = batch.replace(reward=batch.reward / norm_lib.reward_scale(ts.reward_scale, ctx.cfg.reward_g_max))
+    return batch
+
+
+def zero_outputs(iteration: Callable, ts: TrainState, axis: Optional[str]):
+    """Zeros shaped like one iteration's outputs (the chunk loop's initial sums); with a data axis
+    marked device-varying, as the per-device stats and metrics they accumulate are."""
+    _, outputs = jax.eval_shape(iteration, ts)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
+    return zeros if axis is None else jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
+
+
+def probe_states(ts: TrainState, first: jax.Array) -> jax.Array:
+    """After the first warm-up (`first`), PROBE_STATES rows spread evenly over this device's
+    replay (the held-out states of the diagnostics); afterwards the ones fixed then."""
+    rows = (jnp.arange(PROBE_STATES) * ts.replay.size) // PROBE_STATES
+    return jnp.where(first, jnp.take(ts.replay.data.obs, rows, axis=0, mode="clip"), ts.probe_obs)
+
+
+def check_discount(ctx: StepContext) -> None:
+    """n-step returns and the reward scale need the agent's discount; ValueError naming the field."""
+    for name, on in (("n_step", ctx.cfg.n_step > 1), ("normalize_reward", ctx.cfg.normalize_reward)):
+        if on and not hasattr(ctx.agent.config, "gamma"):
+            raise ValueError(f"{name}={getattr(ctx.cfg, name)} needs an agent with a discount `gamma` in its config")
+
+
+def init_state(ctx: StepContext, rng: jax.Array, device_key: Callable) -> TrainState:
+    """A fresh train state of this device (`device_key` folds in the device index when sharded)."""
+    agent = ctx.agent
+    k_agent, k_env, k_loop = jax.random.split(rng, 3)
+    return TrainState(agent=agent.init(k_agent), normalizer=norm_lib.init(agent.obs_size),
+                      replay=replay_lib.init(ctx.replay_capacity, agent.obs_size, agent.action_size),
+                      env_state=ctx.env.reset(device_key(k_env)), rng=k_loop,
+                      env_steps=jnp.zeros((), jnp.int32), updates=jnp.zeros((), jnp.int32),
+                      reward_scale=norm_lib.init_reward_scale(ctx.env.num_envs),
+                      probe_obs=jnp.zeros((PROBE_STATES, agent.obs_size), jnp.float32))
+
+
 def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = None) -> Steps:
     """The per-device step functions for `ctx`. `trace_counts` counts the traces of the two
     chunk phases (a Python side effect: tests assert that each compiles once)."""
     agent, env, cfg, axis = ctx.agent, ctx.env, ctx.cfg, ctx.axis
     counts = collections.Counter() if trace_counts is None else trace_counts
+    check_discount(ctx)
 
     def device_key(key: jax.Array) -> jax.Array:
         return key if axis is None else jax.random.fold_in(key, jax.lax.axis_index(axis))
 
-    def normalize(normalizer, obs):
-        return norm_lib.normalize(normalizer, obs) if cfg.normalize_obs else obs
-
     def init(rng: jax.Array) -> TrainState:
-        k_agent, k_env, k_loop = jax.random.split(rng, 3)
-        return TrainState(agent=agent.init(k_agent), normalizer=norm_lib.init(agent.obs_size),
-                          replay=replay_lib.init(ctx.replay_capacity, agent.obs_size, agent.action_size),
-                          env_state=env.reset(device_key(k_env)), rng=k_loop,
-                          env_steps=jnp.zeros((), jnp.int32), updates=jnp.zeros((), jnp.int32),
-                          reward_scale=norm_lib.init_reward_scale(ctx.env.num_envs),
-                          probe_obs=jnp.zeros((PROBE_STATES, agent.obs_size), jnp.float32))
+        return init_state(ctx, rng, device_key)
 
     def collect(ts: TrainState, random_actions: bool) -> tuple[TrainState, dict]:
-        """Act in all local envs, step them, insert (s, a, r, s', terminated, truncated) into replay."""
+        """Act in all local envs, step them, insert (s, a, r, s', terminated, truncated) into replay,
+        fold the rewards into the reward scale (normalize_reward)."""
         rng, k_act = jax.random.split(ts.rng)
         k_act = device_key(k_act)
         obs = ts.env_state.obs
@@ -152,54 +203,30 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
         if random_actions:
             action = jax.random.uniform(k_act, (obs.shape[0], agent.action_size), minval=-1.0, maxval=1.0)
         else:
-            action = agent.act(ts.agent, normalize(normalizer, obs), k_act)
+            action = agent.act(ts.agent, norm_lib.normalize(normalizer, obs) if cfg.normalize_obs else obs, k_act)
         env_state = env.step(ts.env_state, action)
         info = env_state.info
         transition = Transition(obs=obs, action=action, reward=env_state.reward, next_obs=info["final_obs"],
                                 terminated=info["terminated"], truncated=info["truncated"])
-        stats = {
-            "reward_sum": env_state.reward.sum(),
-            "transitions": jnp.asarray(obs.shape[0], jnp.float32),
-            "episodes": env_state.done.sum(),
-            "completed_return_sum": info["completed_return"].sum(),
-            "completed_length_sum": info["completed_length"].sum(),
-            "terminations": info["terminated"].astype(jnp.float32).sum(),
-            "nonfinite_physics": info["nonfinite"].astype(jnp.float32).sum(),
-        }
         reward_scale = ts.reward_scale
         if cfg.normalize_reward:
             reward_scale = norm_lib.update_reward_scale(reward_scale, env_state.reward, env_state.done,
                                                         agent.config.gamma, pmean_axis=axis)
         ts = ts.replace(normalizer=normalizer, replay=replay_lib.insert(ts.replay, transition), env_state=env_state,
                         rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards, reward_scale=reward_scale)
-        return ts, stats
-
-    for name, on in (("n_step", cfg.n_step > 1), ("normalize_reward", cfg.normalize_reward)):
-        if on and not hasattr(agent.config, "gamma"):
-            raise ValueError(f"{name}={getattr(cfg, name)} needs an agent with a discount `gamma` in its config")
-
-    def sample(ts: TrainState, key: jax.Array) -> Transition:
-        """A batch of this device's replay: one-step rows, or n-step windows (`cfg.n_step` > 1)
-        whose stride is this device's env count, the rows `collect` inserts per iteration."""
-        if cfg.n_step == 1:  # today's path, bit for bit: no discount field, the critic's gamma
-            return replay_lib.sample(ts.replay, key, ctx.batch_size)
-        return replay_lib.sample_n_step(ts.replay, key, ctx.batch_size, num_envs=ts.env_state.obs.shape[0],
-                                        n_step=cfg.n_step, gamma=agent.config.gamma)
+        return ts, collect_stats(env_state, obs)
 
     def update(ts: TrainState) -> tuple[TrainState, dict]:
         """One gradient update on a uniformly sampled, normalised batch of this device's replay."""
         rng, k_sample, k_update = jax.random.split(ts.rng, 3)
-        batch = sample(ts, device_key(k_sample))
+        batch = sample_batch(ctx, ts, device_key(k_sample))
         if cfg.normalize_obs:
             batch = batch.replace(obs=norm_lib.normalize(ts.normalizer, batch.obs),
                                   next_obs=norm_lib.normalize(ts.normalizer, batch.next_obs))
-        extra = {}
-        if cfg.normalize_reward:  # (n-step) rewards are sums of raw rewards: one division scales them
-            scale = norm_lib.reward_scale(ts.reward_scale, cfg.reward_g_max)
-            batch = batch.replace(reward=batch.reward / scale)
-            extra["reward_scale"] = scale
         agent_state, metrics = agent.update(ts.agent, batch, device_key(k_update))
-        return ts.replace(agent=agent_state, rng=rng, updates=ts.updates + 1), dict(metrics, **extra)
+        if cfg.normalize_reward:
+            metrics = dict(metrics, reward_scale=norm_lib.reward_scale(ts.reward_scale, cfg.reward_g_max))
+        return ts.replace(agent=agent_state, rng=rng, updates=ts.updates + 1), metrics
 
     def iteration(ts: TrainState):
         """collect then G updates; returns (ts, (collect stats, update metric totals))."""
@@ -210,37 +237,28 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
     jitted_iteration = jax.jit(iteration)  # traced once: eval_shape below and the loop body share it
 
     def train_chunk(ts: TrainState, iterations: jax.Array):
-        """`iterations` (traced, 1..iterations_per_call) iterations in one `fori_loop`; returns
-        (ts, scalar summary). Per-iteration stats are summed and metrics averaged in the carry.
-        A run-time trip count lets the runner shorten its host calls (its unit of response to a
-        stop signal, mjx_smfp/runner.py) without a recompile. The carry starts at zeros shaped
-        like one iteration's outputs; with a data axis they are marked device-varying, as the
-        per-device stats and metrics they accumulate are."""
+        """`iterations` (traced, 1..iterations_per_call) iterations in one `fori_loop`, stats and
+        metric totals summed in the carry; (ts, scalar summary). A run-time trip count lets the
+        runner shorten its host calls (its unit of response to a stop signal) without a recompile."""
         counts["train_chunk"] += 1
-        _, outputs = jax.eval_shape(jitted_iteration, ts)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), outputs)
-        if axis is not None:
-            zeros = jax.tree_util.tree_map(lambda z: jax.lax.pcast(z, axis, to="varying"), zeros)
+        zeros = zero_outputs(jitted_iteration, ts, axis)
 
         def body(_, carry):
             ts, sums = carry
             ts, outputs = jitted_iteration(ts)
             return ts, jax.tree_util.tree_map(jnp.add, sums, outputs)
 
-        ts, (stat_sums, metric_totals) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
-        return ts, dict(summarise(stat_sums, metric_totals, axis), env_steps=ts.env_steps, updates=ts.updates)
+        ts, (stat_sums, metric_sums) = jax.lax.fori_loop(0, iterations, body, (ts, zeros))
+        return ts, dict(summarise(stat_sums, metric_sums, axis), env_steps=ts.env_steps, updates=ts.updates)
 
     def warmup_chunk(ts: TrainState):
-        """`warmup_iterations` steps of uniform random actions, no updates. The first warm-up of a
-        run (none before it) fixes `probe_obs`: rows spread evenly over this device's replay."""
+        """`warmup_iterations` steps of uniform random actions, no updates; the first warm-up of a
+        run (nothing collected before it) fixes `probe_obs`."""
         counts["warmup"] += 1
         first = ts.env_steps == 0
         ts, stats = jax.lax.scan(lambda s, _: collect(s, random_actions=True), ts, None,
                                  length=cfg.warmup_iterations)
-        rows = (jnp.arange(PROBE_STATES) * ts.replay.size) // PROBE_STATES
-        probe = jnp.take(ts.replay.data.obs, rows, axis=0, mode="clip")
-        ts = ts.replace(probe_obs=jnp.where(first, probe, ts.probe_obs))
-        return ts, dict(summarise(stats, None, axis), env_steps=ts.env_steps)
+        return ts.replace(probe_obs=probe_states(ts, first)), dict(summarise(stats, None, axis), env_steps=ts.env_steps)
 
     return Steps(init=init, collect=collect, update=update, iteration=iteration, train_chunk=train_chunk,
                  warmup_chunk=warmup_chunk)

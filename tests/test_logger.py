@@ -1,5 +1,5 @@
 """mjx_smfp/logger.py: the per-seed scalar names the runner writes are the ones the readers
-(launch.plot, benchmarks.paper_table) find, and nothing else matches."""
+(launch.plot) find, and nothing else matches."""
 import math
 
 from mjx_smfp.logger import seed_indices, seed_scalars

@@ -16,7 +16,7 @@ from mjx_smfp.agents.base import Agent
 from mjx_smfp.agents.sac import SAC
 from mjx_smfp.config import TrainConfig
 from mjx_smfp.engine import Engine
-from mjx_smfp.runner import NonFiniteError, StopFlag, next_call_iterations, run
+from mjx_smfp.runner import NonFiniteError, RunClock, Schedule, StopFlag, next_call_iterations, run
 from tests.dummy_envs import DummyTask
 
 CFG = TrainConfig(env="multimodal", num_envs=8, episode_length=20, total_env_steps=6_000, batch_size=64,
@@ -203,6 +203,55 @@ def test_a_stop_during_warm_up_exits_without_a_checkpoint_of_random_data(engine,
         run(signalled, str(tmp_path), stop=stop, verbose=False)
     assert exit_info.value.code == 128 + signal.SIGTERM
     assert ckpt_lib.Checkpointer(str(tmp_path / "checkpoints")).latest_step() is None
+
+
+def test_the_run_clock_leaves_out_paused_stretches_once_even_when_nested():
+    clock = RunClock(10.0)
+    with clock.paused():
+        with clock.paused():
+            time.sleep(0.2)
+        time.sleep(0.1)
+    assert 10.0 <= clock() < 10.1
+    clock.set(3.0)
+    assert 3.0 <= clock() < 3.05
+
+
+def test_a_clock_schedule_stops_before_a_call_would_pass_its_end_and_evaluations_are_off_the_clock(engine, tmp_path):
+    """Evaluate every 0.3 s of run clock for 2 s of it, each evaluation slowed by 0.5 s: the clock
+    leaves the evaluations out, so the run takes ~2 s of clock and evaluations' worth more of wall."""
+    import copy
+
+    slow, evaluations = copy.copy(engine), []
+
+    def evaluation(ts, rng):
+        time.sleep(0.5)
+        return engine.evaluation(ts, rng)
+
+    slow.evaluation = evaluation
+    schedule = Schedule(env_steps=10**9, seconds=2.0, eval_every=0.3, unit="seconds")
+    t = time.perf_counter()
+    ts = run(slow, str(tmp_path), schedule=schedule, on_eval=evaluations.append, verbose=False)
+    wall = time.perf_counter() - t
+    clocks = [e.seconds for e in evaluations]
+    assert len(evaluations) >= 3 and clocks == sorted(clocks) and clocks[-1] <= 2.0
+    assert wall > clocks[-1] + 0.5 * (len(evaluations) - 1)  # the evaluations' sleep is not on the clock
+    assert evaluations[-1].env_steps == int(ts.env_steps) and evaluations[0].env_steps == 200  # after the warm-up
+    (point,) = evaluations[-1].points()
+    assert set(point) >= {"wall_s", "env_steps", "updates", "return", "return_std", "length"}
+    assert point["updates"] == int(ts.updates) and point["return"] == float(evaluations[-1].scalars["return"][0])
+
+
+def test_a_resume_carries_the_run_clock_over_from_its_checkpoint(engine, tmp_path):
+    first = []
+    run(engine, str(tmp_path), on_eval=first.append, max_calls=2, verbose=False,
+        schedule=Schedule(env_steps=6_000, eval_every=200))
+    resumes, later = [], []
+    run(engine, str(tmp_path), resume=True, on_resume=resumes.append, on_eval=later.append, max_calls=1,
+        verbose=False, schedule=Schedule(env_steps=6_000, eval_every=200))
+    (resume,) = resumes
+    assert resume["at_env_steps"] == 200 + 2 * 25 * 8 and resume["overhead_s"] >= 0
+    assert resume["at_wall_s"] >= first[-1].seconds  # the clock the checkpoint was taken at, carried over
+    assert later[0].env_steps == 200 + 3 * 25 * 8 and later[0].seconds > resume["at_wall_s"]
 
 
 def test_an_evaluation_reports_the_deterministic_and_stochastic_returns_and_the_diagnostics(engine):

@@ -32,7 +32,7 @@ def normal_pair(rng: jax.Array, shape) -> tuple[jax.Array, jax.Array]:
     jax.random.normal hashes one counter per number and keeps 32 of the 64 bits the hash
     makes; a policy that needs two noises per action dimension (SMFP's eps and xi) uses both
     halves here, so its noise costs what SAC's one noise costs in hashing (on the CPU the hash
-    was half of a normal draw; docs: benchmarks/results/policy_cost/smfp_profile.md). Each
+    was half of a normal draw; docs: benchmarks/results/speed/profile_notes.md). Each
     32-bit word becomes a normal exactly as jax.random.normal does it (a uniform on (-1, 1),
     then sqrt(2) erfinv). A key of another PRNG implementation takes two jax.random.normal
     draws instead."""

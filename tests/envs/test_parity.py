@@ -5,7 +5,7 @@ observation, reward, termination and every scalar info entry must agree.
 Tolerance is |ours - gymnasium| <= atol + rtol * |gymnasium| elementwise (we simulate in
 float32). Contact-free tasks agree to ~1e-6; contact forces (cfrc_ext in the humanoids'
 observations) are the loosest. Ours runs as ONE vmapped, jitted call per task (one compile).
-See tests/envs/parity.py for how the states are set up fairly.
+See envs/parity.py for how the states are set up fairly.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import envs
-from tests.envs import parity
+from envs import parity
 
 N_STATES = 24
 

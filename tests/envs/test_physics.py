@@ -10,7 +10,7 @@ import envs
 from benchmarks import physics_fidelity
 from envs import base
 from envs.base import PhysicsOptions
-from tests.envs import parity
+from envs import parity
 
 
 def test_unverified_mjx_version_fails_loudly_naming_it(monkeypatch):

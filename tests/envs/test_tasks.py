@@ -12,7 +12,7 @@ import pytest
 
 import envs
 from envs.base import FAST_PHYSICS, PhysicsOptions
-from tests.envs import parity
+from envs import parity
 
 TASKS = list(parity.GYMNASIUM_IDS)
 

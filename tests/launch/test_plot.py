@@ -1,5 +1,6 @@
 """launch.plot on synthetic run directories: aggregation math, grouping, fallbacks, errors."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_aggregate_interpolates_onto_the_shared_range_and_takes_mean_and_sd():
     ya, yb = grid, np.interp(grid, *b)
     np.testing.assert_allclose(yb, [0.0, 10.0, 20.0, 30.0])
     np.testing.assert_allclose(mean, (ya + yb) / 2)
-    np.testing.assert_allclose(std, np.abs(ya - yb) / 2)
+    np.testing.assert_allclose(std, np.abs(ya - yb) / np.sqrt(2))  # ddof 1, as every table's s.d.
 
 
 def test_aggregate_of_one_curve_is_the_curve_and_disjoint_curves_are_an_error():
@@ -100,3 +101,39 @@ def test_a_directory_without_metrics_is_a_clean_error(tmp_path, capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and str(path) in err and "Traceback" not in err
+
+
+def test_a_resumed_runs_later_record_of_a_step_wins_and_the_run_clock_is_the_time_axis(tmp_path):
+    """The first life logged steps 1000-3000 and was killed after its checkpoint at 1000; the resumed
+    life logs 2000-3000 again with the run clock carried over: the later records win."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"train": {"env": "hopper", "agent": "sac"}, "agent": {}}))
+    lines = [(1000, 1.0, 10.0), (2000, -50.0, 20.0), (3000, -60.0, 30.0), (2000, 2.0, 21.0), (3000, 3.0, 31.0)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "wall_time": 0.0, "perf/run_clock_s": t,
+                                                           "eval/return_mean": v}) + "\n" for s, v, t in lines))
+    for x, expected in (("steps", [1000.0, 2000.0, 3000.0]), ("time", [10.0, 21.0, 31.0])):
+        xs, ys = plot.series(plot.read_records(str(run)), "eval/return_mean", x)
+        np.testing.assert_allclose(xs, expected)
+        np.testing.assert_allclose(ys, [1.0, 2.0, 3.0])
+
+
+def test_benchmark_records_are_runs_labelled_by_agent_and_variant_with_one_curve_per_seed(tmp_path):
+    records = tmp_path / "study" / "records"
+    records.mkdir(parents=True)
+    for variant, offset in (("today", 0.0), ("reference", 5.0)):
+        curves = [[{"wall_s": 10.0 * i, "env_steps": 100 * i, "return": offset + k + i} for i in range(1, 4)]
+                  for k in range(2)]
+        (records / f"hopper_sac_{variant}.json").write_text(json.dumps(
+            {"task": "hopper", "agent": "sac", "variant": variant, "curves": curves,
+             "config": {"train": {"env": "hopper", "agent": "sac"}, "agent": {"tau": offset}}}))
+    runs = plot.find_runs(str(tmp_path / "study"))
+    assert [os.path.basename(r) for r in runs] == ["hopper_sac_reference.json", "hopper_sac_today.json"]
+    xs, ys = plot.curves_of(runs[1], "eval/return_mean", "time")[1]
+    np.testing.assert_allclose(xs, [10.0, 20.0, 30.0])
+    np.testing.assert_allclose(ys, [2.0, 3.0, 4.0])
+    groups = plot.group_runs(runs)
+    assert sorted(plot.label_of(k, list(groups)) for k in groups) == ["sac/reference", "sac/today"]
+    out = tmp_path / "c.png"
+    plot.main([str(tmp_path / "study"), "--x", "time", "--out", str(out)])
+    assert out.stat().st_size > 10_000

@@ -1,0 +1,187 @@
+"""The one command line of the benchmarks (CleanRL's benchmark.py: a study expands into ordinary
+train calls of the library's loop):
+
+    python -m benchmarks.harness run STUDY [--tasks a,b] [--agents a,b] [--variants a,b] [--seeds N]
+        [--budget 100k|30min] [--eval-every 5k|60s] [--checkpoint-every 100k|5min] [--out DIR] [--smoke]
+        [--field value ...]
+    python -m benchmarks.harness report STUDY [--tasks/--agents/--variants ...] [--compare VARIANT|STUDY]
+        [--out DIR] [--no-plots]
+    python -m benchmarks.harness results [--check]    # RESULTS.md's generated blocks from the reports
+    python -m benchmarks.harness list [STUDY]          # the studies (benchmarks/studies/), their runs
+
+`run` trains every selected (task, agent, variant) run of the study that is not finished yet, its
+seeds in one program, recording each evaluation; re-running the same command continues where a run
+stopped. `--field value` pairs override the study's configuration (given to every agent that has the
+field). `report` rewrites OUT/report.{md,json,csv}, the curves (OUT/<task>.png vs env steps,
+<task>_clock.png vs run clock) and OUT/manifest.json from the records; with `--compare` each run is
+compared against the variant (paired seeds) or against the same run of another study
+(OUT/compare_<base>.*). `--smoke` runs a study's whole path at toy sizes in a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import os
+import sys
+import tempfile
+
+from benchmarks.harness import outputs, report
+from benchmarks.harness.spec import Against, Group
+from benchmarks.harness.store import Store
+
+# --smoke: any study's path (train, resume/skip, report) on the bandit, seconds of training.
+SMOKE = dict(tasks="multimodal", seeds=2, budget="624",
+             overrides=dict(num_envs=4, batch_size=32, replay_capacity=2048, learning_starts=64, iterations_per_call=20,
+                            updates_per_step=1, eval_interval=160, eval_episodes=4, checkpoint_interval=0,
+                            actor_hidden="32,32", critic_hidden="32,32", episode_length=1))
+
+
+def common_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every benchmark command shares (the harness's and benchmarks.speed's)."""
+    parser.add_argument("--tasks", default="", help="comma-separated tasks (default: the study's)")
+    parser.add_argument("--agents", default="", help="comma-separated registered agents (default: the study's)")
+    parser.add_argument("--seeds", type=int, default=0, help="seeds 0..N-1, one vmap axis (default: the study's)")
+    parser.add_argument("--out", default="", help="results folder (default: benchmarks/results/<study>)")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at toy sizes, into a temporary --out")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True)
+    for name in ("run", "report"):
+        p = sub.add_parser(name)
+        p.add_argument("study")
+        common_flags(p)
+        p.add_argument("--variants", default="", help="comma-separated variants of the study (default: all)")
+    run_p, report_p = sub.choices["run"], sub.choices["report"]
+    run_p.add_argument("--budget", default="", help="end of each run: env steps (100k) or run clock (30min)")
+    run_p.add_argument("--eval-every", default="", help="with a run-clock budget: seconds between evaluations (60s)")
+    run_p.add_argument("--checkpoint-every", default="", help="with a run-clock budget: between checkpoints (5min)")
+    report_p.add_argument("--compare", default="", help="a variant of the study (paired seeds) or another study")
+    report_p.add_argument("--no-plots", action="store_true", help="tables only")
+    sub.add_parser("results").add_argument("--check", action="store_true", help="exit 1 if a block is out of date")
+    sub.add_parser("list").add_argument("study", nargs="?")
+    return top
+
+
+def split(text: str, default) -> list[str]:
+    return [x for x in text.split(",") if x] if text else list(default)
+
+
+def selection(study, args) -> list[tuple[str, str, str]]:
+    """The (task, agent, variant) runs the command names, in order."""
+    import envs
+    from mjx_smfp import agents
+
+    tasks, names = split(args.tasks, study.tasks), split(args.agents, study.agents)
+    for kind, given, known in (("task", tasks, envs.names()), ("agent", names, agents.names())):
+        unknown = [x for x in given if x not in known]
+        if unknown:
+            raise ValueError(f"unknown {kind}(s) {unknown}; known: {', '.join(known)}")
+    return list(itertools.product(tasks, names, split(args.variants, study.variants)))
+
+
+def chosen(record: dict, args) -> bool:
+    """Whether a record is among the runs the command names (all where it names none)."""
+    return all(not getattr(args, flag) or record.get(key, "") in split(getattr(args, flag), ())
+               for flag, key in (("tasks", "task"), ("agents", "agent"), ("variants", "variant")))
+
+
+def command_line(argv: list[str]) -> str:
+    return "python -m benchmarks.harness " + " ".join(a if a and " " not in a else repr(a) for a in argv)
+
+
+def run(study, args, overrides: dict, command: str) -> None:
+    from benchmarks import machine
+    from benchmarks.harness.train import train
+    from mjx_smfp import compile_cache
+    from mjx_smfp.runner import StopFlag
+
+    compile_cache.configure()  # $JAX_COMPILATION_CACHE_DIR, if set: resumed invocations compile faster
+    store, runs, stop = Store(args.out), selection(study, args), StopFlag()
+    print(f"[harness] {study.name}: {len(runs)} runs, {args.seeds} seeds each -> {args.out}; {machine.summary()}",
+          flush=True)
+    for i, (task, agent, variant) in enumerate(runs):
+        print(f"[harness] run {i + 1}/{len(runs)}: {task}/{agent}{'/' + variant if variant else ''}", flush=True)
+        train(study, store, task, agent, variant, seeds=args.seeds, overrides=overrides, budget=args.budget,
+              eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, stop=stop, command=command,
+              max_calls=getattr(args, "max_calls", None))
+        if stop.requested:
+            print("[harness] stopped; re-run the same command to continue", flush=True)
+            break
+
+
+def write_report(study, args, command: str) -> list[dict]:
+    """Rows (and pooled rows) of the selected records, written as OUT/<name>.{md,json,csv}, plots."""
+    from benchmarks import studies
+
+    records = [r for r in Store(args.out).records() if chosen(r, args)]
+    if args.compare and args.compare in study.variants:
+        study = dataclasses.replace(study, groups=(Group(against=(Against("variant", args.compare, ("agent",),
+                                                                           paired=True),)),), pooled=None)
+    elif args.compare:
+        other = studies.get(args.compare)
+        records += [r for r in Store(studies.default_out(other.name)).records() if chosen(r, args)]
+        study = dataclasses.replace(study, groups=(Group(against=(Against("study", other.name, ("task", "agent", "variant")),)),),
+                                    pooled=None)
+    name = f"compare_{args.compare}" if args.compare else "report"
+    rows = report.rows(study, records)
+    pooled = report.pooled(rows, study.pooled, study.groups[0].name) if study.pooled else []
+    stem = os.path.join(args.out, name)
+    with open(stem + ".md", "w") as f:
+        f.write(report.markdown(study, rows, pooled))
+    outputs.write_rows(stem, rows, study=study.name, pooled=pooled)
+    files = [f"{name}.md", f"{name}.json", f"{name}.csv"]
+    if not args.no_plots and not args.compare:
+        for task in dict.fromkeys(r["task"] for r in records):
+            paths = [Store(args.out).record_path(r["task"], r["agent"], r.get("variant", "")) for r in records
+                     if r["task"] == task and any(r["curves"])]
+            files += [os.path.basename(p) for p in outputs.plot(paths, args.out, task)] if paths else []
+    outputs.note_manifest(args.out, name, command, files)
+    print(open(stem + ".md").read(), flush=True)
+    return rows
+
+
+def results(check: bool) -> int:
+    with open(outputs.RESULTS_MD) as f:
+        text, changed = outputs.assemble(f.read())
+    if check:
+        print("\n".join(f"out of date: {c}" for c in changed) or "RESULTS.md's generated blocks are up to date")
+        return 1 if changed else 0
+    with open(outputs.RESULTS_MD, "w") as f:
+        f.write(text)
+    print(f"RESULTS.md: {len(changed)} generated block(s) rewritten")
+    return 0
+
+
+def main(argv: list[str] | None = None, *, max_calls=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser().parse_known_args(argv)
+    from benchmarks import studies
+
+    if args.command == "results":
+        return results(args.check)
+    if args.command == "list":
+        return print(studies.describe(args.study))
+    study = studies.get(args.study)
+    from mjx_smfp import cli
+
+    overrides = cli.parse_cli_pairs(rest)
+    if rest and args.command == "report":
+        raise ValueError(f"report takes no config options (got {' '.join(rest)})")
+    if args.smoke:
+        args.tasks, args.seeds, args.budget = SMOKE["tasks"], args.seeds or SMOKE["seeds"], SMOKE["budget"]
+        overrides = {**SMOKE["overrides"], **overrides}
+        args.out = args.out or tempfile.mkdtemp(prefix=f"{study.name}_smoke_")
+    args.out = args.out or studies.default_out(study.name)
+    args.seeds = args.seeds or study.seeds
+    args.max_calls = max_calls
+    if args.command == "report":
+        return write_report(study, args, command_line(argv))
+    run(study, args, overrides, command_line(argv))
+    args.no_plots, args.compare = False, ""
+    if not args.smoke:  # the report of every run of the study, as `report STUDY` writes it
+        args.tasks = args.agents = args.variants = ""
+    return write_report(study, args, command_line(["report", args.study] + [f"--out={args.out}"] * args.smoke))

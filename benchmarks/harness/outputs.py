@@ -1,0 +1,95 @@
+"""What every benchmark writes beside its records: rows as CSV and strict JSON, the manifest that
+says how each generated file was made (command, commit, machine, date), curve plots (launch.plot's,
+from the records), and RESULTS.md's generated blocks, assembled from the reports."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import time
+
+from mjx_smfp import rundir
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESULTS = os.path.join(REPO, "benchmarks", "results")
+RESULTS_MD = os.path.join(REPO, "benchmarks", "RESULTS.md")
+MANIFEST = "manifest.json"
+# A generated block of RESULTS.md: the named report's text, between these two lines.
+BLOCK = re.compile(r"(<!-- generated from (\S+) .*?-->\n)(.*?)(<!-- end generated -->)", re.S)
+
+
+def jsonable(x):
+    """x with NaN/inf as None and numpy values as Python ones (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        return jsonable(x.tolist())
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    return x
+
+
+def write_rows(stem: str, rows: list[dict], **meta) -> None:
+    """STEM.csv (one row per measurement; columns = every key any row has, lists as JSON) and
+    STEM.json (`meta` and the rows, strict JSON)."""
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+    if rows:
+        with open(stem + ".csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+            writer.writeheader()
+            writer.writerows([{k: json.dumps(jsonable(v)) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+                              for r in rows])
+    with open(stem + ".json", "w") as f:
+        json.dump(jsonable(dict(meta, rows=rows)), f, indent=1, allow_nan=False)
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def note_manifest(out: str, name: str, command: str, files: list[str], regenerate: str = "") -> None:
+    """Record in OUT/manifest.json how `name` was generated (the command, commit, machine and date)
+    and the command that remakes its report from what was saved (`regenerate`; default: the command)."""
+    from benchmarks import machine
+
+    path = os.path.join(out, MANIFEST)
+    manifest = rundir.read_json(path) or {}
+    manifest[name] = {"command": command, "commit": commit(), "machine": machine.summary(),
+                      "date": time.strftime("%Y-%m-%d %H:%M"), "files": sorted(files),
+                      "regenerate": regenerate or command}
+    rundir.write_json(path, manifest)
+
+
+def plot(record_paths: list[str], out: str, title: str) -> list[str]:
+    """Return vs env steps and vs run clock (where recorded) of the records, one panel per task:
+    `launch.plot`'s curves (mean ± s.d. over seeds) drawn from the records."""
+    from launch import plot as plot_lib
+
+    written = [plot_lib.plot(record_paths, "steps", out=os.path.join(out, f"{title}.png"))]
+    if any(p.get("wall_s") is not None for path in record_paths for c in rundir.read_json(path)["curves"] for p in c):
+        written.append(plot_lib.plot(record_paths, "time", out=os.path.join(out, f"{title}_clock.png")))
+    return written
+
+
+def assemble(text: str, root: str = REPO) -> tuple[str, list[str]]:
+    """RESULTS.md text with every generated block replaced by the report it names (a path from the
+    repository root); and the blocks that changed."""
+    changed = []
+
+    def fill(m: re.Match) -> str:
+        with open(os.path.join(root, m.group(2))) as f:
+            body = f.read().rstrip("\n") + "\n"
+        if body != m.group(3):
+            changed.append(m.group(2))
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(fill, text), changed

@@ -1,0 +1,85 @@
+"""Train (or continue) one run of a study through the library's loop (`mjx_smfp.runner.run`),
+recording every evaluation the moment it exists: the record is rewritten at each evaluation, so a
+run cut short keeps what it measured, and re-running the same command continues it from its
+checkpoint with the run clock carried over (evaluations after that checkpoint are trained again
+and replaced). A finished run is skipped; a run whose loss went non-finite is recorded as failed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from benchmarks import machine
+from benchmarks.harness import spec as spec_lib
+from benchmarks.harness.store import Store, note_machine
+
+
+def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: str, *, seeds: int,
+          overrides: dict, budget: str = "", eval_every: str = "", checkpoint_every: str = "", stop=None,
+          command: str = "", max_calls=None, verbose: bool = True) -> dict:
+    """Train one (task, agent, variant) run with `seeds` seeds in one program; returns its record.
+    `max_calls` stops after that many train calls in this process, as an interruption would."""
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.engine import Engine
+    from mjx_smfp.runner import NonFiniteError, RunClock, run
+
+    name = f"{study.name}: {task}/{agent}{'/' + variant if variant else ''}"
+    old = store.load(task, agent, variant)
+    over = {**spec_lib.predating(old), **overrides, **spec_lib.budget_overrides(budget)}
+    cfg, agent_cfg = spec_lib.config(study, task, agent, variant, seeds, over, store.run_dir(task, agent, variant))
+    config = json.loads(json.dumps(config_lib.to_dict(cfg, agent_cfg)))
+    store.guard(task, agent, variant, config)
+    if spec_lib.finished(old, spec_lib.budget_seconds(study, budget)):
+        print(f"[harness] {name}: {old['status']} already ({old.get('reason', '')}); skipped", flush=True)
+        return old
+    clock = RunClock()  # from here: building and compiling the engine count
+    engine = Engine(cfg, agent_cfg)
+    sched = spec_lib.schedule(study, engine, budget, eval_every, checkpoint_every)
+    record = {"study": study.name, "task": task, "agent": agent, "variant": variant, "seeds": seeds,
+              "status": "running", "reason": "", "env_steps": 0, "updates": 0, "wall_s": 0.0,
+              "curves": [[] for _ in range(seeds)], "config": config,
+              "overrides": study.overrides(task, agent, variant), "schedule": dataclasses.asdict(sched),
+              "machines": [], "resumes": [], "command": command}
+    note_machine(record, machine.summary())
+
+    resumed = []
+
+    def on_resume(info: dict) -> None:
+        resumed.append(info)
+        previous = old or {"curves": record["curves"]}
+        record["curves"] = [[p for p in c if p["env_steps"] <= info["at_env_steps"]] for c in previous["curves"]]
+        lost = max(0.0, (old or {}).get("wall_s", 0.0) - info["at_wall_s"])
+        record["resumes"] = (old or {}).get("resumes", []) + [{**info, "lost_wall_s": round(lost, 1),
+                                                              "machine": machine.summary()}]
+        record["machines"] = list((old or {}).get("machines", []))  # the run goes on: so does its list
+        note_machine(record, machine.summary())
+        print(f"[harness] {name}: resumed at {info['at_wall_s']:.0f} s of run clock, env step "
+              f"{info['at_env_steps']:,} (restore and recompile {info['overhead_s']:.0f} s, not counted)", flush=True)
+
+    def on_eval(evaluation) -> None:
+        if old and not resumed and not any(record["curves"]):
+            print(f"[harness] {name}: no checkpoint of the recorded run here (a fresh clone?): trained again from "
+                  "the start; its record is replaced", flush=True)
+        for curve, point in zip(record["curves"], evaluation.points()):
+            curve.append(point)
+        record.update(env_steps=evaluation.env_steps, updates=evaluation.updates, wall_s=round(evaluation.seconds, 1),
+                      status="done" if evaluation.final else "running",
+                      reason=("env_steps" if evaluation.env_steps >= sched.env_steps else "budget")
+                      if evaluation.final else "")
+        store.save(record)
+
+    try:
+        run(engine, store.run_dir(task, agent, variant), schedule=sched, clock=clock, resume=True, stop=stop,
+            on_eval=on_eval, on_resume=on_resume, max_calls=max_calls, verbose=verbose)
+    except NonFiniteError as err:
+        record.update(status="failed", reason=str(err))
+        store.save(record)
+        print(f"[harness] {name}: FAILED: {err}", flush=True)
+        return record
+    if record["status"] != "done":
+        record["status"] = "stopped"
+        store.save(record)
+    print(f"[harness] {name}: {record['status']} at {record['wall_s']:,.0f} s of run clock, {record['env_steps']:,} "
+          f"env steps per seed" + ("; re-run the same command to continue" if record["status"] == "stopped" else ""),
+          flush=True)
+    return record

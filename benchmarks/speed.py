@@ -1,0 +1,442 @@
+"""Every speed figure of the project, measured with one timer (benchmarks/harness/timer.py) and one
+definition of raw stepping (`raw_stepping`: the bare task's `env.step`, vmapped, in one jitted
+`lax.scan`, from reset states under uniform random actions: physics, observation and reward, no
+wrapper, no agent):
+
+    python -m benchmarks.speed env [--tasks a,b] [--num-envs 16,128] [--steps 200]     # wrapped vs raw stepping
+    python -m benchmarks.speed loop [--tasks a] [--agents sac,smfp] [--preset cpu] [--brax] [--replay 300000]
+    python -m benchmarks.speed seeds [--tasks halfcheetah] [--agents sac] [--num-seeds 1,2,4,8]
+    python -m benchmarks.speed scaling [--tasks multimodal] [--agents sac] [--devices 1,2,4]
+    python -m benchmarks.speed costs [--tasks halfcheetah] [--agents sac,smfp,sacflow,dime]  # NFE, ms/act, ms/update
+    python -m benchmarks.speed profile [--fusion-types dot,reduce]                     # SMFP's cost by parts
+    python -m benchmarks.speed report NAME                                             # NAME.md from NAME.json
+
+Each writes benchmarks/results/speed/<name>.{json,csv,md} (`--out`) and notes in manifest.json how.
+`loop`: the compiled loop (runner.run's per-call rates, median after the first call) against raw
+stepping at the same envs, and with `--brax` brax's own SAC on the same task; `--replay N` times an
+insert and a sample in a full ring of N rows, ours against brax's queue. `seeds`: N seeds in one
+program against N runs one after another (the N = 1 rate). `scaling`: one process per device count
+(emulated CPU devices without an accelerator), strong (global envs and batch fixed) and weak (per
+device fixed). `costs` and `loop` time SAC and every agent's update and batched act at equal network
+widths, interleaved. `profile`: SMFP's act, update and their parts, each XLA:CPU flag set in its own
+process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from benchmarks.harness import outputs
+from benchmarks.harness.cli import common_flags, split
+from benchmarks.harness.timer import compile_seconds, time_calls, train_speed
+
+OUT = os.path.join(outputs.RESULTS, "speed")
+NET = dict(actor_hidden=(256, 256), critic_hidden=(256, 256))
+
+
+def _random_actions(key, shape):
+    import jax
+
+    return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+
+
+def raw_stepping(env, num_envs: int, steps: int, rounds: int = 2) -> dict:
+    """Env-steps/s of the bare task (THE raw stepping): vmapped `env.step` in one jitted scan of
+    `steps` steps from reset states, uniform random actions; compile seconds apart."""
+    import jax
+
+    states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs))
+    actions = _random_actions(jax.random.PRNGKey(1), (steps, num_envs, env.action_size))
+    rollout = lambda s, a: jax.lax.scan(lambda s, a: (jax.vmap(env.step)(s, a), None), s, a)[0].obs  # noqa: E731
+    compiled, compile_s = compile_seconds(rollout, states, actions)
+    seconds = time_calls({"raw": lambda: compiled(states, actions)}, rounds)["raw"]
+    return {"raw_steps_per_s": num_envs * steps / seconds, "raw_compile_s": compile_s}
+
+
+def wrapped_stepping(env, num_envs: int, steps: int, episode_length: int = 1000, rounds: int = 2,
+                     reset_cost: bool = True) -> dict:
+    """Env-steps/s of the training wrapper (auto-reset, time limit, NaN guard, statistics) as a
+    loop runs it; the episodes it ended and non-finite states it caught; with `reset_cost`, a
+    whole-batch reset's cost as a fraction of a wrapped step."""
+    import jax
+
+    from envs.wrappers import wrap_for_training
+
+    wrapped = wrap_for_training(env, num_envs, episode_length)
+    key = jax.random.PRNGKey(num_envs)
+    state = jax.jit(wrapped.reset)(key)
+
+    def run(state, key):
+        def body(carry, k):
+            state, ended, nonfinite = carry
+            state = wrapped.step(state, _random_actions(k, (num_envs, env.action_size)))
+            return (state, ended + state.done.sum(), nonfinite + state.info["nonfinite"].sum()), None
+        return jax.lax.scan(body, (state, 0.0, 0.0), jax.random.split(key, steps))[0]
+
+    compiled, compile_s = compile_seconds(run, state, key)
+    seconds = time_calls({"wrapped": lambda: compiled(state, key)}, rounds)["wrapped"]
+    _, ended, nonfinite = compiled(state, key)
+    out = {"wrapped_steps_per_s": num_envs * steps / seconds, "wrapped_compile_s": compile_s,
+           "episodes_ended": float(ended), "nonfinite": float(nonfinite)}
+    if reset_cost:
+        keys = jax.random.split(key, num_envs)
+        reset, _ = compile_seconds(jax.vmap(env.reset), keys)
+        out["reset_over_step"] = time_calls({"reset": lambda: reset(keys)}, rounds)["reset"] / (seconds / steps)
+    return out
+
+
+def env_rows(tasks, num_envs, steps: int, physics: str | None) -> list[dict]:
+    import envs
+
+    rows = []
+    for task in tasks:
+        env = envs.make(task, **({"physics": physics} if physics and task != "multimodal" else {}))
+        for n in num_envs:
+            row = {"task": task, "physics": getattr(getattr(env, "physics", None), "solver", "none"), "num_envs": n,
+                   "steps": steps, **wrapped_stepping(env, n, steps), **raw_stepping(env, n, steps)}
+            row["ratio"] = row["wrapped_steps_per_s"] / row["raw_steps_per_s"]
+            rows.append(row)
+            print(f"[speed] {task} {n} envs: wrapped {row['wrapped_steps_per_s']:,.0f}/s, raw "
+                  f"{row['raw_steps_per_s']:,.0f}/s", flush=True)
+    return rows
+
+
+def agent_costs(names, nets: dict, obs_size: int, action_size: int, batch_size: int, act_envs=(), repeats: int = 20,
+                rounds: int = 5) -> dict:
+    """ms per `update` on one batch and per batched `act` for each agent (the same network widths),
+    timed in interleaved rounds: {"<agent>_update_ms": ..., "<agent>_act_<n>_ms": ...}."""
+    import jax
+    import jax.numpy as jnp
+
+    from mjx_smfp import agents
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.types import Transition
+
+    k = jax.random.split(jax.random.PRNGKey(1), 4)
+    batch = Transition(obs=jax.random.normal(k[0], (batch_size, obs_size)),
+                       action=_random_actions(k[1], (batch_size, action_size)), reward=jnp.ones(batch_size),
+                       next_obs=jax.random.normal(k[2], (batch_size, obs_size)), terminated=jnp.zeros(batch_size),
+                       truncated=jnp.zeros(batch_size))
+    calls = {}
+    for name in names:
+        cls = agents.get_class(name).Config
+        agent = agents.make(name, config_lib.make_config(cls, {f: v for f, v in nets.items()
+                                                               if f in config_lib.flat_field_types(cls)}),
+                            obs_size, action_size)
+        state = agent.init(jax.random.PRNGKey(0))
+        updates = jax.jit(lambda s, agent=agent: jax.lax.scan(
+            lambda s, i: (agent.update(s, batch, jax.random.PRNGKey(i))[0], None), s, jnp.arange(repeats))[0])
+        calls[f"{name}_update_ms"] = lambda f=updates, s=state: f(s)
+        for n in act_envs:  # the observations roll each call, so XLA cannot hoist the network out of the loop
+            obs = jax.random.normal(k[3], (n, obs_size))
+            acts = jax.jit(lambda s, agent=agent, obs=obs: jax.lax.scan(lambda c, i: (
+                (c[0] + agent.act(s, c[1], jax.random.PRNGKey(i)).sum(), jnp.roll(c[1], 1, axis=0)), None),
+                (0.0, obs), jnp.arange(repeats))[0][0])
+            calls[f"{name}_act_{n}_ms"] = lambda f=acts, s=state: f(s)
+    return {name: 1e3 * seconds / repeats for name, seconds in time_calls(calls, rounds).items()}
+
+
+def loop_row(task: str, agent: str, preset: str, calls: int, brax: bool, replay: int, overrides: dict) -> dict:
+    """Our loop against raw stepping (and brax's SAC) at one task's config, and the agents' costs."""
+    import envs
+    from mjx_smfp import agents
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.engine import Engine
+
+    fields = config_lib.flat_field_types(agents.get_class(agent).Config)
+    cfg, agent_cfg = config_lib.build({"env": task, "agent": agent, "preset": preset, "eval_episodes": 1,
+                                       **{k: v for k, v in NET.items() if k in fields}, **overrides})
+    engine = Engine(cfg, agent_cfg)
+    ours = train_speed(engine, calls)
+    row = {"task": task, "agent": agent, "num_envs": cfg.num_envs, "batch_size": cfg.batch_size,
+           "updates_per_step": cfg.updates_per_step, **{f"ours_{k}": v for k, v in ours.items()},
+           **raw_stepping(engine.task, cfg.num_envs, cfg.iterations_per_call)}
+    row["ours_over_raw"] = row["ours_env_steps_per_s"] / row["raw_steps_per_s"]
+    if brax:
+        from benchmarks.brax_sac import brax_sac
+
+        row["brax_env_steps_per_s"] = brax_sac(envs.make(task, **cfg.env_options), cfg, agent_cfg, calls)
+        row["ours_over_brax"] = row["ours_env_steps_per_s"] / row["brax_env_steps_per_s"]
+    if replay:
+        from benchmarks.brax_sac import replay_costs
+
+        row.update(replay_costs(replay, engine.obs_size, engine.action_size, cfg.num_envs, cfg.batch_size))
+    names = list(dict.fromkeys(["sac", agent]))
+    costs = agent_costs(names, NET, engine.obs_size, engine.action_size, cfg.batch_size, (cfg.num_envs, 4096))
+    row.update(costs)
+    for key in [k for k in costs if k.startswith(f"{agent}_") and agent != "sac"]:
+        row[key.replace("_ms", "_over_sac")] = costs[key] / costs[key.replace(agent, "sac", 1)]
+    return row
+
+
+def seeds_rows(task: str, agent: str, num_seeds, calls: int, overrides: dict) -> list[dict]:
+    """Aggregate env-steps/s of N seeds in one program (paper-protocol sizes) against N after one another."""
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.engine import Engine
+
+    rows = []
+    for n in num_seeds:
+        cfg, agent_cfg = config_lib.build({"env": task, "agent": agent, "preset": "paper", "learning_starts": 256,
+                                           "replay_capacity": 10_000, "num_seeds": n, "iterations_per_call": 200,
+                                           **overrides})
+        got = train_speed(Engine(cfg, agent_cfg), calls)
+        rows.append({"num_seeds": n, "aggregate_env_steps_per_s": got["env_steps_per_s"],
+                     "compile_and_first_chunk_s": got["compile_s"]})
+    base = rows[0]["aggregate_env_steps_per_s"] if num_seeds[0] == 1 else float("nan")
+    for row in rows:
+        row.update(sequential_env_steps_per_s=base, speedup_vs_sequential=row["aggregate_env_steps_per_s"] / base)
+    return rows
+
+
+def costs_rows(task: str, names, act_envs=(1, 256, 4096), batches=(256, 8192), rounds: int = 3,
+               nets: dict = NET) -> list[dict]:
+    """NFE, ms per action at each of `act_envs` and per update at each of `batches`, per agent."""
+    import envs
+    from mjx_smfp import agents
+    from mjx_smfp import config as config_lib
+
+    env = envs.make(task)
+    obs, act = int(env.observation_size), int(env.action_size)
+    costs = {b: agent_costs(names, nets, obs, act, b, act_envs if i == 0 else (), 5, rounds) for i, b in enumerate(batches)}
+    rows = []
+    for name in names:
+        policy = agents.make(name, config_lib.make_config(agents.get_class(name).Config, nets), obs, act).policy
+        rows.append({"task": task, "agent": name, "nfe": policy.network_calls,
+                     **{f"act_{n}_ms": costs[batches[0]][f"{name}_act_{n}_ms"] for n in act_envs},
+                     **{f"update_{b}_ms": costs[b][f"{name}_update_ms"] for b in batches}})
+    base = next((r for r in rows if r["agent"] == "sac"), rows[0])
+    for r in rows:
+        r["update_over_sac"] = r[f"update_{batches[0]}_ms"] / base[f"update_{batches[0]}_ms"]
+        r["act_over_sac"] = r[f"act_{act_envs[-1]}_ms"] / base[f"act_{act_envs[-1]}_ms"]
+    return rows
+
+
+def in_processes(sub: str, modes, extra: list[str], env_of) -> list[dict]:
+    """Run `python -m benchmarks.speed SUB --child MODE EXTRA` once per mode (its environment from
+    `env_of(mode)`); each prints one JSON row last."""
+    rows = []
+    for mode in modes:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.speed", sub, "--child", str(mode), *extra],
+                              env=env_of(mode), capture_output=True, text=True, cwd=outputs.REPO)
+        if done.returncode:
+            raise RuntimeError(f"speed {sub} ({mode}) failed:\n{done.stderr[-4000:]}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def scaling_child(mode: str, n: int, task: str, agent: str, calls: int, overrides: dict) -> dict:
+    """One device count (in its own process): the data-parallel loop's rates and one all-reduce of
+    the agent state. Strong: global envs and batch fixed; weak: per device fixed."""
+    import jax
+
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.distributed import DATA_AXIS, make_data_mesh
+    from mjx_smfp.engine import Engine
+
+    scale = 1 if mode == "strong" else n
+    over = {"num_envs": 64, "batch_size": 256, "replay_capacity": 65_536, "iterations_per_call": 50,
+            "updates_per_step": 2, **overrides}
+    cfg, agent_cfg = config_lib.build({"env": task, "agent": agent, "preset": "cpu", "num_devices": n, "eval_interval": 0,
+                                       **{k: int(v) * scale if k in ("num_envs", "batch_size", "replay_capacity")
+                                          else v for k, v in over.items()}})
+    engine = Engine(cfg, agent_cfg)
+    row = {"mode": mode, "devices": n, "num_envs": cfg.num_envs, "batch_size": cfg.batch_size,
+           **train_speed(engine, calls)}
+    state = engine.init_state().agent
+    allreduce = jax.jit(jax.shard_map(lambda p: jax.lax.pmean(p, DATA_AXIS), mesh=make_data_mesh(n),
+                                      in_specs=jax.sharding.PartitionSpec(), out_specs=jax.sharding.PartitionSpec()))
+    row["allreduce_ms"] = 1e3 * time_calls({"allreduce": lambda: allreduce(state)}, 5)["allreduce"]
+    return row
+
+
+def profile_parts(envs: int) -> dict:
+    """SMFP's act below the agent, by part: name -> (fn(state, obs, key), state), each timed in a scan."""
+    import jax
+    import jax.numpy as jnp
+
+    from mjx_smfp import agents
+    from mjx_smfp import config as config_lib
+    from mjx_smfp.policies.densities import normal_pair
+
+    obs_size, act = 17, 6  # HalfCheetah's sizes
+    made = {n: agents.make(n, config_lib.make_config(agents.get_class(n).Config, NET), obs_size, act)
+            for n in ("sac", "smfp")}
+    states = {n: a.init(jax.random.PRNGKey(0)) for n, a in made.items()}
+    k = jax.random.split(jax.random.PRNGKey(1), 4)
+
+    def mlp(n):
+        w = (jax.random.normal(k[0], (obs_size, 256)) * 0.1, jax.random.normal(k[1], (256, 256)) * 0.06,
+             jax.random.normal(k[2], (256, n)) * 0.06)
+        return lambda p, o, key: jax.nn.relu(jax.nn.relu(o @ p[0]) @ p[1]) @ p[2], w
+
+    eps = lambda o: o[:, :act]  # noqa: E731  (per sample, so nothing is hoisted out of the scan)
+    return {"net: SAC actor MLP": (lambda s, o, key: made["sac"].policy.network.apply(s.actor_params, o), states["sac"]),
+            "net: SMFP flow u(s, eps)": (lambda s, o, key: made["smfp"].policy.flow(s.actor_params, o, eps(o)),
+                                        states["smfp"]),
+            "net: SMFP sigma head": (lambda s, o, key: made["smfp"].policy.log_sigma(s.actor_params, o), states["smfp"]),
+            **{f"head width: MLP n = {n}": mlp(n) for n in (1, 3, 6, 8, 12, 16)},
+            "noise: SAC, one jax.random.normal": (lambda s, o, key: jax.random.normal(key, (envs, act)), None),
+            "noise: SMFP, normal_pair": (lambda s, o, key: sum(normal_pair(key, (envs, act))), None)}
+
+
+def profile_child(mode: str, envs: int, batch: int, rounds: int) -> dict:
+    """One XLA:CPU flag set (in its own process): SAC's and SMFP's act and update, every part, and raw stepping."""
+    import jax
+    import jax.numpy as jnp
+
+    import envs as envs_lib
+
+    costs = agent_costs(["sac", "smfp"], NET, 17, 6, batch, (envs,), 20, rounds)
+    obs0 = jax.random.normal(jax.random.PRNGKey(3), (envs, 17))
+
+    def scanned(fn, state):  # the observations roll, so nothing is hoisted out of the loop
+        run = jax.jit(lambda s: jax.lax.scan(lambda c, i: ((c[0] + jnp.sum(fn(s, c[1], jax.random.PRNGKey(i))),
+                                                            jnp.roll(c[1], 1, axis=0)), None), (0.0, obs0),
+                                             jnp.arange(20))[0][0])
+        return lambda: run(state)
+
+    parts = time_calls({name: scanned(fn, state) for name, (fn, state) in profile_parts(envs).items()}, rounds)
+    return {"mode": mode, "flags": os.environ.get("XLA_FLAGS", ""),
+            "ms": {**{f"{w}: {a.upper()}": costs[f"{a}_{w}_ms" if w == "update" else f"{a}_act_{envs}_ms"]
+                      for w in ("act", "update") for a in ("sac", "smfp")},
+                   **{name: 1e3 * s / 20 for name, s in parts.items()}},
+            "physics_env_steps_per_s": raw_stepping(envs_lib.make("halfcheetah"), 256, 100)["raw_steps_per_s"]}
+
+
+def _fmt(x, spec: str) -> str:
+    return "—" if x is None or x != x else format(x, spec)
+
+
+MARKDOWN = {
+    "env": (("task", "envs", "wrapped steps/s", "raw steps/s", "wrapped/raw", "compile wrapped / raw (s)",
+             "batch reset / step", "episodes ended", "non-finite"),
+            lambda r: (r["task"], r["num_envs"], _fmt(r["wrapped_steps_per_s"], ",.0f"), _fmt(r["raw_steps_per_s"], ",.0f"),
+                       _fmt(r["ratio"], ".2f"), f"{r['wrapped_compile_s']:.0f} / {_fmt(r['raw_compile_s'], '.0f')}",
+                       _fmt(r["reset_over_step"], ".2f"), f"{r['episodes_ended']:.0f}", f"{r['nonfinite']:.0f}")),
+    "loop": (("task", "agent", "envs", "batch", "G", "raw env-steps/s", "ours env-steps/s", "ours updates/s",
+              "brax SAC env-steps/s", "ours/brax", "ours/raw"),
+             lambda r: (r["task"], r["agent"], r["num_envs"], r["batch_size"], r["updates_per_step"],
+                        *(_fmt(r.get(k), ",.0f") for k in ("raw_steps_per_s", "ours_env_steps_per_s", "ours_updates_per_s",
+                                                           "brax_env_steps_per_s")),
+                        _fmt(r.get("ours_over_brax"), ".2f"), _fmt(r.get("ours_over_raw"), ".2f"))),
+    "seeds": (("seeds N", "aggregate env-steps/s, one program", "N seeds one after another", "speed-up",
+               "per-seed env-steps/s", "compile + 1st chunk (s)"),
+              lambda r: (r["num_seeds"], f"{r['aggregate_env_steps_per_s']:,.0f}", f"{r['sequential_env_steps_per_s']:,.0f}",
+                         f"**{r['speedup_vs_sequential']:.2f}x**", f"{r['aggregate_env_steps_per_s'] / r['num_seeds']:,.0f}",
+                         f"{r['compile_and_first_chunk_s']:.0f}")),
+    "scaling": (("mode", "devices", "envs (global)", "batch (global)", "env-steps/s", "updates/s", "compile s",
+                 "all-reduce of the agent state, ms"),
+                lambda r: (r["mode"], r["devices"], r["num_envs"], r["batch_size"], f"{r['env_steps_per_s']:,.0f}",
+                           f"{r['updates_per_s']:,.0f}", f"{r['compile_s']:.0f}", f"{r['allreduce_ms']:.0f}")),
+    "costs": (("env", "agent", "NFE", "ms/action @1", "@256", "@4096", "ms/update @256", "@8192", "update / SAC",
+               "action@4096 / SAC"),
+              lambda r: (r["task"], r["agent"], r["nfe"], *(_fmt(r.get(f"act_{n}_ms"), ".3f") for n in (1, 256, 4096)),
+                         *(_fmt(r.get(f"update_{b}_ms"), ".2f") for b in (256, 8192)),
+                         f"**{r['update_over_sac']:.2f}x**", f"**{r['act_over_sac']:.2f}x**")),
+}
+
+
+def markdown(kind: str, rows: list[dict]) -> str:
+    """The table of `rows` of one kind (a profile: one column per process, the parts down)."""
+    if kind == "profile":
+        names = list(rows[0]["ms"])
+        head = ["part", *(r["mode"] for r in rows)]
+        body = [[name, *(f"{r['ms'][name]:.3f}" for r in rows)] for name in names]
+        body += [["physics: raw HalfCheetah, 256 envs, env-steps/s", *(f"{r['physics_env_steps_per_s']:,.0f}" for r in rows)]]
+        body += [[f"{w}: SMFP / SAC", *(f"{r['ms'][f'{w}: SMFP'] / r['ms'][f'{w}: SAC']:.2f}x" for r in rows)]
+                 for w in ("act", "update")]
+    else:
+        head, cells = MARKDOWN[kind]
+        body = [cells(r) for r in rows]
+    return "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(map(str, row)) + " |" for row in body]) + "\n"
+
+
+def write(name: str, kind: str, rows: list[dict], out: str, command: str, **meta) -> None:
+    """OUT/NAME.{json,csv,md} and the manifest (how it was measured, and how NAME.md is remade)."""
+    from benchmarks import machine
+
+    outputs.write_rows(os.path.join(out, name), rows, kind=kind, machine=machine.describe(), **meta)
+    with open(os.path.join(out, name + ".md"), "w") as f:
+        f.write(markdown(kind, rows))
+    outputs.note_manifest(out, name, command, [f"{name}.{e}" for e in ("json", "csv", "md")],
+                          regenerate=f"python -m benchmarks.speed report {name}")
+    print(markdown(kind, rows), flush=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="kind", required=True)
+    for kind, extra in (("env", ("--num-envs", "--steps", "--physics")),
+                        ("loop", ("--preset", "--calls", "--replay")), ("seeds", ("--num-seeds", "--calls")),
+                        ("scaling", ("--devices", "--calls", "--modes")), ("costs", ()), ("profile", ("--fusion-types",))):
+        p = sub.add_parser(kind)
+        common_flags(p)
+        for flag in extra:
+            p.add_argument(flag, default="")
+        p.add_argument("--name", default="", help="the output's name (default: the kind and its tasks/agents)")
+        p.add_argument("--child", help=argparse.SUPPRESS)
+    sub.choices["loop"].add_argument("--brax", action="store_true", help="also brax's own SAC on the same task")
+    report = sub.add_parser("report")
+    report.add_argument("name")
+    report.add_argument("--out", default="")
+    return top
+
+
+def main(argv: list[str] | None = None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser().parse_known_args(argv)
+    out = getattr(args, "out", "") or OUT
+    if args.kind == "report":
+        saved = outputs.rundir.read_json(os.path.join(out, args.name + ".json"))
+        with open(os.path.join(out, args.name + ".md"), "w") as f:
+            f.write(markdown(saved["kind"], saved["rows"]))
+        return saved["rows"]
+    from mjx_smfp import cli, compile_cache
+
+    overrides = cli.parse_cli_pairs(rest)
+    if args.kind != "profile" or args.child in (None, "configured"):  # the other profile columns set their own
+        compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
+    tasks, agents_ = split(args.tasks, ()), split(args.agents, ())
+    ints = lambda text, default: [int(x) for x in split(text, default)]  # noqa: E731
+    if args.child is not None:  # one process of `scaling` or `profile`: print its row
+        if args.kind == "scaling":
+            mode, n = args.child.split(":")
+            row = scaling_child(mode, int(n), (tasks or ["multimodal"])[0], (agents_ or ["sac"])[0],
+                                int(args.calls or 3), overrides)
+        else:
+            row = profile_child(args.child, 4096, 256, 7)
+        return print(json.dumps(outputs.jsonable(row)))
+    if args.kind == "env":
+        rows = env_rows(tasks or ["inverted_pendulum", "halfcheetah"], ints(args.num_envs, (16, 128)),
+                        int(args.steps or 200), args.physics or None)
+    elif args.kind == "loop":
+        rows = [loop_row(t, a, args.preset or "cpu", int(args.calls or 5), args.brax, int(args.replay or 0), overrides)
+                for t in tasks or ["inverted_pendulum"] for a in agents_ or ["sac", "smfp"]]
+    elif args.kind == "seeds":
+        rows = seeds_rows((tasks or ["halfcheetah"])[0], (agents_ or ["sac"])[0], ints(args.num_seeds, (1, 2, 4, 8)),
+                          int(args.calls or 5), overrides)
+    elif args.kind == "scaling":
+        emulate = lambda spec: dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(  # noqa: E731
+            f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={spec.split(':')[1]}").strip())
+        modes = [f"{m}:{n}" for m in split(args.modes, ("strong", "weak")) for n in ints(args.devices, (1, 2, 4))]
+        rows = in_processes("scaling", modes, rest + sum(([f"--{k}", v] for k, v in (("tasks", args.tasks),
+                            ("agents", args.agents), ("calls", args.calls)) if v), []), emulate)
+    elif args.kind == "costs":
+        rows = [r for t in tasks or ["halfcheetah"] for r in costs_rows(t, agents_ or ["sac", "smfp", "sacflow", "dime"])]
+    else:
+        flag = "--xla_cpu_experimental_ynn_fusion_type"
+        clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        rows = in_processes("profile", ["xla_default", "configured", *split(args.fusion_types, ())], [],
+                            lambda m: clean if m in ("xla_default", "configured") else dict(clean, XLA_FLAGS=f"{flag}={m}"))
+    name = args.name or "_".join([args.kind, *tasks, *agents_])
+    write(name, args.kind, rows, out, "python -m benchmarks.speed " + " ".join(argv))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

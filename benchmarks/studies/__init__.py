@@ -1,0 +1,41 @@
+"""Every study of the benchmarks, as data (benchmarks/harness/spec.py `Study`); each writes to
+benchmarks/results/<name>/. Add a study: a spec in a module here and one entry below. A head-to-head
+at the parallel shape with an env-step budget per task, for instance, is
+
+    Study(name="smfp_vs_sac", doc="...", tasks=("halfcheetah", "walker2d"), agents=("smfp", "sac"), seeds=5,
+          base={**parallel_regime.CPU.base, "eval_interval": 25_600, "checkpoint_interval": 102_400},
+          per_task={"halfcheetah": {"total_env_steps": 1_000_000}, "walker2d": {"total_env_steps": 500_000}},
+          final_evals=3, cuts=("env_steps", "wall_s"), groups=(Group(against=(Against("agent", "sac"),)),))
+
+and `python -m benchmarks.harness run smfp_vs_sac` trains, records, resumes and reports it."""
+from __future__ import annotations
+
+import os
+
+from benchmarks.studies import paper, parallel_regime, wallclock
+
+STUDIES = {s.name: s for s in (paper.CPU, paper.LEVEL, paper.AB, parallel_regime.CPU, parallel_regime.GPU,
+                               wallclock.BANDIT, wallclock.BANDIT_DEFAULTS, wallclock.MUJOCO,
+                               wallclock.AGENTS)}
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+
+
+def get(name: str):
+    if name not in STUDIES:
+        raise ValueError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
+    return STUDIES[name]
+
+
+def default_out(name: str) -> str:
+    return os.path.join(RESULTS, name)
+
+
+def describe(name: str | None = None) -> str:
+    """The studies, one line each; or one study's runs, variants and schedule."""
+    if name is None:
+        return "\n".join(f"{s.name}: {s.doc.strip().splitlines()[0]}" for s in STUDIES.values())
+    s = get(name)
+    variants = "\n".join(f"  {v or '(one variant)'}: {over if isinstance(over, dict) else '(per agent)'}"
+                         for v, over in s.variants.items())
+    return (f"{s.doc.strip()}\n\ntasks {', '.join(s.tasks)}; agents {', '.join(s.agents)}; {s.seeds} seeds; "
+            f"budget {s.budget or 'the config total_env_steps'}\nvariants:\n{variants}")
