@@ -44,6 +44,10 @@ class NonFiniteError(RuntimeError):
     """A loss or metric became NaN/inf; the message names the last good checkpoint."""
 
 
+# Training metrics of the last host call an evaluation carries (issue 34: the entropy estimate against
+# its target, the temperature, the reward scale, the critic's clipped mass and each actor term's size).
+TRAIN_AT_EVAL = ("entropy", "next_entropy", "entropy_target", "temperature", "reward_scale", "target_end_mass",
+                 "q_policy", "entropy_term", "md_term", "meanflow_term", "kl")
 # Engine.evaluation's names -> the names of an evaluation's scalars (schedule.EVAL_NAMES logs them).
 _RENAMED = {"return_mean": "return", "length_mean": "length"}
 
@@ -157,12 +161,16 @@ class HostLoop:
         if self.logger is None:
             self.logger = Logger(self.run_dir) if self.is_main else _NullLogger()
 
-    def evaluate(self, ts: TrainState, final: bool = False) -> dict:
-        """Evaluate every seed off the clock, tell `on_eval`; the logged scalars."""
+    def evaluate(self, ts: TrainState, final: bool = False, summary: Optional[dict] = None) -> dict:
+        """Evaluate every seed off the clock, tell `on_eval`; the logged scalars. The last call's
+        `summary` adds its TRAIN_AT_EVAL metrics (`train_<name>`), so an evaluation point says what
+        the temperature and each actor term were doing then."""
         steps = count(ts.env_steps)
         seconds = self.clock()
         with self.clock.paused():
             scalars = evaluate(self.engine, ts, jax.random.fold_in(self.eval_key, steps))
+        scalars.update({f"train_{k}": np.asarray(summary[k], np.float64).reshape(self.engine.num_seeds)
+                        for k in TRAIN_AT_EVAL if k in (summary or {})})
         result = Evaluation(steps, count(ts.updates), seconds, scalars, final)
         self.last_eval, self.evaluated = float(np.mean(scalars["return"])), True
         if self.on_eval is not None:
@@ -301,7 +309,7 @@ class HostLoop:
             self.train_return = (scalars["train/episode_return"], scalars["train/episode_length"])
         due = _crossed(mark, self.mark(steps), self.schedule.eval_every) or (ended and self.schedule.eval_every > 0)
         if due and not self.stop.requested:  # a stop skips it: the save comes first
-            scalars.update(self.evaluate(ts, final=ended))
+            scalars.update(self.evaluate(ts, final=ended, summary=summary))
         self.logger.write(steps, scalars)
         if self.verbose and (time.time() - self.last_print > 5.0 or ended or self.stop.requested):
             self.last_print = time.time()
