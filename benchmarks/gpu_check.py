@@ -432,11 +432,9 @@ def preflight() -> None:
     the parent must not take GPU memory)."""
     from importlib import metadata
 
-    try:
-        smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-        gpus = (smi.stdout.strip() or smi.stderr.strip() or f"exit status {smi.returncode}").replace("\n", "; ")
-    except (OSError, subprocess.TimeoutExpired) as err:
-        gpus = f"{type(err).__name__}: {err}"
+    from benchmarks.machine import nvidia_gpus
+
+    gpus = nvidia_gpus()[1]
     versions = []
     for name in ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "flax", "optax"):
         try:
