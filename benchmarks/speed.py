@@ -10,6 +10,7 @@ wrapper, no agent):
         [--modes strong,weak] [--threshold 0.8 --budget-s 120] [--field value ...]
     python -m benchmarks.speed costs [--tasks halfcheetah] [--agents sac,smfp,sacflow,dime]  # NFE, ms/act, ms/update
     python -m benchmarks.speed profile [--fusion-types dot,reduce]                     # SMFP's cost by parts
+    python -m benchmarks.speed projection [--batches 1024,8192] [--atoms 101] [--repeats 20]  # C51: scatter vs dense
     python -m benchmarks.speed report NAME                                             # NAME.md from NAME.json
 
 Each writes benchmarks/results/speed/<name>.{json,csv,md} (`--out`) and notes in manifest.json how.
@@ -25,7 +26,8 @@ the same kind and mode, the time to `--threshold` evaluation return within `--bu
 training, one all-reduce of the agent state, the load average before and after; also a .png.
 `costs` and `loop` time SAC and every agent's update and batched act at equal network widths,
 interleaved. `profile`: SMFP's act, update and their parts, each XLA:CPU flag set in its own
-process.
+process. `projection`: the C51 target projection (issue 34) by scatter-add and by the dense hat
+kernel, median ms of interleaved warm calls, their largest difference and the load average.
 """
 from __future__ import annotations
 
@@ -394,6 +396,33 @@ def profile_child(mode: str, envs: int, batch: int, rounds: int) -> dict:
             "physics_env_steps_per_s": raw_stepping(envs_lib.make("halfcheetah"), 256, 100)["raw_steps_per_s"]}
 
 
+def projection_rows(batches, atoms: int = 101, repeats: int = 20) -> list[dict]:
+    """The C51 target projection of B x N shifted atoms (a soft backup's shape) onto the N-atom
+    support, by scatter-add (`critic.categorical_projection`) and by the dense [B, N, N] hat kernel
+    (`categorical_projection_dense`): median ms of `repeats` interleaved warm calls each, the
+    largest difference between their results, and the 1-minute load average after."""
+    import jax
+    import jax.numpy as jnp
+
+    from mjx_smfp import critic
+
+    head, rows = critic.ValueHead("c51", atoms, -10.0, 10.0), []
+    forms = {"scatter": jax.jit(lambda a, p: critic.categorical_projection(a, p, head)),
+             "dense": jax.jit(lambda a, p: critic.categorical_projection_dense(a, p, head))}
+    for batch in batches:
+        k1, k2 = jax.random.split(jax.random.PRNGKey(batch))
+        shifted = 0.3 + 0.99 * head.support()[None] + 0.5 * jax.random.normal(k1, (batch, atoms))
+        probs = jax.nn.softmax(jax.random.normal(k2, (batch, atoms)), axis=-1)
+        s = time_calls({name: lambda f=f: f(shifted, probs) for name, f in forms.items()}, repeats)
+        diff = jnp.max(jnp.abs(forms["scatter"](shifted, probs) - forms["dense"](shifted, probs)))
+        rows.append({"batch": batch, "atoms": atoms, "repeats": repeats, "scatter_ms": 1e3 * s["scatter"],
+                     "dense_ms": 1e3 * s["dense"], "dense_over_scatter": s["dense"] / s["scatter"],
+                     "max_abs_difference": float(diff), "load1": os.getloadavg()[0]})
+        print(f"[speed] projection {batch}: scatter {rows[-1]['scatter_ms']:.2f} ms, dense {rows[-1]['dense_ms']:.2f} ms",
+              flush=True)
+    return rows
+
+
 def _fmt(x, spec: str) -> str:
     return "—" if x is None or x != x else format(x, spec)
 
@@ -424,6 +453,10 @@ MARKDOWN = {
                            "—" if r.get("threshold") is None else _fmt(r["time_to_threshold_s"], ".0f").replace(
                                "—", "not reached"), f"{r['compile_s']:.0f}", f"{r['allreduce_ms']:.1f}",
                            f"{_fmt(r.get('load_before'), '.1f')} / {_fmt(r.get('load_after'), '.1f')}")),
+    "projection": (("batch", "atoms", "scatter-add ms", "dense ms", "dense / scatter", "max abs difference", "load1"),
+                   lambda r: (r["batch"], r["atoms"], f"{r['scatter_ms']:.2f}", f"{r['dense_ms']:.2f}",
+                              f"**{r['dense_over_scatter']:.1f}x**", f"{r['max_abs_difference']:.1e}",
+                              f"{r['load1']:.1f}")),
     "costs": (("env", "agent", "NFE", "ms/action @1", "@256", "@4096", "ms/update @256", "@8192", "update / SAC",
                "action@4096 / SAC"),
               lambda r: (r["task"], r["agent"], r["nfe"], *(_fmt(r.get(f"act_{n}_ms"), ".3f") for n in (1, 256, 4096)),
@@ -502,7 +535,8 @@ def parser() -> argparse.ArgumentParser:
     for kind, extra in (("env", ("--num-envs", "--steps", "--physics")),
                         ("loop", ("--preset", "--calls", "--replay")), ("seeds", ("--num-seeds", "--calls")),
                         ("scaling", ("--devices", "--processes", "--modes", "--calls", "--preset", "--threshold",
-                                     "--budget-s")), ("costs", ()), ("profile", ("--fusion-types",))):
+                                     "--budget-s")), ("costs", ()), ("profile", ("--fusion-types",)),
+                        ("projection", ("--batches", "--atoms", "--repeats"))):
         p = sub.add_parser(kind)
         common_flags(p)
         for flag in extra:
@@ -535,6 +569,8 @@ def measure(args, rest: list[str], overrides: dict) -> list[dict]:
         return scaling_rows(args, rest)
     if args.kind == "costs":
         return [r for t in tasks or ["halfcheetah"] for r in costs_rows(t, agents_ or ["sac", "smfp", "sacflow", "dime"])]
+    if args.kind == "projection":
+        return projection_rows(ints(args.batches, (1024, 8192)), int(args.atoms or 101), int(args.repeats or 20))
     flag = "--xla_cpu_experimental_ynn_fusion_type"
     clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     return [children("profile", m, [], [clean if m in ("xla_default", "configured") else dict(clean, XLA_FLAGS=f"{flag}={m}")])

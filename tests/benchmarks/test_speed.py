@@ -2,7 +2,8 @@
 measured in one interleaved run; the wrapper's and raw stepping are timed on the same task; the
 loop's speed is read off runner.run; a table is remade from its saved JSON alone; a scaling
 measurement reaches its threshold (or stops at its budget) through runner.run, its processes get
-one coordinator and their share of the GPUs, and efficiency is per kind and mode."""
+one coordinator and their share of the GPUs, and efficiency is per kind and mode; the C51
+projection's two forms agree."""
 import json
 import os
 
@@ -103,3 +104,10 @@ def test_scaling_efficiency_is_against_the_fewest_devices_of_the_same_kind_and_m
     assert "| devices | weak | 1 | 2 | 4 | 8 | 150 | 1 | 1.50 | 0.75 | not reached | 1 | 1.0 | 1.0 / 2.0 |" in table
     assert "| 1.00 | 1.00 | 3 |" in table and "first reached 0.8, within 20 s." in table
 
+
+def test_the_c51_projection_by_scatter_add_and_by_the_dense_kernel_agree_and_are_both_timed():
+    rows = speed.projection_rows([16, 32], atoms=11, repeats=2)
+    assert [r["batch"] for r in rows] == [16, 32]
+    assert all(r["max_abs_difference"] < 1e-5 and r["scatter_ms"] > 0 and r["dense_ms"] > 0 and r["load1"] >= 0
+               for r in rows)
+    assert speed.markdown("projection", rows).count("\n") == 4
