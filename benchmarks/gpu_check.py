@@ -42,6 +42,7 @@ import threading
 import time
 
 from benchmarks.harness.outputs import jsonable
+from mjx_smfp import rundir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS, SUMMARY, LOG = "rows.jsonl", "summary.json", "gpu_check.log"
@@ -141,9 +142,6 @@ TARGETS = (
 )
 
 
-# ----------------------------------------------------------------------------------------------
-# Strict JSON and the rows file
-# ----------------------------------------------------------------------------------------------
 def dumps(x, **kw) -> str:
     return json.dumps(jsonable(x), allow_nan=False, **kw)
 
@@ -156,10 +154,7 @@ def loads_strict(text: str):
 
 
 def write_json_atomic(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(dumps(obj, indent=1))
-    os.replace(tmp, path)
+    rundir.write_json(path, jsonable(obj))  # NaN and infinity as null
 
 
 class Rows:
@@ -189,20 +184,12 @@ class Rows:
 
 def read_rows(out: str) -> list[dict]:
     """Every whole line of rows.jsonl (a torn last line, which Rows never writes, would be dropped)."""
-    path = os.path.join(out, ROWS)
-    if not os.path.exists(path):
+    if not os.path.exists(os.path.join(out, ROWS)):
         return []
-    rows = []
-    with open(path) as f:
-        for line in f:
-            if line.endswith("\n"):
-                rows.append(loads_strict(line))
-    return rows
+    with open(os.path.join(out, ROWS)) as f:
+        return [loads_strict(line) for line in f if line.endswith("\n")]
 
 
-# ----------------------------------------------------------------------------------------------
-# The plan: which rows each phase writes (the rehearsal checks them all)
-# ----------------------------------------------------------------------------------------------
 def env_names(task: str, physics: str, n: int, raw: bool) -> list[str]:
     p = f"{task}/{physics}/{n}"
     return [f"{p}/wrapped_compile_s", f"{p}/wrapped_steps_per_s"] + (
@@ -225,9 +212,6 @@ def planned_rows(sizes: Sizes) -> dict[str, list[str]]:
     }
 
 
-# ----------------------------------------------------------------------------------------------
-# Phases (each in its own process; `deadline` is a time.time() by which it must be done)
-# ----------------------------------------------------------------------------------------------
 def check_backend(rows: Rows, sizes: Sizes) -> None:
     """Row `backend`; exit WRONG_BACKEND unless jax runs on the GPU (any backend with --smoke)."""
     import jax
@@ -352,20 +336,24 @@ def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: 
          "s from the phase's start", **learning.last)
 
 
-def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
+def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float, more: bool = False) -> None:
+    """SAC's and SMFP's ms per update and per action and their ratios (`costs_more`: SAC's and the
+    generative agents'), at the recipe and networks the train phases resolve to."""
     from benchmarks.speed import agent_costs
 
     nets, obs_size, action_size, batch = cost_setup(sizes)
-    n, t = sizes.cost_act_envs, time.time()
-    costs = agent_costs(["sac", "smfp"], nets, obs_size, action_size, batch, (n,), sizes.cost_repeats, sizes.cost_rounds)
+    n, names, t = sizes.cost_act_envs, ["sac", *(sizes.generative if more else ("smfp",))], time.time()
+    costs = agent_costs(names, nets, obs_size, action_size, batch, (n,), sizes.cost_repeats, sizes.cost_rounds)
     tags = dict(batch_size=batch, act_envs=n, obs_size=obs_size, action_size=action_size, agent_config=repr(nets))
-    for a in ("sac", "smfp"):
+    for a in names:
         rows(f"{a}/update_ms", costs[f"{a}_update_ms"], "ms", **tags)
-        rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", **tags)
-    up, act = costs["smfp_update_ms"] / costs["sac_update_ms"], costs[f"smfp_act_{n}_ms"] / costs[f"sac_act_{n}_ms"]
-    rows("smfp_over_sac_update", up, "ratio", **tags)
-    rows(f"smfp_over_sac_act_{n}", act, "ratio", **tags, say=f"SMFP/SAC: update {up:.2f}x, act@{n} {act:.2f}x")
-    rows("with_compile_s", time.time() - t, "s")
+        rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", **tags, say=f"{a}: ms/update "
+             f"{costs[f'{a}_update_ms']:.3g}, ms/act@{n} {costs[f'{a}_act_{n}_ms']:.3g}")
+    if not more:
+        up, act = costs["smfp_update_ms"] / costs["sac_update_ms"], costs[f"smfp_act_{n}_ms"] / costs[f"sac_act_{n}_ms"]
+        rows("smfp_over_sac_update", up, "ratio", **tags)
+        rows(f"smfp_over_sac_act_{n}", act, "ratio", **tags, say=f"SMFP/SAC: update {up:.2f}x, act@{n} {act:.2f}x")
+        rows("with_compile_s", time.time() - t, "s")
 
 
 def cost_setup(sizes: Sizes):
@@ -381,18 +369,6 @@ def cost_setup(sizes: Sizes):
     return {**recipes.recipe(cfg.recipe), **nets}, int(env.observation_size), int(env.action_size), cfg.batch_size
 
 
-def phase_costs_more(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    from benchmarks.speed import agent_costs
-
-    nets, obs_size, action_size, batch = cost_setup(sizes)
-    n, names = sizes.cost_act_envs, ["sac", *sizes.generative]
-    costs = agent_costs(names, nets, obs_size, action_size, batch, (n,), sizes.cost_repeats, sizes.cost_rounds)
-    for a in names:
-        rows(f"{a}/update_ms", costs[f"{a}_update_ms"], "ms", batch_size=batch)
-        rows(f"{a}/act_{n}_ms", costs[f"{a}_act_{n}_ms"], "ms", say=f"{a}: ms/update {costs[f'{a}_update_ms']:.3g}, "
-             f"ms/act@{n} {costs[f'{a}_act_{n}_ms']:.3g}")
-
-
 def phase_brax(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
     import envs
     from benchmarks.brax_sac import brax_sac
@@ -403,7 +379,8 @@ def phase_brax(sizes: Sizes, rows: Rows, deadline: float, started: float) -> Non
          updates_per_step=cfg.updates_per_step, say=f"brax SAC {sps:.4g} env-steps/s")
 
 
-PHASE_FNS = {"env": phase_env, "env_more": phase_env_more, "costs": phase_costs, "costs_more": phase_costs_more,
+PHASE_FNS = {"env": phase_env, "env_more": phase_env_more, "costs": phase_costs,
+             "costs_more": lambda *a: phase_costs(*a, more=True),
              "brax": phase_brax, "train_sac": lambda *a: phase_train("sac", *a),
              "train_smfp": lambda *a: phase_train("smfp", *a)}
 
@@ -420,9 +397,6 @@ def run_phase(phase: str, sizes: Sizes, out: str, t0: float, deadline: float, st
     rows("end", "ok", seconds=time.time() - started)
 
 
-# ----------------------------------------------------------------------------------------------
-# Parent: preflight, install the wheels, run the plan under time limits, summarise
-# ----------------------------------------------------------------------------------------------
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -432,11 +406,9 @@ def preflight() -> None:
     the parent must not take GPU memory)."""
     from importlib import metadata
 
-    try:
-        smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-        gpus = (smi.stdout.strip() or smi.stderr.strip() or f"exit status {smi.returncode}").replace("\n", "; ")
-    except (OSError, subprocess.TimeoutExpired) as err:
-        gpus = f"{type(err).__name__}: {err}"
+    from benchmarks.machine import nvidia_gpus
+
+    gpus = nvidia_gpus()[1]
     versions = []
     for name in ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "flax", "optax"):
         try:
@@ -659,9 +631,6 @@ def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, s
     return code
 
 
-# ----------------------------------------------------------------------------------------------
-# Checking what a run left behind (tests, benchmarks/gpu_rehearsal.sh)
-# ----------------------------------------------------------------------------------------------
 def verify(out: str, complete: bool, at_least_rows: int = 0) -> dict:
     """What a run left in `out`, checked: at most MAX_FILES files no more than 2 folders down, no
     *.tmp, strict JSON in every file, at least `at_least_rows` rows (those written before a

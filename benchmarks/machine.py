@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import time
 
 
@@ -24,6 +25,17 @@ def cpu_model(default: str = "unknown") -> str:
     ids = " ".join(f"{label} {fields[key]}" for label, key in (("family", "cpu family"), ("model", "model"))
                    if key in fields)
     return f"{fields['model name']} ({ids})" if ids else fields["model name"]
+
+
+def nvidia_gpus() -> tuple[int, str]:
+    """(NVIDIA GPUs, what `nvidia-smi -L` said or why it said nothing), without starting a JAX
+    backend: a parent process holding GPU memory would starve the processes it starts."""
+    try:
+        smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return 0, f"{type(err).__name__}: {err}"
+    said = (smi.stdout.strip() or smi.stderr.strip() or f"exit status {smi.returncode}").replace("\n", "; ")
+    return (sum(line.startswith("GPU ") for line in smi.stdout.splitlines()) if smi.returncode == 0 else 0), said
 
 
 def describe() -> dict:

@@ -208,16 +208,15 @@ def main() -> None:
     env_counts = [int(n) for n in args.envs.split(",") if n]  # none: fidelity only
 
     machine = machine_lib.describe()
-    if args.returns:
-        comparisons = [returns(name, args.physics, args.episodes, args.horizon) for name in args.returns.split(",")]
+    for name, given, compare in (("physics_returns", args.returns, lambda t: returns(t, args.physics, args.episodes,
+                                                                                      args.horizon)),
+                                 ("physics_policy_returns", args.policies,
+                                  lambda d: policy_returns(d, args.physics, args.episodes))):
+        comparisons = [compare(x) for x in given.split(",") if x]
         for c in comparisons:
             print(json.dumps(c), flush=True)
-        write_rows(os.path.join(args.out, "physics_returns"), comparisons, machine=machine, args=vars(args))
-    if args.policies:
-        comparisons = [policy_returns(d, args.physics, args.episodes) for d in args.policies.split(",")]
-        for c in comparisons:
-            print(json.dumps(c), flush=True)
-        write_rows(os.path.join(args.out, "physics_policy_returns"), comparisons, machine=machine, args=vars(args))
+        if comparisons:
+            write_rows(os.path.join(args.out, name), comparisons, machine=machine, args=vars(args))
     rows = []
     for name in [t for t in args.tasks.split(",") if t]:
         t0 = time.time()
@@ -230,16 +229,11 @@ def main() -> None:
             row[f"speedup_{n}"] = row[f"steps_per_s_{n}"] / row[f"gymnasium_steps_per_s_{n}"]
         rows.append(row)
         print(json.dumps(row), f"({time.time() - t0:.0f} s)", flush=True)
-        write_outputs(rows, dict(machine, load_average_end=os.getloadavg()), vars(args), args.out)
+        write_rows(os.path.join(args.out, "physics_fidelity"), rows,  # after every task: a cut-short run keeps them
+                   machine=dict(machine, load_average_end=os.getloadavg()), args=vars(args))
     if rows:
         print(markdown(rows, env_counts))
     print("machine:", machine)
-
-
-def write_outputs(rows: list[dict], machine: dict, args: dict, out_dir: str) -> None:
-    """physics_fidelity.{csv,json} in `out_dir` (rewritten after every task, so a cut-short run
-    keeps what it measured)."""
-    write_rows(os.path.join(out_dir, "physics_fidelity"), rows, machine=machine, args=args)
 
 
 if __name__ == "__main__":

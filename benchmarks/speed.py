@@ -6,28 +6,39 @@ wrapper, no agent):
     python -m benchmarks.speed env [--tasks a,b] [--num-envs 16,128] [--steps 200]     # wrapped vs raw stepping
     python -m benchmarks.speed loop [--tasks a] [--agents sac,smfp] [--preset cpu] [--brax] [--replay 300000]
     python -m benchmarks.speed seeds [--tasks halfcheetah] [--agents sac] [--num-seeds 1,2,4,8]
-    python -m benchmarks.speed scaling [--tasks multimodal] [--agents sac] [--devices 1,2,4]
+    python -m benchmarks.speed scaling [--tasks multimodal] [--agents sac] [--devices 1,2,4] [--processes 1,2]
+        [--modes strong,weak] [--threshold 0.8 --budget-s 120] [--field value ...]
     python -m benchmarks.speed costs [--tasks halfcheetah] [--agents sac,smfp,sacflow,dime]  # NFE, ms/act, ms/update
     python -m benchmarks.speed profile [--fusion-types dot,reduce]                     # SMFP's cost by parts
+    python -m benchmarks.speed projection [--batches 1024,8192] [--atoms 101] [--repeats 20]  # C51: scatter vs dense
     python -m benchmarks.speed report NAME                                             # NAME.md from NAME.json
 
 Each writes benchmarks/results/speed/<name>.{json,csv,md} (`--out`) and notes in manifest.json how.
 `loop`: the compiled loop (runner.run's per-call rates, median after the first call) against raw
 stepping at the same envs, and with `--brax` brax's own SAC on the same task; `--replay N` times an
 insert and a sample in a full ring of N rows, ours against brax's queue. `seeds`: N seeds in one
-program against N runs one after another (the N = 1 rate). `scaling`: one process per device count
-(emulated CPU devices without an accelerator), strong (global envs and batch fixed) and weak (per
-device fixed). `costs` and `loop` time SAC and every agent's update and batched act at equal network
-widths, interleaved. `profile`: SMFP's act, update and their parts, each XLA:CPU flag set in its own
-process.
+program against N runs one after another (the N = 1 rate). `scaling`: strong (global envs and batch
+fixed) and weak (per device fixed) conventions; `--devices N`: one process with N devices (emulated
+CPU devices where nvidia-smi finds no GPU: they share the cores, so those figures test the
+machinery); `--processes P`: P `jax.distributed` processes on this machine (gloo on the CPU, one
+device each; on GPUs each its share, NCCL); speed-up and efficiency against the fewest devices of
+the same kind and mode, the time to `--threshold` evaluation return within `--budget-s` seconds of
+training, one all-reduce of the agent state, the load average before and after; also a .png.
+`costs` and `loop` time SAC and every agent's update and batched act at equal network widths,
+interleaved. `profile`: SMFP's act, update and their parts, each XLA:CPU flag set in its own
+process. `projection`: the C51 target projection (issue 34) by scatter-add and by the dense hat
+kernel, median ms of interleaved warm calls, their largest difference and the load average.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 from benchmarks.harness import outputs
 from benchmarks.harness.cli import common_flags, split
@@ -35,6 +46,12 @@ from benchmarks.harness.timer import compile_seconds, time_calls, train_speed
 
 OUT = os.path.join(outputs.RESULTS, "speed")
 NET = dict(actor_hidden=(256, 256), critic_hidden=(256, 256))
+# `scaling`'s configuration (the cpu preset's networks; `--field value` overrides any); weak scaling
+# multiplies the SCALED fields by the devices.
+SCALING = {"num_envs": 64, "batch_size": 256, "replay_capacity": 65_536, "iterations_per_call": 50, "updates_per_step": 2}
+SCALED = ("num_envs", "batch_size", "replay_capacity")
+CONVENTIONS = ("strong: global envs and batch fixed, split over the devices; weak: envs and batch per device fixed, "
+               "so the global batch grows with the devices")
 
 
 def _random_actions(key, shape):
@@ -214,42 +231,115 @@ def costs_rows(task: str, names, act_envs=(1, 256, 4096), batches=(256, 8192), r
     return rows
 
 
-def in_processes(sub: str, modes, extra: list[str], env_of) -> list[dict]:
-    """Run `python -m benchmarks.speed SUB --child MODE EXTRA` once per mode (its environment from
-    `env_of(mode)`); each prints one JSON row last."""
+def children(sub: str, child: str, extra: list[str], envs: list[dict], timeout: float = 1800) -> dict:
+    """`python -m benchmarks.speed SUB --child CHILD EXTRA`, one process per environment of `envs`, all
+    at once (the processes of one jax.distributed run); the JSON row the first prints last."""
+    cmd = [sys.executable, "-m", "benchmarks.speed", sub, "--child", child, *extra]
+    logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in envs]  # a full pipe would block
+    procs = [subprocess.Popen(cmd, env=env, cwd=outputs.REPO, stdout=o, stderr=e, text=True)
+             for env, (o, e) in zip(envs, logs)]
+    try:
+        codes = [p.wait(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    said = [(o.seek(0) or o.read(), e.seek(0) or e.read()) for o, e in logs]  # (stdout, stderr) from the start
+    if any(codes):
+        raise RuntimeError(f"speed {sub} {child} failed (exit {codes}):\n" + "\n".join(e[-3000:] for _, e in said))
+    return json.loads(said[0][0].strip().splitlines()[-1])
+
+
+def scaling_envs(kind: str, n: int, gpus: int) -> list[dict]:
+    """The environments of one scaling measurement's processes: `devices`, one process with n
+    devices (emulated on the CPU when there is no GPU); `processes`, n processes joined by
+    jax.distributed on localhost (one CPU device each, or an even share of the GPUs)."""
+    from mjx_smfp import distributed
+
+    if kind == "devices":
+        return [dict(os.environ) if gpus else dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
+            f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}").strip())]
+    if 0 < gpus < n:  # NCCL allows one process per GPU
+        raise ValueError(f"--processes {n} needs at least {n} GPUs; this machine has {gpus}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        coordinator = f"127.0.0.1:{s.getsockname()[1]}"
+    envs = []
+    for i in range(n):
+        env = dict(os.environ)
+        if n > 1:
+            env.update({distributed.COORDINATOR_VAR: coordinator, distributed.NUM_PROCESSES_VAR: str(n),
+                        distributed.PROCESS_ID_VAR: str(i)})
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in range(i * (gpus // n), (i + 1) * (gpus // n)))
+        else:
+            env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(f for f in env.get("XLA_FLAGS", "").split()
+                                                                if "device_count" not in f))
+        envs.append(env)
+    return envs
+
+
+def scaling_rows(args, rest: list[str]) -> list[dict]:
+    """Every (mode, kind, count) of the command, each in its own process(es); with efficiency."""
+    from benchmarks import machine
+
+    gpus = machine.nvidia_gpus()[0]
+    flags = rest + [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+                    if k in ("tasks", "agents", "calls", "preset", "threshold", "budget_s") and v]
     rows = []
-    for mode in modes:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.speed", sub, "--child", str(mode), *extra],
-                              env=env_of(mode), capture_output=True, text=True, cwd=outputs.REPO)
-        if done.returncode:
-            raise RuntimeError(f"speed {sub} ({mode}) failed:\n{done.stderr[-4000:]}")
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for mode in split(args.modes, ("strong", "weak")):
+        for kind, counts in (("devices", args.devices), ("processes", args.processes)):
+            for n in split(counts, ()):
+                t = time.time()
+                with tempfile.TemporaryDirectory() as run_dir:  # the processes' checkpoints (collective)
+                    rows.append(children("scaling", f"{mode}:{kind}:{n}", [*flags, f"--run-dir={run_dir}"],
+                                         scaling_envs(kind, int(n), gpus)))
+                r = rows[-1]
+                print(f"[speed] scaling {mode} {n} {kind}: {r['env_steps_per_s']:,.0f} env-steps/s, time to target "
+                      f"{_fmt(r['time_to_threshold_s'], '.0f')} s, all-reduce {r['allreduce_ms']:.1f} ms, load "
+                      f"{r['load_before']:.1f}->{r['load_after']:.1f} ({time.time() - t:.0f} s)", flush=True)
+    return add_efficiency(rows)
+
+
+def add_efficiency(rows: list[dict]) -> list[dict]:
+    """Speed-up (env-steps/s over that of the fewest devices of the same kind and mode) and
+    efficiency (speed-up over the ratio of devices) on every row."""
+    for row in rows:
+        base = min((r for r in rows if (r["kind"], r["mode"]) == (row["kind"], row["mode"])), key=lambda r: r["devices"])
+        row["speedup"] = row["env_steps_per_s"] / base["env_steps_per_s"]
+        row["efficiency"] = row["speedup"] / (row["devices"] / base["devices"])
     return rows
 
 
-def scaling_child(mode: str, n: int, task: str, agent: str, calls: int, overrides: dict) -> dict:
-    """One device count (in its own process): the data-parallel loop's rates and one all-reduce of
-    the agent state. Strong: global envs and batch fixed; weak: per device fixed."""
+def scaling_child(args, overrides: dict) -> dict:
+    """One scaling measurement (args.child = MODE:KIND:N), in this process or, for `processes`, in
+    each of them: the loop's rates (and time to the threshold) off runner.run and one all-reduce of
+    the agent state, with the load average before and after."""
     import jax
 
     from mjx_smfp import config as config_lib
-    from mjx_smfp.distributed import DATA_AXIS, make_data_mesh
+    from mjx_smfp import distributed
     from mjx_smfp.engine import Engine
 
-    scale = 1 if mode == "strong" else n
-    over = {"num_envs": 64, "batch_size": 256, "replay_capacity": 65_536, "iterations_per_call": 50,
-            "updates_per_step": 2, **overrides}
-    cfg, agent_cfg = config_lib.build({"env": task, "agent": agent, "preset": "cpu", "num_devices": n, "eval_interval": 0,
-                                       **{k: int(v) * scale if k in ("num_envs", "batch_size", "replay_capacity")
-                                          else v for k, v in over.items()}})
+    mode, kind, n = args.child.split(":")
+    distributed.initialize_from_env()  # the MJX_SMFP_* variables scaling_envs set, for 2 or more processes
+    n = jax.device_count() if kind == "processes" else int(n)
+    load_before, scale = os.getloadavg()[0], 1 if mode == "strong" else n
+    cfg, agent_cfg = config_lib.build({
+        "env": (split(args.tasks, ()) or ["multimodal"])[0], "agent": (split(args.agents, ()) or ["sac"])[0],
+        "preset": args.preset or "cpu", "num_devices": 0 if kind == "processes" else n, "eval_interval": 0,
+        **{k: int(v) * scale if k in SCALED else v for k, v in {**SCALING, **overrides}.items()}})
     engine = Engine(cfg, agent_cfg)
-    row = {"mode": mode, "devices": n, "num_envs": cfg.num_envs, "batch_size": cfg.batch_size,
-           **train_speed(engine, calls)}
+    threshold, budget_s = (float(args.threshold) if args.threshold else None), float(args.budget_s or 120)
+    got = train_speed(engine, int(args.calls or 3), threshold, budget_s, args.run_dir or None)
+    got["time_to_threshold_s"] = got.pop("time_to_target_s", None)
+    allreduce = jax.jit(jax.shard_map(lambda p: jax.lax.pmean(p, distributed.DATA_AXIS),
+                                      mesh=distributed.make_data_mesh(n), in_specs=jax.sharding.PartitionSpec(),
+                                      out_specs=jax.sharding.PartitionSpec()))
     state = engine.init_state().agent
-    allreduce = jax.jit(jax.shard_map(lambda p: jax.lax.pmean(p, DATA_AXIS), mesh=make_data_mesh(n),
-                                      in_specs=jax.sharding.PartitionSpec(), out_specs=jax.sharding.PartitionSpec()))
-    row["allreduce_ms"] = 1e3 * time_calls({"allreduce": lambda: allreduce(state)}, 5)["allreduce"]
-    return row
+    return {"kind": kind, "mode": mode, "processes": jax.process_count(), "devices": n, "num_envs": cfg.num_envs,
+            "batch_size": cfg.batch_size, **got, "threshold": threshold, "budget_s": budget_s if threshold is not None else None,
+            "allreduce_ms": 1e3 * time_calls({"allreduce": lambda: allreduce(state)}, 5)["allreduce"],
+            "platform": jax.devices()[0].platform, "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
 def profile_parts(envs: int) -> dict:
@@ -306,6 +396,33 @@ def profile_child(mode: str, envs: int, batch: int, rounds: int) -> dict:
             "physics_env_steps_per_s": raw_stepping(envs_lib.make("halfcheetah"), 256, 100)["raw_steps_per_s"]}
 
 
+def projection_rows(batches, atoms: int = 101, repeats: int = 20) -> list[dict]:
+    """The C51 target projection of B x N shifted atoms (a soft backup's shape) onto the N-atom
+    support, by scatter-add (`critic.categorical_projection`) and by the dense [B, N, N] hat kernel
+    (`categorical_projection_dense`): median ms of `repeats` interleaved warm calls each, the
+    largest difference between their results, and the 1-minute load average after."""
+    import jax
+    import jax.numpy as jnp
+
+    from mjx_smfp import critic
+
+    head, rows = critic.ValueHead("c51", atoms, -10.0, 10.0), []
+    forms = {"scatter": jax.jit(lambda a, p: critic.categorical_projection(a, p, head)),
+             "dense": jax.jit(lambda a, p: critic.categorical_projection_dense(a, p, head))}
+    for batch in batches:
+        k1, k2 = jax.random.split(jax.random.PRNGKey(batch))
+        shifted = 0.3 + 0.99 * head.support()[None] + 0.5 * jax.random.normal(k1, (batch, atoms))
+        probs = jax.nn.softmax(jax.random.normal(k2, (batch, atoms)), axis=-1)
+        s = time_calls({name: lambda f=f: f(shifted, probs) for name, f in forms.items()}, repeats)
+        diff = jnp.max(jnp.abs(forms["scatter"](shifted, probs) - forms["dense"](shifted, probs)))
+        rows.append({"batch": batch, "atoms": atoms, "repeats": repeats, "scatter_ms": 1e3 * s["scatter"],
+                     "dense_ms": 1e3 * s["dense"], "dense_over_scatter": s["dense"] / s["scatter"],
+                     "max_abs_difference": float(diff), "load1": os.getloadavg()[0]})
+        print(f"[speed] projection {batch}: scatter {rows[-1]['scatter_ms']:.2f} ms, dense {rows[-1]['dense_ms']:.2f} ms",
+              flush=True)
+    return rows
+
+
 def _fmt(x, spec: str) -> str:
     return "—" if x is None or x != x else format(x, spec)
 
@@ -327,10 +444,19 @@ MARKDOWN = {
               lambda r: (r["num_seeds"], f"{r['aggregate_env_steps_per_s']:,.0f}", f"{r['sequential_env_steps_per_s']:,.0f}",
                          f"**{r['speedup_vs_sequential']:.2f}x**", f"{r['aggregate_env_steps_per_s'] / r['num_seeds']:,.0f}",
                          f"{r['compile_and_first_chunk_s']:.0f}")),
-    "scaling": (("mode", "devices", "envs (global)", "batch (global)", "env-steps/s", "updates/s", "compile s",
-                 "all-reduce of the agent state, ms"),
-                lambda r: (r["mode"], r["devices"], r["num_envs"], r["batch_size"], f"{r['env_steps_per_s']:,.0f}",
-                           f"{r['updates_per_s']:,.0f}", f"{r['compile_s']:.0f}", f"{r['allreduce_ms']:.0f}")),
+    "scaling": (("kind", "mode", "processes", "devices", "envs (global)", "batch (global)", "env-steps/s", "updates/s",
+                 "speed-up", "efficiency", "time to threshold s", "compile s", "all-reduce of the agent state, ms",
+                 "load before / after"),
+                lambda r: (r.get("kind", "devices"), r["mode"], r.get("processes", 1), r["devices"], r["num_envs"],
+                           r["batch_size"], f"{r['env_steps_per_s']:,.0f}", f"{r['updates_per_s']:,.0f}",
+                           _fmt(r.get("speedup"), ".2f"), _fmt(r.get("efficiency"), ".2f"),
+                           "—" if r.get("threshold") is None else _fmt(r["time_to_threshold_s"], ".0f").replace(
+                               "—", "not reached"), f"{r['compile_s']:.0f}", f"{r['allreduce_ms']:.1f}",
+                           f"{_fmt(r.get('load_before'), '.1f')} / {_fmt(r.get('load_after'), '.1f')}")),
+    "projection": (("batch", "atoms", "scatter-add ms", "dense ms", "dense / scatter", "max abs difference", "load1"),
+                   lambda r: (r["batch"], r["atoms"], f"{r['scatter_ms']:.2f}", f"{r['dense_ms']:.2f}",
+                              f"**{r['dense_over_scatter']:.1f}x**", f"{r['max_abs_difference']:.1e}",
+                              f"{r['load1']:.1f}")),
     "costs": (("env", "agent", "NFE", "ms/action @1", "@256", "@4096", "ms/update @256", "@8192", "update / SAC",
                "action@4096 / SAC"),
               lambda r: (r["task"], r["agent"], r["nfe"], *(_fmt(r.get(f"act_{n}_ms"), ".3f") for n in (1, 256, 4096)),
@@ -340,7 +466,8 @@ MARKDOWN = {
 
 
 def markdown(kind: str, rows: list[dict]) -> str:
-    """The table of `rows` of one kind (a profile: one column per process, the parts down)."""
+    """The table of `rows` of one kind (a profile: one column per process, the parts down; scaling:
+    the conventions and the threshold below)."""
     if kind == "profile":
         names = list(rows[0]["ms"])
         head = ["part", *(r["mode"] for r in rows)]
@@ -351,19 +478,53 @@ def markdown(kind: str, rows: list[dict]) -> str:
     else:
         head, cells = MARKDOWN[kind]
         body = [cells(r) for r in rows]
-    return "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head)]
+    text = "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head)]
                      + ["| " + " | ".join(map(str, row)) + " |" for row in body]) + "\n"
+    if kind == "scaling":
+        text += f"\n{CONVENTIONS[0].upper()}{CONVENTIONS[1:]}."
+        for threshold, budget in dict.fromkeys((r["threshold"], r["budget_s"]) for r in rows if r.get("threshold")):
+            text += (f" Time to threshold: seconds of training, compilation excluded, until the deterministic evaluation "
+                     f"return (after every host call) first reached {threshold:g}, within {budget:g} s.")
+        text += "\n"
+    return text
+
+
+def plot_scaling(rows: list[dict], path: str) -> None:
+    """Speed-up and efficiency against devices, one line per kind and mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for kind, mode in sorted({(r["kind"], r["mode"]) for r in rows}):
+        sel = sorted((r for r in rows if (r["kind"], r["mode"]) == (kind, mode)), key=lambda r: r["devices"])
+        for ax, key in zip(axes, ("speedup", "efficiency")):
+            ax.plot([r["devices"] for r in sel], [r[key] for r in sel], "o-", label=f"{mode}, {kind}")
+    devices = sorted({r["devices"] for r in rows})
+    axes[0].plot(devices, devices, "k--", lw=0.8, label="ideal")
+    for ax, label in zip(axes, ("env-steps/s speed-up", "efficiency (speed-up / devices)")):
+        ax.set(xlabel="devices", ylabel=label)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def write(name: str, kind: str, rows: list[dict], out: str, command: str, **meta) -> None:
-    """OUT/NAME.{json,csv,md} and the manifest (how it was measured, and how NAME.md is remade)."""
+    """OUT/NAME.{json,csv,md} (and a scaling's .png) and the manifest (how it was measured, and how
+    NAME.md is remade)."""
     from benchmarks import machine
 
-    outputs.write_rows(os.path.join(out, name), rows, kind=kind, machine=machine.describe(), **meta)
-    with open(os.path.join(out, name + ".md"), "w") as f:
+    stem, files = os.path.join(out, name), [f"{name}.{e}" for e in ("json", "csv", "md")]
+    outputs.write_rows(stem, rows, kind=kind, machine=machine.describe(), **meta)
+    with open(stem + ".md", "w") as f:
         f.write(markdown(kind, rows))
-    outputs.note_manifest(out, name, command, [f"{name}.{e}" for e in ("json", "csv", "md")],
-                          regenerate=f"python -m benchmarks.speed report {name}")
+    if kind == "scaling":
+        plot_scaling(rows, stem + ".png")
+        files.append(f"{name}.png")
+    outputs.note_manifest(out, name, command, files, regenerate=f"python -m benchmarks.speed report {name}")
     print(markdown(kind, rows), flush=True)
 
 
@@ -373,7 +534,9 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="kind", required=True)
     for kind, extra in (("env", ("--num-envs", "--steps", "--physics")),
                         ("loop", ("--preset", "--calls", "--replay")), ("seeds", ("--num-seeds", "--calls")),
-                        ("scaling", ("--devices", "--calls", "--modes")), ("costs", ()), ("profile", ("--fusion-types",))):
+                        ("scaling", ("--devices", "--processes", "--modes", "--calls", "--preset", "--threshold",
+                                     "--budget-s")), ("costs", ()), ("profile", ("--fusion-types",)),
+                        ("projection", ("--batches", "--atoms", "--repeats"))):
         p = sub.add_parser(kind)
         common_flags(p)
         for flag in extra:
@@ -381,10 +544,37 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--name", default="", help="the output's name (default: the kind and its tasks/agents)")
         p.add_argument("--child", help=argparse.SUPPRESS)
     sub.choices["loop"].add_argument("--brax", action="store_true", help="also brax's own SAC on the same task")
+    sub.choices["scaling"].set_defaults(devices="1,2,4")
+    sub.choices["scaling"].add_argument("--run-dir", default="", help=argparse.SUPPRESS)
     report = sub.add_parser("report")
     report.add_argument("name")
     report.add_argument("--out", default="")
     return top
+
+
+def measure(args, rest: list[str], overrides: dict) -> list[dict]:
+    """The rows of the command's kind, at its flags (each kind's defaults where a flag is not given)."""
+    tasks, agents_ = split(args.tasks, ()), split(args.agents, ())
+    ints = lambda text, default: [int(x) for x in split(text, default)]  # noqa: E731
+    if args.kind == "env":
+        return env_rows(tasks or ["inverted_pendulum", "halfcheetah"], ints(args.num_envs, (16, 128)),
+                        int(args.steps or 200), args.physics or None)
+    if args.kind == "loop":
+        return [loop_row(t, a, args.preset or "cpu", int(args.calls or 5), args.brax, int(args.replay or 0), overrides)
+                for t in tasks or ["inverted_pendulum"] for a in agents_ or ["sac", "smfp"]]
+    if args.kind == "seeds":
+        return seeds_rows((tasks or ["halfcheetah"])[0], (agents_ or ["sac"])[0], ints(args.num_seeds, (1, 2, 4, 8)),
+                          int(args.calls or 5), overrides)
+    if args.kind == "scaling":
+        return scaling_rows(args, rest)
+    if args.kind == "costs":
+        return [r for t in tasks or ["halfcheetah"] for r in costs_rows(t, agents_ or ["sac", "smfp", "sacflow", "dime"])]
+    if args.kind == "projection":
+        return projection_rows(ints(args.batches, (1024, 8192)), int(args.atoms or 101), int(args.repeats or 20))
+    flag = "--xla_cpu_experimental_ynn_fusion_type"
+    clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    return [children("profile", m, [], [clean if m in ("xla_default", "configured") else dict(clean, XLA_FLAGS=f"{flag}={m}")])
+            for m in ["xla_default", "configured", *split(args.fusion_types, ())]]
 
 
 def main(argv: list[str] | None = None):
@@ -401,39 +591,16 @@ def main(argv: list[str] | None = None):
     overrides = cli.parse_cli_pairs(rest)
     if args.kind != "profile" or args.child in (None, "configured"):  # the other profile columns set their own
         compile_cache.configure()  # XLA:CPU flags (and $JAX_COMPILATION_CACHE_DIR) before any computation
-    tasks, agents_ = split(args.tasks, ()), split(args.agents, ())
-    ints = lambda text, default: [int(x) for x in split(text, default)]  # noqa: E731
     if args.child is not None:  # one process of `scaling` or `profile`: print its row
-        if args.kind == "scaling":
-            mode, n = args.child.split(":")
-            row = scaling_child(mode, int(n), (tasks or ["multimodal"])[0], (agents_ or ["sac"])[0],
-                                int(args.calls or 3), overrides)
-        else:
-            row = profile_child(args.child, 4096, 256, 7)
-        return print(json.dumps(outputs.jsonable(row)))
-    if args.kind == "env":
-        rows = env_rows(tasks or ["inverted_pendulum", "halfcheetah"], ints(args.num_envs, (16, 128)),
-                        int(args.steps or 200), args.physics or None)
-    elif args.kind == "loop":
-        rows = [loop_row(t, a, args.preset or "cpu", int(args.calls or 5), args.brax, int(args.replay or 0), overrides)
-                for t in tasks or ["inverted_pendulum"] for a in agents_ or ["sac", "smfp"]]
-    elif args.kind == "seeds":
-        rows = seeds_rows((tasks or ["halfcheetah"])[0], (agents_ or ["sac"])[0], ints(args.num_seeds, (1, 2, 4, 8)),
-                          int(args.calls or 5), overrides)
-    elif args.kind == "scaling":
-        emulate = lambda spec: dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(  # noqa: E731
-            f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={spec.split(':')[1]}").strip())
-        modes = [f"{m}:{n}" for m in split(args.modes, ("strong", "weak")) for n in ints(args.devices, (1, 2, 4))]
-        rows = in_processes("scaling", modes, rest + sum(([f"--{k}", v] for k, v in (("tasks", args.tasks),
-                            ("agents", args.agents), ("calls", args.calls)) if v), []), emulate)
-    elif args.kind == "costs":
-        rows = [r for t in tasks or ["halfcheetah"] for r in costs_rows(t, agents_ or ["sac", "smfp", "sacflow", "dime"])]
-    else:
-        flag = "--xla_cpu_experimental_ynn_fusion_type"
-        clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-        rows = in_processes("profile", ["xla_default", "configured", *split(args.fusion_types, ())], [],
-                            lambda m: clean if m in ("xla_default", "configured") else dict(clean, XLA_FLAGS=f"{flag}={m}"))
-    name = args.name or "_".join([args.kind, *tasks, *agents_])
+        row = scaling_child(args, overrides) if args.kind == "scaling" else profile_child(args.child, 4096, 256, 7)
+        print(json.dumps(outputs.jsonable(row)), flush=True)
+        if row.get("processes", 1) > 1:
+            from mjx_smfp import processes
+
+            processes.finish()  # every process leaves in order (exit 0)
+        return None
+    rows = measure(args, rest, overrides)
+    name = args.name or "_".join([args.kind, *split(args.tasks, ()), *split(args.agents, ())])
     write(name, args.kind, rows, out, "python -m benchmarks.speed " + " ".join(argv))
     return rows
 
