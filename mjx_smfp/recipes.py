@@ -141,12 +141,14 @@ PARALLEL: dict = {**REFERENCE, **SCALE_FREE}
 
 
 def _classic() -> dict:
-    """Every field the parallel recipe sets, at its default in TrainConfig / SoftActorCriticConfig
-    (SAC's own recipe), with alpha0 0.1 for both agents."""
+    """Every shared field the parallel recipe sets, at its default in TrainConfig / SoftActorCriticConfig
+    (SAC's own recipe), with alpha0 0.1 for both agents; a policy's own fields keep their defaults."""
     from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig
     from mjx_smfp.config import TrainConfig
 
-    return {**today(TrainConfig, SoftActorCriticConfig, fields=PARALLEL), "init_temperature": 0.1}
+    shared = {f.name for cls in (TrainConfig, SoftActorCriticConfig) for f in dataclasses.fields(cls)}
+    return {**today(TrainConfig, SoftActorCriticConfig, fields=[k for k in PARALLEL if k in shared]),
+            "init_temperature": 0.1}
 
 
 RECIPE_NAMES = ("classic", "parallel", "authors")
