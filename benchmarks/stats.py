@@ -48,6 +48,9 @@ import numpy as np
 from scipy import stats as _sp
 
 MAX_EXACT = 200_000  # enumerations beyond this fall back to the normal approximation
+# Two van Elteren statistics closer than this are one value: the null's keys are rounded to 1e-9 at
+# each stratum (so a few strata drift by ~1e-9), while distinct values differ by >= 1 / lcm(2 (N_s + 1)).
+TIE = 1e-7
 
 
 def _finite(x) -> np.ndarray:
@@ -191,7 +194,7 @@ def van_elteren(strata) -> tuple[float, float]:
         null, used = _convolve(null, sums), used + 1
     if used == 0:
         return float("nan"), float("nan")
-    return float(observed), float(sum(prob for total, prob in null.items() if abs(total) >= abs(observed) - 1e-9))
+    return float(observed), float(sum(prob for total, prob in null.items() if abs(total) >= abs(observed) - TIE))
 
 
 def stratified_rank_sum(strata) -> float:
@@ -220,7 +223,7 @@ def van_elteren_power(sds, shifts, n: int = 5, m: int = 5, alpha: float = 0.05, 
     for d in shifts:
         r = _sp.rankdata(np.concatenate([a, b + d * sds[:, None]], axis=2), axis=2)[..., :n].sum(axis=2)
         t = np.abs(((r - n * (n + m + 1) / 2) / (n + m + 1)).sum(axis=1))
-        power.append(np.mean(tail[np.searchsorted(np.abs(values), t - 1e-9)] < alpha))
+        power.append(np.mean(tail[np.searchsorted(np.abs(values), t - TIE)] < alpha))
     return np.asarray(power)
 
 

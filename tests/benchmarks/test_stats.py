@@ -198,3 +198,12 @@ def test_min_detectable_effect_of_4_tasks_at_5_vs_5_is_about_one_sd_whatever_the
     assert wide["in_units"] == pytest.approx([wide["d"] * s for s in (2000.0, 500.0, 800.0, 1200.0)])
     below = stats.van_elteren_power([1.0] * 4, [wide["d"] - 0.05])
     assert below[0] < 0.8  # the smallest such d on the grid
+
+
+def test_van_elteren_reaches_its_floor_when_every_seed_of_four_5_vs_5_tasks_is_higher():
+    """The exact null's keys are rounded at each stratum; the observed extreme must still count
+    itself: p = 2 / C(10, 5)^4, not 0."""
+    four = [(np.arange(5) + 10.0 + k, np.arange(5) * 1.0) for k in range(4)]
+    assert stats.van_elteren(four)[1] == pytest.approx(2 / 252 ** 4)
+    (power,) = stats.van_elteren_power([1.0] * 4, [0.0], sims=500)
+    assert power <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 500)
