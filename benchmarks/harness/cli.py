@@ -141,8 +141,9 @@ def context_args(study, args) -> list[tuple[str, argparse.Namespace]]:
         tasks = split(args.tasks, study.tasks) if args.smoke else [t for t in split(args.tasks, other.tasks)
                                                                      if t in other.tasks]
         if tasks:
-            out.append((name, argparse.Namespace(**{**vars(args), "tasks": ",".join(tasks), "out": context_out(
-                args.out, name), "seeds": args.seeds if args.smoke else other.seeds, "no_plots": False, "compare": ""})))
+            seeds = args.seeds if args.smoke else other.seeds
+            out.append((name, argparse.Namespace(**{**vars(args), "tasks": ",".join(tasks), "seeds": seeds, "compare": "",
+                                                    "out": context_out(args.out, name), "no_plots": False})))
     return out
 
 

@@ -47,7 +47,10 @@ class Study:
     time-to-threshold, `published` returns at `published_steps`. `context`: studies whose runs `run`
 trains after this study's (into sibling folders) and whose records the report shows beside, never
 in the rule; `analysis(study, rows, pooled, records, context, out, plots)`: the study's own report
-sections, (markdown put before the tables, data for report.json, files written)."""
+sections, (markdown put before the tables, data for report.json, files written). `restart_crashed`:
+a run whose record still says "running" when a command takes it up (its process died without
+stopping: a crash, a kill, a lost machine) is trained again from the start, its run directory set
+aside, instead of resumed from its checkpoint."""
     name: str
     doc: str
     tasks: tuple[str, ...]
@@ -67,6 +70,7 @@ sections, (markdown put before the tables, data for report.json, files written).
     published: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
     published_steps: int = 1_000_000
     context: tuple[str, ...] = ()
+    restart_crashed: bool = False
     analysis: Optional[Callable[..., tuple[str, dict, list]]] = None
 
     def overrides(self, task: str, agent: str, variant: str) -> dict:

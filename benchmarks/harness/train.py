@@ -4,7 +4,9 @@ run cut short keeps what it measured, and re-running the same command continues 
 checkpoint with the run clock carried over (evaluations after that checkpoint are trained again
 and replaced; with no checkpoint, as on a new machine, it is trained again from the start and the
 lost attempt is listed under `restarts`). A finished run is skipped; a run whose loss went
-non-finite is recorded as failed. Each evaluation point also notes the machine's 1-minute load.
+non-finite is recorded as failed. With the study's `restart_crashed`, a run whose record still says
+"running" (its process died without stopping) is trained again from the start, its directory set
+aside. Each evaluation point also notes the machine's 1-minute load.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
     if spec_lib.finished(old, spec_lib.budget_seconds(study, budget)):
         print(f"[harness] {name}: {old['status']} already ({old.get('reason', '')}); skipped", flush=True)
         return old
+    if study.restart_crashed and old and old["status"] == "running":
+        set_aside(store.run_dir(task, agent, variant), name)
     clock = RunClock()  # from here: building and compiling the engine count
     engine = Engine(cfg, agent_cfg)
     sched = spec_lib.schedule(study, engine, budget, eval_every, checkpoint_every)
@@ -88,3 +92,16 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
           f"env steps per seed" + ("; re-run the same command to continue" if record["status"] == "stopped" else ""),
           flush=True)
     return record
+
+
+def set_aside(run_dir: str, name: str) -> None:
+    """Move a crashed run's directory to <run_dir>.crashed-<k> (its logs and checkpoints kept, not
+    resumed), so that the run is trained again whole."""
+    if not os.path.isdir(run_dir):
+        return
+    k = 1
+    while os.path.exists(f"{run_dir}.crashed-{k}"):
+        k += 1
+    os.rename(run_dir, f"{run_dir}.crashed-{k}")
+    print(f"[harness] {name}: its record says it was running when its process ended (a crash): trained again "
+          f"from the start; the crashed run's directory is {run_dir}.crashed-{k}", flush=True)

@@ -12,15 +12,19 @@ run has been read.
   300,000; Humanoid 500,000 (a run ends at the first whole host call at or past it).
 - Evaluation: after the warm-up (the untrained policy), every 10,240 env steps per seed (40
   iterations of 256 envs) and at the end: 10 deterministic episodes, 10 of the stochastic policy and
-  the diagnostics on held-out states (Engine.evaluation). A checkpoint every 102,400 env steps.
+  the diagnostics on held-out states (Engine.evaluation). A checkpoint every 102,400 env steps,
+  holding the replay ring so that a resume continues the same run (Humanoid: ~0.75 GB per seed,
+  ~3.8 GB per checkpoint, 2 kept; checkpoints stay in results/head_to_head/runs/, not committed).
 - Primary endpoint: the final return, the mean of each seed's last 3 deterministic evaluations at
   the budget, pooled over the 4 tasks by the exact two-sided van Elteren test
   (benchmarks/stats.py stratified_rank_sum: ranks within each task), alpha = 0.05. The verdict:
   "SMFP ahead" or "SAC ahead" (p < 0.05; the side whose ranks are higher) or "not resolved"; it
   heads the report whichever it is.
-- No run is dropped or rerun for its result. A run that crashes (its process or machine lost) is
-  trained again whole and the crash is reported (the record's `resumes` and `restarts`); a run
-  whose loss goes non-finite is a result, kept and reported as failed.
+- No run is dropped or rerun for its result. A run that crashes (its process dies without
+  stopping, or its machine is lost) is trained again whole and the crash is reported (the record's
+  `restarts`; `restart_crashed`: its run directory is set aside, not resumed); a run stopped by a
+  signal continues from its checkpoint (the record's `resumes`); a run whose loss goes non-finite
+  is a result, kept and reported as failed.
 - Secondary, reported, not deciding: per task, the exact Mann-Whitney test of the finals (5 vs 5:
   smallest p 0.008) at the budget and at equal run clock (the least any run of the task reached;
   building, compiling and the warm-up counted); env steps and run clock to a return of `THRESHOLDS`;
@@ -85,10 +89,10 @@ HEAD_TO_HEAD = Study(
     name="head_to_head", doc=__doc__, tasks=tuple(BUDGETS), agents=("sac", "smfp"),
     variants={"": {"recipe": "parallel"}}, seeds=SEEDS, base=BASE, per_task=PER_TASK, final_evals=3,
     cuts=("env_steps", "wall_s"), groups=(Group(against=(RULE,)),), pooled=RULE, thresholds=THRESHOLDS,
-    context=("head_to_head_context",), analysis=_analysis)
+    context=("head_to_head_context",), analysis=_analysis, restart_crashed=True)
 CONTEXT = Study(
     name="head_to_head_context", doc="SAC Flow and DIME beside the head-to-head (issue 35), on their authors' "
     "recipes, 3 seeds, HalfCheetah and Humanoid at its shape, schedule and budgets: context, never in its rule "
     "(benchmarks/studies/head_to_head.py).", tasks=("halfcheetah", "humanoid"), agents=("sacflow", "dime"),
     variants={"": {"recipe": "authors"}}, seeds=3, base=BASE, per_task=PER_TASK, final_evals=3,
-    cuts=("env_steps",), thresholds=THRESHOLDS)
+    cuts=("env_steps",), thresholds=THRESHOLDS, restart_crashed=True)
