@@ -93,7 +93,7 @@ def headline(v: dict, study) -> str:
     return (f"**Verdict: {v['verdict']}**{status}. Exact two-sided van Elteren test of the final returns (mean of each "
             f"seed's last {study.final_evals} deterministic evaluations of {episodes} episodes, at env steps per seed "
             f"{at}), "
-            f"SMFP against SAC, ranks within each of {len(v['tasks'])} tasks: p = {stats.format_p(v['p'])} "
+            f"SMFP against SAC, ranks within each task ({len(v['tasks'])}): p = {stats.format_p(v['p'])} "
             f"(alpha {h2h.ALPHA}); SMFP's mean final is the higher in {len(v['higher_mean_in'])} of "
             f"{len(v['tasks'])} tasks.")
 
