@@ -26,6 +26,10 @@ covers ~76 % of the time at n = 3 and ~80 % at n = 4 on normal data; at n = 3 it
   rliable (Agarwal et al., "Deep RL at the Edge of the Statistical Precipice", NeurIPS 2021).
   Written here in numpy: the `rliable` package (1.2.0, an sdist only) pulls arch, pandas and
   seaborn, none of which the GPU machine has or can fetch (no network there).
+- `probability_of_improvement(x, y)`, `poi_interval(...)`: rliable's average probability of
+  improvement over tasks, with its stratified independent bootstrap interval.
+- `van_elteren_power(...)`, `min_detectable_effect(...)`: the power of the pooled test by
+  simulation at given spreads, and the smallest shift it detects with 80 % power.
 - `compare(a, b, paired=..., level=...)` and `verdict(...)`: one comparison as a dict, and
   its plain-words verdict, "resolved at 5 %: A > B (test, p = ...)" or "not resolved ...".
   "Resolved" means exactly that the named exact test rejects equality at 1 - level; it is
@@ -44,6 +48,9 @@ import numpy as np
 from scipy import stats as _sp
 
 MAX_EXACT = 200_000  # enumerations beyond this fall back to the normal approximation
+# Two van Elteren statistics closer than this are one value: the null's keys are rounded to 1e-9 at
+# each stratum (so a few strata drift by ~1e-9), while distinct values differ by >= 1 / lcm(2 (N_s + 1)).
+TIE = 1e-7
 
 
 def _finite(x) -> np.ndarray:
@@ -156,12 +163,24 @@ def _centred_rank_sums(a: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray]
     return weight * (ranks[:n].sum() - centre), weight * (ranks[_splits(n, m)].sum(axis=1) - centre)
 
 
-def stratified_rank_sum(strata) -> float:
-    """Exact two-sided van Elteren p over `strata`, a sequence of (a, b) value groups (one per
-    task/agent): T = sum over strata of w_s (rank sum of a_s - its null mean), ranks within the
-    stratum, w_s = 1 / (N_s + 1). Under H0 (in every stratum a and b come from one distribution)
-    the strata are independent, each split equally likely; p is the exact share of the convolved
-    null with |T| >= |T observed|. Strata with an empty side are skipped; nan when none is left."""
+def _convolve(null: dict, sums: np.ndarray) -> dict:
+    """The null distribution of T + S, T ~ `null` ({value: probability}) and S uniform over `sums`."""
+    values, counts = np.unique(np.round(sums, 9), return_counts=True)
+    step: dict = {}
+    for total, prob in null.items():
+        for v, c in zip(values, counts / sums.size):
+            key = round(total + v, 9)
+            step[key] = step.get(key, 0.0) + prob * c
+    return step
+
+
+def van_elteren(strata) -> tuple[float, float]:
+    """(T, exact two-sided p) of the van Elteren test over `strata`, a sequence of (a, b) value
+    groups (one per task/agent): T = sum over strata of w_s (rank sum of a_s - its null mean), ranks
+    within the stratum, w_s = 1 / (N_s + 1); T > 0 when a ranks above b. Under H0 (in every stratum
+    a and b come from one distribution) the strata are independent, each split equally likely; p is
+    the exact share of the convolved null with |T| >= |T observed|. Strata with an empty side are
+    skipped; (nan, nan) when none is left."""
     observed, null = 0.0, {0.0: 1.0}
     used = 0
     for a, b in strata:
@@ -172,16 +191,55 @@ def stratified_rank_sum(strata) -> float:
             raise ValueError(f"stratum of {a.size} vs {b.size} values is too large for the exact test")
         obs, sums = _centred_rank_sums(a, b)
         observed += obs
-        values, counts = np.unique(np.round(sums, 9), return_counts=True)
-        step = {}
-        for total, prob in null.items():
-            for v, c in zip(values, counts / sums.size):
-                key = round(total + v, 9)
-                step[key] = step.get(key, 0.0) + prob * c
-        null, used = step, used + 1
+        null, used = _convolve(null, sums), used + 1
     if used == 0:
-        return float("nan")
-    return float(sum(prob for total, prob in null.items() if abs(total) >= abs(observed) - 1e-9))
+        return float("nan"), float("nan")
+    return float(observed), float(sum(prob for total, prob in null.items() if abs(total) >= abs(observed) - TIE))
+
+
+def stratified_rank_sum(strata) -> float:
+    """Exact two-sided van Elteren p over `strata` (`van_elteren`'s p; nan when no stratum has both sides)."""
+    return van_elteren(strata)[1]
+
+
+def van_elteren_power(sds, shifts, n: int = 5, m: int = 5, alpha: float = 0.05, sims: int = 2000,
+                      seed: int = 0) -> np.ndarray:
+    """Power of the exact two-sided van Elteren test at level `alpha` for each shift d in `shifts`:
+    per stratum s (one per entry of `sds`), n normal draws of s.d. sds[s] against m of the same
+    s.d. shifted by d * sds[s]; the share of `sims` simulated experiments with p < alpha. The same
+    draws serve every d (common random numbers: power rises with d without Monte-Carlo wiggle).
+    Untied draws have one exact null, computed once (`_convolve` on the ranks 1..n+m)."""
+    sds = np.asarray(sds, float)
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(sims, sds.size, n)) * sds[:, None]
+    b = rng.normal(size=(sims, sds.size, m)) * sds[:, None]
+    null = {0.0: 1.0}
+    ranks = np.arange(1.0, n + m + 1)
+    for _ in sds:
+        null = _convolve(null, (ranks[_splits(n, m)].sum(axis=1) - n * (n + m + 1) / 2) / (n + m + 1))
+    values = np.array(sorted(null, key=abs))
+    tail = np.append(np.cumsum([null[v] for v in values[::-1]])[::-1], 0.0)  # P(|T| >= |values[i]|)
+    power = []
+    for d in shifts:
+        r = _sp.rankdata(np.concatenate([a, b + d * sds[:, None]], axis=2), axis=2)[..., :n].sum(axis=2)
+        t = np.abs(((r - n * (n + m + 1) / 2) / (n + m + 1)).sum(axis=1))
+        power.append(np.mean(tail[np.searchsorted(np.abs(values), t - TIE)] < alpha))
+    return np.asarray(power)
+
+
+def min_detectable_effect(sds, n: int = 5, m: int = 5, alpha: float = 0.05, power: float = 0.8,
+                          sims: int = 2000, step: float = 0.05, largest: float = 5.0, seed: int = 0) -> dict:
+    """The smallest shift d (in units of each stratum's s.d., on a grid of `step` up to `largest`)
+    at which the van Elteren test reaches `power` (`van_elteren_power`); {"d": nan} when none
+    does. Ranks are unchanged by a stratum's scale, so d does not depend on `sds`: they only turn d
+    into each stratum's units (d * sds[s])."""
+    grid = np.round(np.arange(0.0, largest + step / 2, step), 6)
+    got = van_elteren_power(sds, grid, n, m, alpha, sims, seed)
+    hit = np.flatnonzero(got >= power)
+    d = float(grid[hit[0]]) if hit.size else float("nan")
+    return {"d": d, "power_at_d": float(got[hit[0]]) if hit.size else float("nan"), "size": float(got[0]),
+            "in_units": [d * float(s) for s in np.asarray(sds, float)], "sims": sims, "alpha": alpha,
+            "target_power": power, "n": n, "m": m}
 
 
 def min_p(n: int, m: int | None = None) -> float:
@@ -219,6 +277,38 @@ def iqm_interval(scores_by_task: dict, level: float = 0.95, resamples: int = 20_
     boot = pooled[:, cut:k - cut].mean(axis=1)
     tail = (1 - level) / 2
     return iqm(np.concatenate(tasks)), float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
+
+
+def probability_of_improvement(x_by_task: dict, y_by_task: dict) -> float:
+    """P(X > Y) averaged over tasks (rliable `metrics.probability_of_improvement`, Agarwal et al.
+    2021): per task, the share of all (x run, y run) pairs with x > y, ties counting one half (the
+    Mann-Whitney U over n m); then the mean over the tasks both sides have."""
+    per_task = []
+    for task in x_by_task:
+        x, y = _finite(x_by_task[task]), _finite(y_by_task.get(task, []))
+        if x.size and y.size:
+            per_task.append(np.mean((x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])))
+    return float(np.mean(per_task)) if per_task else float("nan")
+
+
+def poi_interval(x_by_task: dict, y_by_task: dict, level: float = 0.95, resamples: int = 20_000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """(PoI, lo, hi): `probability_of_improvement` and its percentile interval from rliable's
+    stratified independent bootstrap (`library.StratifiedIndependentBootstrap`): each side's runs
+    resampled with replacement within each task, independently of the other side."""
+    rng = np.random.default_rng(seed)
+    tasks = [t for t in x_by_task if _finite(x_by_task[t]).size and _finite(y_by_task.get(t, [])).size]
+    if not tasks:
+        return float("nan"), float("nan"), float("nan")
+    boot = np.zeros(resamples)
+    for task in tasks:
+        x, y = _finite(x_by_task[task]), _finite(y_by_task[task])
+        xs, ys = x[rng.integers(0, x.size, (resamples, x.size))], y[rng.integers(0, y.size, (resamples, y.size))]
+        diff = xs[:, :, None] - ys[:, None, :]
+        boot += ((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2)) / len(tasks)
+    tail = (1 - level) / 2
+    return (probability_of_improvement({t: x_by_task[t] for t in tasks}, y_by_task),
+            float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail)))
 
 
 def compare(a, b, paired: bool = False, level: float = 0.95) -> dict:

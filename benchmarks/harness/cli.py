@@ -16,6 +16,8 @@ field). `report` rewrites OUT/report.{md,json,csv}, the curves (OUT/<task>.png v
 <task>_clock.png vs run clock) and OUT/manifest.json from the records; with `--compare` each run is
 compared against the variant (paired seeds) or against the same run of another study
 (OUT/compare_<base>.*). `--smoke` runs a study's whole path at toy sizes in a temporary folder.
+A study with `context` studies trains theirs after its own runs, each into its sibling folder
+(OUT/../<context>), and its report shows them beside its own, outside its rule.
 """
 from __future__ import annotations
 
@@ -93,14 +95,14 @@ def command_line(argv: list[str]) -> str:
     return "python -m benchmarks.harness " + " ".join(a if a and " " not in a else repr(a) for a in argv)
 
 
-def run(study, args, overrides: dict, command: str) -> None:
-    from benchmarks import machine
+def run(study, args, overrides: dict, command: str, stop=None) -> None:
+    from benchmarks import machine, studies
     from benchmarks.harness.train import train
     from mjx_smfp import compile_cache
     from mjx_smfp.runner import StopFlag
 
     compile_cache.configure()  # $JAX_COMPILATION_CACHE_DIR, if set: resumed invocations compile faster
-    store, runs, stop = Store(args.out), selection(study, args), StopFlag()
+    store, runs, stop = Store(args.out), selection(study, args), stop or StopFlag()
     print(f"[harness] {study.name}: {len(runs)} runs, {args.seeds} seeds each -> {args.out}; {machine.summary()}",
           flush=True)
     for i, (task, agent, variant) in enumerate(runs):
@@ -110,7 +112,39 @@ def run(study, args, overrides: dict, command: str) -> None:
               max_calls=getattr(args, "max_calls", None))
         if stop.requested:
             print("[harness] stopped; re-run the same command to continue", flush=True)
-            break
+            return
+    for name, sub in context_args(study, args):  # beside the study's runs, never in its rule
+        print(f"[harness] {study.name}: its context, {name} -> {sub.out}", flush=True)
+        run(studies.get(name), sub, overrides, command, stop)
+        write_report(studies.get(name), argparse.Namespace(**{**vars(sub), "tasks": ""}),
+                     command_line(["report", name] + [f"--out={sub.out}"] * args.smoke))
+        if stop.requested:
+            return
+
+
+def context_out(out: str, name: str) -> str:
+    """Where a study's context study `name` writes: beside the study's folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(out)), name)
+
+
+def context_args(study, args) -> list[tuple[str, argparse.Namespace]]:
+    """The context studies a `run` command trains after the study (none when it names agents or
+    variants of the study): the tasks it names that the context study has (with --smoke, the smoke
+    task), the context study's own seeds (--smoke: the smoke's), the same budget and options."""
+    from benchmarks import studies
+
+    if args.agents or args.variants:
+        return []
+    out = []
+    for name in study.context:
+        other = studies.get(name)
+        tasks = split(args.tasks, study.tasks) if args.smoke else [t for t in split(args.tasks, other.tasks)
+                                                                     if t in other.tasks]
+        if tasks:
+            seeds = args.seeds if args.smoke else other.seeds
+            out.append((name, argparse.Namespace(**{**vars(args), "tasks": ",".join(tasks), "seeds": seeds, "compare": "",
+                                                    "out": context_out(args.out, name), "no_plots": False})))
+    return out
 
 
 def write_report(study, args, command: str) -> list[dict]:
@@ -130,11 +164,17 @@ def write_report(study, args, command: str) -> list[dict]:
     rows = report.rows(study, records)
     pooled = report.pooled(rows, study.pooled, study.groups[0].name) if study.pooled else []
     stem = os.path.join(args.out, name)
+    text, analysis, files = report.markdown(study, rows, pooled), {}, [f"{name}.md", f"{name}.json", f"{name}.csv"]
+    if study.analysis is not None and not args.compare:
+        context = [r for n in study.context for r in Store(context_out(args.out, n)).records() if chosen(r, args)]
+        head, analysis, figures = study.analysis(study, rows, pooled, records, context, out=args.out,
+                                                 plots=not args.no_plots)
+        text, files = head + ("\n" + text if rows else ""), files + figures
+    os.makedirs(args.out, exist_ok=True)
     with open(stem + ".md", "w") as f:
-        f.write(report.markdown(study, rows, pooled))
-    outputs.write_rows(stem, rows, study=study.name, pooled=pooled)
-    files = [f"{name}.md", f"{name}.json", f"{name}.csv"]
-    if not args.no_plots and not args.compare:
+        f.write(text)
+    outputs.write_rows(stem, rows, study=study.name, pooled=pooled, **({"analysis": analysis} if analysis else {}))
+    if not args.no_plots and not args.compare and study.analysis is None:
         for task in dict.fromkeys(r["task"] for r in records):
             paths = [Store(args.out).record_path(r["task"], r["agent"], r.get("variant", "")) for r in records
                      if r["task"] == task and any(r["curves"])]
@@ -174,7 +214,7 @@ def main(argv: list[str] | None = None, *, max_calls=None):
     if args.smoke:
         args.tasks, args.seeds, args.budget = SMOKE["tasks"], args.seeds or SMOKE["seeds"], SMOKE["budget"]
         overrides = {**SMOKE["overrides"], **overrides}
-        args.out = args.out or tempfile.mkdtemp(prefix=f"{study.name}_smoke_")
+        args.out = args.out or os.path.join(tempfile.mkdtemp(prefix=f"{study.name}_smoke_"), study.name)
     args.out = args.out or studies.default_out(study.name)
     args.seeds = args.seeds or study.seeds
     args.max_calls = max_calls

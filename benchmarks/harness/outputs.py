@@ -93,3 +93,50 @@ def assemble(text: str, root: str = REPO) -> tuple[str, list[str]]:
         return m.group(1) + body + m.group(4)
 
     return BLOCK.sub(fill, text), changed
+
+
+def plot_panels(records: list[dict], path: str, metrics=("return",), x: str = "env_steps", dashed=()) -> str:
+    """One panel per task (columns) and per metric of the evaluations (rows): each run's mean over its
+    seeds and, as a band, the Student-t 95 % interval of that mean at each x (benchmarks/stats.py;
+    the seeds' curves interpolated onto the x they share, launch.plot's `aggregate`), against env
+    steps or the run clock (`wall_s`, in minutes); tasks in the records' order, one colour per run,
+the runs of `dashed` (labels) dashed and labelled context."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from benchmarks import stats
+    from benchmarks.harness.report import label
+    from launch.plot import aggregate
+
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    colours = {name: f"C{i}" for i, name in enumerate(dict.fromkeys(label(r) for r in records))}  # one per run
+    fig, axes = plt.subplots(len(metrics), len(tasks), figsize=(4.5 * len(tasks), 3.4 * len(metrics)), squeeze=False)
+    for (i, metric), (j, task) in ((m, t) for m in enumerate(metrics) for t in enumerate(tasks)):
+        ax = axes[i, j]
+        for record in (r for r in records if r["task"] == task):
+            curves = [(np.array([p[x] for p in c if p.get(x) is not None and p.get(metric) is not None], float),
+                       np.array([p[metric] for p in c if p.get(x) is not None and p.get(metric) is not None], float))
+                      for c in record["curves"]]
+            curves = [c for c in curves if c[0].size]
+            if not curves:
+                continue
+            grid, mean, sd = aggregate(curves)
+            half = stats.t_quantile(0.95, len(curves) - 1) * sd / np.sqrt(len(curves)) if len(curves) > 1 else 0 * sd
+            grid = grid / 60.0 if x == "wall_s" else grid
+            name = label(record)
+            ax.plot(grid, mean, "--" if name in dashed else "-", color=colours[name],
+                    label=f"{name}{' (context)' if name in dashed else ''} (n = {len(curves)})")
+            ax.fill_between(grid, mean - half, mean + half, color=colours[name], alpha=0.2)
+        ax.set_title(task if i == 0 else "")
+        ax.set_xlabel("env steps per seed" if x == "env_steps" else "run clock (min; compile and warm-up counted)")
+        ax.set_ylabel(metric if j == 0 else "")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path

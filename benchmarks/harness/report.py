@@ -72,6 +72,38 @@ def to_threshold(record: dict, threshold: float) -> dict:
             "steps_to_threshold": stats.summary([p["env_steps"] for p in hits])}
 
 
+def metric_at_cut(record: dict, metric: str, key: str, limit: float, final_evals: int) -> list[float]:
+    """Per seed, the mean of `metric` over the evaluations its final return averages (the last
+    `final_evals` with `key` <= `limit`; "end": all); nan where the seed has none with it."""
+    out = []
+    for points in record["curves"]:
+        kept = (points if key == "end" else [p for p in points if _value(p.get(key)) <= limit])[-final_evals:]
+        values = np.array([_value(p.get(metric)) for p in kept])
+        out.append(float(np.nanmean(values)) if np.isfinite(values).any() else math.nan)
+    return out
+
+
+def costs(record: dict) -> dict:
+    """What a run cost in the loop, from its record: env-steps/s and updates/s of all its seeds
+    between its second and its last evaluation (run clock: training only, the train call's compile
+    before the second left out), the run clock at its first evaluation (building, compiling and the
+    warm-up) and at its last, the machine's mean 1-minute load over its evaluations."""
+    curve = next((c for c in record["curves"] if c), [])
+    seeds = len(record["curves"])
+    out = {"first_eval_s": _value(curve[0]["wall_s"]) if curve else math.nan,
+           "wall_s": _value(curve[-1]["wall_s"]) if curve else math.nan, "env_steps_per_s": math.nan,
+           "updates_per_s": math.nan, "load1": math.nan}
+    if len(curve) >= 3:
+        a, b = curve[1], curve[-1]
+        seconds = _value(b["wall_s"]) - _value(a["wall_s"])
+        out.update(env_steps_per_s=seeds * (b["env_steps"] - a["env_steps"]) / seconds,
+                   updates_per_s=seeds * (_value(b.get("updates")) - _value(a.get("updates"))) / seconds)
+    loads = [p["load1"] for p in curve if p.get("load1") is not None]
+    if loads:
+        out["load1"] = float(np.mean(loads))
+    return out
+
+
 def rows(study: Study, records: list[dict]) -> list[dict]:
     """One row per run, group and cut: where it is cut (`at`), how far it got, its cells."""
     mixed = len({r.get("study", study.name) for r in records}) > 1
@@ -239,7 +271,7 @@ def markdown(study: Study, rows_: list[dict], pooled_rows: list[dict]) -> str:
         lines += [f"- {run} trained on: {'; then '.join(r['trained_on'])}."
                   for run, r in {r["run"]: r for r in mine if r["trained_on"]}.items()] + [""]
     if pooled_rows:
-        field = "variant" if "variant" in pooled_rows[0] else "agent"
+        field = next(k for k in pooled_rows[0] if k in ("agent", "variant"))  # the rule's field comes first
         other = next(k for k in pooled_rows[0] if k in ("agent", "variant") and k != field)
         lines += [f"### Pooled over tasks: each {field} against `{pooled_rows[0]['against']}`", "",
                   "Exact two-sided van Elteren test (Mann-Whitney ranks within each stratum, benchmarks/stats.py "

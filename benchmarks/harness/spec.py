@@ -44,7 +44,13 @@ class Study:
     ("env_steps", "wall_s": the least any run of a group reached; "end": each run's own end),
     `final_evals` (the final return averages each seed's last so many evaluations up to a cut),
     `groups`, `pooled` (a stratified test over tasks and agents), per-task `thresholds` for a
-    time-to-threshold, `published` returns at `published_steps`."""
+    time-to-threshold, `published` returns at `published_steps`. `context`: studies whose runs `run`
+trains after this study's (into sibling folders) and whose records the report shows beside, never
+in the rule; `analysis(study, rows, pooled, records, context, out, plots)`: the study's own report
+sections, (markdown put before the tables, data for report.json, files written). `restart_crashed`:
+a run whose record still says "running" when a command takes it up (its process died without
+stopping: a crash, a kill, a lost machine) is trained again from the start, its run directory set
+aside, instead of resumed from its checkpoint."""
     name: str
     doc: str
     tasks: tuple[str, ...]
@@ -63,6 +69,9 @@ class Study:
     thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
     published: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
     published_steps: int = 1_000_000
+    context: tuple[str, ...] = ()
+    restart_crashed: bool = False
+    analysis: Optional[Callable[..., tuple[str, dict, list]]] = None
 
     def overrides(self, task: str, agent: str, variant: str) -> dict:
         """The config overrides of one run: base < the task's < the variant's (for `agent`)."""

@@ -7,7 +7,8 @@ task, agent, variant), seeds, status ("running", "stopped", "done", "failed") an
 it got (env_steps per seed, updates, wall_s of run clock), `curves` (one list of evaluations per
 seed, each point {wall_s, env_steps, updates, return, ...every other per-seed scalar}), the
 resolved `config`, the variant's `overrides`, the `schedule`, the `machines` that trained it and
-its `resumes`, and the `command`. A run lost before records existed keeps only its per-seed
+its `resumes` (and `restarts`: attempts lost with their machine, trained again from the start),
+and the `command`; each point also notes the machine's 1-minute `load1`. A run lost before records existed keeps only its per-seed
 finals (`lost`)."""
 from __future__ import annotations
 

@@ -2,12 +2,17 @@
 recording every evaluation the moment it exists: the record is rewritten at each evaluation, so a
 run cut short keeps what it measured, and re-running the same command continues it from its
 checkpoint with the run clock carried over (evaluations after that checkpoint are trained again
-and replaced). A finished run is skipped; a run whose loss went non-finite is recorded as failed.
+and replaced; with no checkpoint, as on a new machine, it is trained again from the start and the
+lost attempt is listed under `restarts`). A finished run is skipped; a run whose loss went
+non-finite is recorded as failed. With the study's `restart_crashed`, a run whose record still says
+"running" (its process died without stopping) is trained again from the start, its directory set
+aside. Each evaluation point also notes the machine's 1-minute load.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 from benchmarks import machine
 from benchmarks.harness import spec as spec_lib
@@ -32,6 +37,8 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
     if spec_lib.finished(old, spec_lib.budget_seconds(study, budget)):
         print(f"[harness] {name}: {old['status']} already ({old.get('reason', '')}); skipped", flush=True)
         return old
+    if study.restart_crashed and old and old["status"] == "running":
+        set_aside(store.run_dir(task, agent, variant), name)
     clock = RunClock()  # from here: building and compiling the engine count
     engine = Engine(cfg, agent_cfg)
     sched = spec_lib.schedule(study, engine, budget, eval_every, checkpoint_every)
@@ -39,7 +46,7 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
               "status": "running", "reason": "", "env_steps": 0, "updates": 0, "wall_s": 0.0,
               "curves": [[] for _ in range(seeds)], "config": config,
               "overrides": study.overrides(task, agent, variant), "schedule": dataclasses.asdict(sched),
-              "machines": [], "resumes": [], "command": command}
+              "machines": [], "resumes": [], "restarts": list((old or {}).get("restarts", [])), "command": command}
     note_machine(record, machine.summary())
 
     resumed = []
@@ -59,9 +66,11 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
     def on_eval(evaluation) -> None:
         if old and not resumed and not any(record["curves"]):
             print(f"[harness] {name}: no checkpoint of the recorded run here (a fresh clone?): trained again from "
-                  "the start; its record is replaced", flush=True)
+                  "the start; its record is replaced (the lost attempt is noted under `restarts`)", flush=True)
+            record["restarts"].append({key: old.get(key) for key in ("status", "env_steps", "wall_s", "machines")})
+        load1 = round(os.getloadavg()[0], 2)  # the machine's load as each evaluation is recorded
         for curve, point in zip(record["curves"], evaluation.points()):
-            curve.append(point)
+            curve.append({**point, "load1": load1})
         record.update(env_steps=evaluation.env_steps, updates=evaluation.updates, wall_s=round(evaluation.seconds, 1),
                       status="done" if evaluation.final else "running",
                       reason=("env_steps" if evaluation.env_steps >= sched.env_steps else "budget")
@@ -83,3 +92,16 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
           f"env steps per seed" + ("; re-run the same command to continue" if record["status"] == "stopped" else ""),
           flush=True)
     return record
+
+
+def set_aside(run_dir: str, name: str) -> None:
+    """Move a crashed run's directory to <run_dir>.crashed-<k> (its logs and checkpoints kept, not
+    resumed), so that the run is trained again whole."""
+    if not os.path.isdir(run_dir):
+        return
+    k = 1
+    while os.path.exists(f"{run_dir}.crashed-{k}"):
+        k += 1
+    os.rename(run_dir, f"{run_dir}.crashed-{k}")
+    print(f"[harness] {name}: its record says it was running when its process ended (a crash): trained again "
+          f"from the start; the crashed run's directory is {run_dir}.crashed-{k}", flush=True)

@@ -146,3 +146,64 @@ def test_stratified_rank_sum_holds_its_level_under_the_null():
     rejections = [stats.stratified_rank_sum([(rng.normal(size=3) * s, rng.normal(size=3) * s) for s in (1, 10, 100, 1000)])
                   < 0.05 for _ in range(400)]
     assert np.mean(rejections) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 400)
+
+
+def test_van_elteren_gives_the_side_that_ranks_higher_by_the_sign_of_its_statistic():
+    up = [(np.array([4.0, 5, 6]) * 10 ** k, np.array([1.0, 2, 3]) * 10 ** k) for k in range(3)]
+    t, p = stats.van_elteren(up)
+    assert t > 0 and p == pytest.approx(2 / 20 ** 3) == stats.stratified_rank_sum(up)
+    t_down, p_down = stats.van_elteren([(b, a) for a, b in up])
+    assert t_down == pytest.approx(-t) and p_down == pytest.approx(p)
+
+
+def test_probability_of_improvement_is_rliables_mann_whitney_u_over_nm_averaged_over_tasks():
+    """rliable `metrics.probability_of_improvement`: per task U / (n m) (scipy's U counts ties as
+    one half; identical samples give 0.5), then the mean over tasks."""
+    rng = np.random.default_rng(6)
+    x = {t: rng.normal(size=5).round(1) for t in "abcd"}
+    y = {t: rng.normal(0.3, size=4).round(1) for t in "abcd"}
+    expected = np.mean([sp.mannwhitneyu(x[t], y[t], alternative="greater").statistic / 20 for t in "abcd"])
+    assert stats.probability_of_improvement(x, y) == pytest.approx(expected)
+    assert stats.probability_of_improvement({"a": [1.0, 2.0]}, {"a": [1.0, 2.0]}) == 0.5
+    assert stats.probability_of_improvement({"a": [5.0, 6.0]}, {"a": [1.0, 2.0]}) == 1.0
+
+
+def test_poi_interval_resamples_each_side_within_each_task_and_brackets_the_estimate():
+    value, lo, hi = stats.poi_interval({"a": [5.0, 6.0], "b": [7.0, 8.0]}, {"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    assert value == lo == hi == 1.0  # every resample keeps every x above every y
+    rng = np.random.default_rng(7)
+    x, y = {t: rng.normal(size=5) for t in "abcd"}, {t: rng.normal(size=5) for t in "abcd"}
+    value, lo, hi = stats.poi_interval(x, y, resamples=4000)
+    assert value == pytest.approx(stats.probability_of_improvement(x, y)) and lo < value < hi and 0 <= lo and hi <= 1
+
+
+def test_van_elteren_power_is_the_exact_tests_rejection_rate_on_the_same_simulated_draws():
+    """The vectorised power equals re-running stats.stratified_rank_sum on each simulated experiment."""
+    sds, sims, d = np.array([100.0, 3.0]), 300, 1.2
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(sims, 2, 4)) * sds[:, None]
+    b = rng.normal(size=(sims, 2, 5)) * sds[:, None] + d * sds[:, None]
+    brute = np.mean([stats.stratified_rank_sum(list(zip(a[k], b[k]))) < 0.05 for k in range(sims)])
+    (power,) = stats.van_elteren_power(sds, [d], n=4, m=5, sims=sims, seed=11)
+    assert power == pytest.approx(brute) and 0.2 < power < 1
+
+
+def test_min_detectable_effect_of_4_tasks_at_5_vs_5_is_about_one_sd_whatever_the_spreads():
+    """Ranks ignore each task's scale: the shift in s.d. units is the same at any spreads, and the
+    exact test holds its level at d = 0 (a t-test on 20 vs 20 would need ~0.9 s.d.)."""
+    wide = stats.min_detectable_effect([2000.0, 500.0, 800.0, 1200.0])
+    narrow = stats.min_detectable_effect([1.0, 1.0, 1.0, 1.0])
+    assert wide["d"] == narrow["d"] and 0.85 <= wide["d"] <= 1.2 and wide["power_at_d"] >= 0.8
+    assert wide["size"] <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 2000)
+    assert wide["in_units"] == pytest.approx([wide["d"] * s for s in (2000.0, 500.0, 800.0, 1200.0)])
+    below = stats.van_elteren_power([1.0] * 4, [wide["d"] - 0.05])
+    assert below[0] < 0.8  # the smallest such d on the grid
+
+
+def test_van_elteren_reaches_its_floor_when_every_seed_of_four_5_vs_5_tasks_is_higher():
+    """The exact null's keys are rounded at each stratum; the observed extreme must still count
+    itself: p = 2 / C(10, 5)^4, not 0."""
+    four = [(np.arange(5) + 10.0 + k, np.arange(5) * 1.0) for k in range(4)]
+    assert stats.van_elteren(four)[1] == pytest.approx(2 / 252 ** 4)
+    (power,) = stats.van_elteren_power([1.0] * 4, [0.0], sims=500)
+    assert power <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 500)

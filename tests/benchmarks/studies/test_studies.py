@@ -43,10 +43,13 @@ def test_every_committed_report_regenerates_from_the_records_and_results_md_hold
     import importlib
 
     made = 0
-    for path in sorted(glob.glob(os.path.join(outputs.RESULTS, "*", outputs.MANIFEST))):
+    manifests = sorted(glob.glob(os.path.join(outputs.RESULTS, "*", outputs.MANIFEST)))
+    for path in manifests:  # every folder first: a study's report also reads its context study's records
+        shutil.copytree(os.path.dirname(path), tmp_path / os.path.basename(os.path.dirname(path)),
+                        ignore=shutil.ignore_patterns("*.png", "*.md", "runs"))
+    for path in manifests:
         folder = os.path.dirname(path)
         out = tmp_path / os.path.basename(folder)
-        shutil.copytree(folder, out, ignore=shutil.ignore_patterns("*.png", "*.md", "runs"))
         for name, entry in rundir.read_json(path).items():
             module, *argv = entry.get("regenerate", entry["command"]).split()[2:]
             main = importlib.import_module("benchmarks.harness.cli" if module == "benchmarks.harness" else module).main
