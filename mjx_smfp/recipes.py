@@ -117,11 +117,6 @@ SCALE_FREE: dict = dict(
     # kept SAC within 1 nat on 21 of 27 calls (max gap 2.25), 1e-2 on 26 of 26 (max 0.67) (pilot runs,
     # benchmarks/results/entropy_control/pilot_temperature_lr.md). 33x the references' rate; one scalar.
     temperature_lr=1e-2,
-    # SMFP's own mirror-descent coefficient beta, on the normalised scale (only SMFP has the field). On the
-    # 4-mode bandit under this recipe beta 0.01 left SMFP on 2.0 +- 0.8 modes (n = 3; 4 of 4 with raw
-    # rewards, whose Q is ~3x smaller) and beta 0.03 kept 4 of 4 modes on 3 of 3 seeds (benchmarks/RESULTS.md
-    # "Entropy control"): the anchor's pull must be on par with the normalised Q for the flow to keep its modes.
-    md_coef=0.03,
 )
 
 # Deviations from FastSAC that the parallel recipe keeps, by name (issue 34 item 4):
