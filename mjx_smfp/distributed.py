@@ -109,3 +109,15 @@ def process_zero_text(text: str) -> str:
 
     codes = multihost_utils.broadcast_one_to_all(np.frombuffer(text.encode("ascii"), np.uint8).astype(np.int32))
     return bytes(np.asarray(codes).astype(np.uint8)).decode("ascii")
+
+
+def agree(iterations: int, stop_requested: bool) -> tuple[int, bool]:
+    """(next call's iterations, stop now?), the same on every process: a multi-host run's calls
+    hold collectives and its saves are collective, so process 0's call size and a stop requested on
+    any process hold for all (one tiny all-gather a call)."""
+    if jax.process_count() == 1:
+        return iterations, stop_requested
+    from jax.experimental import multihost_utils
+
+    agreed = np.asarray(multihost_utils.process_allgather(np.array([iterations, stop_requested], np.int32)))
+    return int(agreed[0, 0]), bool(agreed[:, 1].any())

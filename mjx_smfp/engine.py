@@ -230,15 +230,15 @@ class Engine:
 
     def evaluation(self, ts: TrainState, rng: jax.Array) -> dict[str, np.ndarray]:
         """Everything an evaluation reports, per seed (a leading seed axis with several seeds):
-        the deterministic episodes' `return_mean`, `return_std`, `length_mean` and
+        the deterministic episodes' mean `return`, `return_std`, mean `length` and
         `forward_velocity` (the task's mean x velocity, NaN where it has none), the stochastic
         policy's `stochastic_return_mean` (eval_stochastic), and the agent's `diagnostics` on the
         held-out states (`probe_obs`: k-NN entropy of its actions, its own entropy estimate, ...)."""
         evaluator, params, keys = self._evaluation(ts, rng, None)
         result = jax.device_get(evaluator(params, keys))
         n = self.cfg.eval_episodes
-        out = {"return_mean": result.returns[..., :n].mean(-1), "return_std": result.returns[..., :n].std(-1),
-               "length_mean": result.lengths[..., :n].mean(-1), "forward_velocity": result.forward_velocity[..., :n].mean(-1)}
+        out = {"return": result.returns[..., :n].mean(-1), "return_std": result.returns[..., :n].std(-1),
+               "length": result.lengths[..., :n].mean(-1), "forward_velocity": result.forward_velocity[..., :n].mean(-1)}
         if self.cfg.eval_stochastic:
             out["stochastic_return_mean"] = result.returns[..., n:].mean(-1)
             out["stochastic_forward_velocity"] = result.forward_velocity[..., n:].mean(-1)

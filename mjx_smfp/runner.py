@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from mjx_smfp import rundir
+from mjx_smfp import distributed, rundir
 from mjx_smfp.engine import Engine
 from mjx_smfp.logger import seed_scalars
 from mjx_smfp.schedule import Evaluation, RunClock, Schedule  # noqa: F401 - run()'s arguments
@@ -48,16 +48,11 @@ class NonFiniteError(RuntimeError):
 # its target, the temperature, the reward scale, the critic's clipped mass and each actor term's size).
 TRAIN_AT_EVAL = ("entropy", "next_entropy", "entropy_target", "temperature", "reward_scale", "target_end_mass",
                  "q_policy", "entropy_term", "md_term", "meanflow_term", "kl")
-# Engine.evaluation's names -> the names of an evaluation's scalars (schedule.EVAL_NAMES logs them).
-_RENAMED = {"return_mean": "return", "length_mean": "length"}
-
-
 def evaluate(engine: Engine, ts: TrainState, key: jax.Array) -> dict:
     """Everything an evaluation measures (Engine.evaluation: the deterministic episodes' "return",
     "return_std", "length", forward velocity, the stochastic policy's return, the diagnostics on
     the held-out states), as name -> value per seed (num_seeds,)."""
-    found = engine.evaluation(ts, key)
-    return {_RENAMED.get(k, k): np.asarray(v, np.float64).reshape(engine.num_seeds) for k, v in found.items()}
+    return {k: np.asarray(v, np.float64).reshape(engine.num_seeds) for k, v in engine.evaluation(ts, key).items()}
 
 
 def next_call_iterations(iterations: int, seconds: float, limit: int, target: float = CALL_SECONDS) -> int:
@@ -104,18 +99,6 @@ def summary_scalars(summary: dict, prefix: str = "train/") -> dict:
 def count(x) -> int:
     """A step counter of the state or summary as an int (per-seed counters are all equal)."""
     return int(x) if np.ndim(x) == 0 else int(np.max(np.asarray(x)))
-
-
-def agree(iterations: int, stop_requested: bool) -> tuple[int, bool]:
-    """(next call's iterations, stop now?), the same on every process: a multi-host run's calls
-    hold collectives and its saves are collective, so process 0's call size and a stop requested on
-    any process hold for all (one tiny all-gather a call)."""
-    if jax.process_count() == 1:
-        return iterations, stop_requested
-    from jax.experimental import multihost_utils
-
-    agreed = np.asarray(multihost_utils.process_allgather(np.array([iterations, stop_requested], np.int32)))
-    return int(agreed[0, 0]), bool(agreed[:, 1].any())
 
 
 class HostLoop:
@@ -275,7 +258,7 @@ class HostLoop:
             self.log_call(ts, summary, last_call_s, mark, self.ended(steps, last_call_s))
             if _crossed(mark, self.mark(steps), self.schedule.checkpoint_every):
                 self.save(ts)
-            iterations, stop_now = agree(iterations, self.stop.requested)
+            iterations, stop_now = distributed.agree(iterations, self.stop.requested)
             if stop_now:  # last: a signal during this call still saves
                 self.stopped(ts)
                 return ts

@@ -161,6 +161,14 @@ def probe_states(ts: TrainState, first: jax.Array) -> jax.Array:
     return jnp.where(first, jnp.take(ts.replay.data.obs, rows, axis=0, mode="clip"), ts.probe_obs)
 
 
+def fold_rewards(ctx: StepContext, scale: norm_lib.RewardScaleState, env_state) -> norm_lib.RewardScaleState:
+    """The reward scale with this step's rewards folded in (normalize_reward; else unchanged)."""
+    if not ctx.cfg.normalize_reward:
+        return scale
+    return norm_lib.update_reward_scale(scale, env_state.reward, env_state.done, ctx.agent.config.gamma,
+                                        pmean_axis=ctx.axis)
+
+
 def check_discount(ctx: StepContext) -> None:
     """n-step returns and the reward scale need the agent's discount; ValueError naming the field."""
     for name, on in (("n_step", ctx.cfg.n_step > 1), ("normalize_reward", ctx.cfg.normalize_reward)):
@@ -208,12 +216,9 @@ def make_steps(ctx: StepContext, trace_counts: Optional[collections.Counter] = N
         info = env_state.info
         transition = Transition(obs=obs, action=action, reward=env_state.reward, next_obs=info["final_obs"],
                                 terminated=info["terminated"], truncated=info["truncated"])
-        reward_scale = ts.reward_scale
-        if cfg.normalize_reward:
-            reward_scale = norm_lib.update_reward_scale(reward_scale, env_state.reward, env_state.done,
-                                                        agent.config.gamma, pmean_axis=axis)
         ts = ts.replace(normalizer=normalizer, replay=replay_lib.insert(ts.replay, transition), env_state=env_state,
-                        rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards, reward_scale=reward_scale)
+                        rng=rng, env_steps=ts.env_steps + obs.shape[0] * ctx.num_shards,
+                        reward_scale=fold_rewards(ctx, ts.reward_scale, env_state))
         return ts, collect_stats(env_state, obs)
 
     def update(ts: TrainState) -> tuple[TrainState, dict]:

@@ -261,7 +261,7 @@ def test_an_evaluation_reports_the_deterministic_and_stochastic_returns_and_the_
     key = jax.random.PRNGKey(5)
     found = engine.evaluation(ts, key)
     returns, lengths = engine.evaluate(ts, key)
-    assert found["return_mean"] == pytest.approx(float(returns.mean())) and returns.shape == (CFG.eval_episodes,)
-    assert found["length_mean"] == pytest.approx(float(lengths.mean()))
+    assert found["return"] == pytest.approx(float(returns.mean())) and returns.shape == (CFG.eval_episodes,)
+    assert found["length"] == pytest.approx(float(lengths.mean()))
     assert np.isfinite(found["stochastic_return_mean"]) and np.isnan(found["forward_velocity"])  # no x_velocity
     assert np.isfinite(found["knn_entropy"]) and np.isfinite(found["entropy_estimate"])
