@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 
-from benchmarks.studies import head_to_head, paper, parallel_regime, wallclock
+from benchmarks.studies import entropy_control, head_to_head, paper, parallel_regime, wallclock
 
 STUDIES = {s.name: s for s in (paper.CPU, paper.LEVEL, paper.AB, parallel_regime.CPU, parallel_regime.GPU,
                                wallclock.BANDIT, wallclock.BANDIT_DEFAULTS, wallclock.MUJOCO,
-                               wallclock.AGENTS, head_to_head.HEAD_TO_HEAD, head_to_head.CONTEXT)}
+                               wallclock.AGENTS, head_to_head.HEAD_TO_HEAD, head_to_head.CONTEXT,
+                               entropy_control.ENTROPY_CONTROL)}
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
 
 
