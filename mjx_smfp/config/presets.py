@@ -11,7 +11,7 @@ from mjx_smfp import recipes
 from mjx_smfp.validation import check
 
 SCALES = ("auto", "cpu", "fast", "paper")
-PHYSICS = ("gymnasium", "gpu", "fast")  # envs.base.MjxTask.resolve_physics's presets
+PHYSICS = ("gymnasium", "gpu", "fast")  # envs.base.MjxTask.resolve_physics's presets (envs/physics.py)
 
 # Scale presets: (TrainConfig fields, agent Config fields).
 SCALE_PRESETS: dict[str, tuple[dict, dict]] = {
