@@ -134,8 +134,9 @@ def test_bfloat16_matmuls_keep_sac_state_and_outputs_float32_and_close_to_float3
     state = bf16.init(jax.random.PRNGKey(0))
     assert _dtypes(state) <= {jnp.dtype(jnp.float32), jnp.dtype(jnp.int32)}
     new, metrics = jax.jit(bf16.update)(state, BATCH, jax.random.PRNGKey(1))
-    assert _dtypes(new) == _dtypes(state) and all(v.dtype == jnp.float32 for v in metrics.values())
-    assert all(np.isfinite(float(v)) for v in metrics.values())
+    values = jax.tree_util.tree_leaves(metrics)  # actor metrics are Gated (value, weight) pairs
+    assert _dtypes(new) == _dtypes(state) and all(v.dtype == jnp.float32 for v in values)
+    assert all(np.isfinite(float(v)) for v in values)
     obs, rng = BATCH.obs, jax.random.PRNGKey(2)
     for out16, out32 in ((bf16.act(new, obs, rng), f32.act(new, obs, rng)),
                          (bf16.eval_act(new, obs), f32.eval_act(new, obs)),
@@ -192,7 +193,7 @@ def test_bfloat16_matmuls_keep_the_smfp_update_and_actions_float32():
     state = bf16.init(jax.random.PRNGKey(0))
     new, metrics = jax.jit(bf16.update)(state, BATCH, jax.random.PRNGKey(1))
     assert _dtypes(new) <= {jnp.dtype(jnp.float32), jnp.dtype(jnp.int32)}
-    assert all(v.dtype == jnp.float32 and np.isfinite(float(v)) for v in metrics.values())
+    assert all(v.dtype == jnp.float32 and np.isfinite(float(v)) for v in jax.tree_util.tree_leaves(metrics))
     action, action32 = bf16.act(new, BATCH.obs, jax.random.PRNGKey(2)), f32.act(new, BATCH.obs, jax.random.PRNGKey(2))
     assert action.dtype == jnp.float32 and 0 < _rel(action, action32) < 0.05
 
