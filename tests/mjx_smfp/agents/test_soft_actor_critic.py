@@ -16,7 +16,7 @@ from mjx_smfp.agents.smfp import SMFP
 from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig, resolve_target_entropy
 from mjx_smfp.policies.gaussian import TanhGaussianPolicy
 from mjx_smfp.policies.meanflow import MeanFlowConfig
-from tests.agents.test_sac import BATCH
+from tests.mjx_smfp.agents.test_sac import BATCH
 
 OBS, ACT = 3, 2
 SMALL = dict(actor_hidden=(16, 16), critic_hidden=(16, 16))

@@ -169,13 +169,13 @@ def test_a_policy_built_directly_is_the_policy_the_agent_trains():
 
 # ----------------------------------------------------------------------------------------
 # RL: multimodality on the multimodal bandit, and learning a small state-dependent task,
-# through the real compiled loop (tests/agents/bandit.py).
+# through the real compiled loop (tests/mjx_smfp/agents/bandit.py).
 # ----------------------------------------------------------------------------------------
 import os  # noqa: E402
 
 from mjx_smfp.agents.sac import SAC  # noqa: E402
 from mjx_smfp.config import TrainConfig  # noqa: E402
-from tests.agents.bandit import BANDIT, MULTIMODAL, train  # noqa: E402
+from tests.mjx_smfp.agents.bandit import BANDIT, MULTIMODAL, train  # noqa: E402
 from tests.dummy_envs import DummyTask  # noqa: E402
 
 
