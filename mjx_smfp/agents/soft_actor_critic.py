@@ -73,8 +73,8 @@ class SoftActorCriticConfig:
     target_entropy: Optional[float] = None  # alpha's target entropy, absolute; none of the three -> -action_size
     target_entropy_per_dim: Optional[float] = None  # alpha's target entropy per action dim (target = value x |A|)
     target_std: Optional[float] = None  # target = entropy of N(0, std^2) per dim: |A| (0.5 log(2 pi e) + log std)
-    log_std_min: float = -5.0  # lower bound of the actor's log std (SMFP: boundary log sigma; SAC Flow: sigma(s); DIME: none)
-    log_std_max: float = 2.0  # upper bound of the actor's log std (SMFP: boundary log sigma; SAC Flow: sigma(s); DIME: none)
+    log_std_min: float = -5.0  # lower bound of the actor's log std (SMFP's boundary, SAC Flow's sigma(s); DIME has none)
+    log_std_max: float = 2.0  # upper bound of the actor's log std (SMFP's boundary, SAC Flow's sigma(s); DIME has none)
     learn_temperature: bool = True  # tune alpha toward the target entropy
     entropy_in_backup: bool = True  # -alpha log pi(a'|s') in the critic target
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps

@@ -99,7 +99,8 @@ def test_bad_options_exit_with_a_message_naming_the_field(argv, message, capsys)
                                          (["--env", "multimodal", "--gamma", "1.5"], 2)])
 def test_the_command_line_is_walked_once(argv, code, monkeypatch):
     walks = []
-    monkeypatch.setattr(cli, "parse_cli_pairs", lambda args, parse=cli.parse_cli_pairs: walks.append(args) or parse(args))
+    parse = cli.parse_cli_pairs
+    monkeypatch.setattr(cli, "parse_cli_pairs", lambda args: walks.append(args) or parse(args))
     if code is None:
         train_cli.main(argv)
     else:

@@ -16,7 +16,8 @@ def test_pairs_take_space_or_equals_values_bare_flags_and_dashes():
 
 
 def test_a_training_command_line_is_read_into_overrides_and_launch_options():
-    command = cli.parse_command_line(["--agent", "sac", "-h", "--resume", "runs/x", "--allow_cpu_fast", "--batch_size=8"])
+    command = cli.parse_command_line(["--agent", "sac", "-h", "--resume", "runs/x", "--allow_cpu_fast",
+                                      "--batch_size=8"])
     assert command == cli.CommandLine(overrides={"agent": "sac", "batch_size": "8"}, help=True, resume="runs/x",
                                       allow_cpu_fast=True)
     assert cli.parse_command_line(["--env", "hopper"]) == cli.CommandLine(overrides={"env": "hopper"})
