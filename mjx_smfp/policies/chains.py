@@ -73,8 +73,8 @@ class StepNetwork(nn.Module):
     @nn.compact
     def __call__(self, obs, y, t):
         net = self.network_config
-        h = net.act(InputLayer(net.hidden[0], dtype=net.dtype)(obs, y,
-                                                               TimeEmbedding(self.time_embed_dim, dtype=net.dtype)(t)))
+        embedding = TimeEmbedding(self.time_embed_dim, dtype=net.dtype)(t)
+        h = net.act(InputLayer(net.hidden[0], dtype=net.dtype)(obs, y, embedding))
         for width in net.hidden[1:]:
             h = net.act(nn.Dense(width, dtype=net.dtype)(h))
         init = nn.initializers.variance_scaling(self.out_scale, "fan_avg", "uniform")

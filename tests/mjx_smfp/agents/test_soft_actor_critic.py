@@ -254,7 +254,7 @@ def test_log_std_bounds_bound_the_gaussian_actor_and_smfps_boundary_sigma():
         moved = jax.tree_util.tree_map_with_path(
             lambda path, x, raw=raw: jnp.full_like(x, raw) if "log_sigma" in jax.tree_util.keystr(path) else x, p)
         np.testing.assert_allclose(np.asarray(smfp.policy.log_sigma(moved, BATCH.obs)), bound)
-    assert (SMFP.Config().log_std_min, SMFP.Config().log_std_max) == (-5.0, 1.0)  # today's LOG_SIGMA_MIN/MAX
+    assert (SMFP.Config().log_std_min, SMFP.Config().log_std_max) == (-5.0, 1.0)  # MeanFlowPolicy's default bounds
 
 
 def test_log_std_bounds_bound_sac_flows_state_noise():
