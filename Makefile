@@ -88,8 +88,11 @@ train: $(STAMP)  ## train: make train ENV=humanoid AGENT=smfp|sac PRESET=auto|cp
 plot: $(STAMP)  ## learning curves: make plot RUN="runs/humanoid/smfp runs/humanoid/sac" ARGS="--x time --out curves.png"
 	$(BIN)/python -m launch.plot $(RUN) $(ARGS)
 
-test: $(STAMP)  ## run the test suite (CPU, 2 workers)
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 2 --durations=15 tests
+# Every test's outcome and time (JUnit XML, which CI systems read) from the last `make test`.
+TEST_RECORD ?= .cache/tests/junit.xml
+
+test: $(STAMP)  ## run the test suite (CPU, 2 workers); prints the 15 slowest, keeps every test's time in .cache/tests/
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 2 --durations=15 --junitxml=$(TEST_RECORD) tests
 
 bench: $(STAMP)  ## run the benchmarks and write benchmarks/results/
 	$(BIN)/python -m benchmarks.speed env

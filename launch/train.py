@@ -65,21 +65,19 @@ def heavy_task_note(cfg) -> str | None:
             "(--preset auto picks fast there), or --env inverted_pendulum to try the pipeline in minutes.")
 
 
-def resolve(argv: list[str]):
-    """Command line -> (TrainConfig, agent Config, run_dir, resume flag); raises ValueError."""
-    from mjx_smfp import cli, rundir
+def resolve(command):
+    """The parsed command line (`cli.CommandLine`) -> (TrainConfig, agent Config, run_dir, resume
+    flag); raises ValueError."""
     from mjx_smfp import config as config_lib
+    from mjx_smfp import rundir
 
-    pairs = cli.parse_cli_pairs(argv)
-    resume_dir = pairs.pop("resume", None)
-    allow_cpu_fast = config_lib.parse_value("allow_cpu_fast", pairs.pop("allow_cpu_fast", "false"), bool)
-    if resume_dir is not None:
-        cfg, agent_cfg = rundir.resume_config(resume_dir, pairs)
+    if command.resume is not None:
+        cfg, agent_cfg = rundir.resume_config(command.resume, command.overrides)
         return cfg, agent_cfg, cfg.run_dir, True
-    cfg, agent_cfg = config_lib.build(pairs)
+    cfg, agent_cfg = config_lib.build(command.overrides)
     import jax
 
-    if cfg.preset == "fast" and jax.default_backend() == "cpu" and not allow_cpu_fast:
+    if cfg.preset == "fast" and jax.default_backend() == "cpu" and not command.allow_cpu_fast:
         raise ValueError("--preset fast is sized for GPUs (thousands of envs, batches of 8192, 1024-wide "
                          "critics) and would crawl on this CPU-only machine; use --preset cpu (or auto, which "
                          "picks cpu here), or add --allow_cpu_fast true to insist")
@@ -126,13 +124,16 @@ def train(engine, cfg, run_dir: str, resume: bool, stop, several_processes: bool
 
 
 def main(argv: list[str] | None = None) -> str:
-    argv = sys.argv[1:] if argv is None else argv
     from mjx_smfp import cli
 
-    if any(a in ("-h", "--help") for a in argv):
+    try:
+        command = cli.parse_command_line(sys.argv[1:] if argv is None else argv)  # the one walk of argv
+    except ValueError as err:
+        fail(str(err), 2)
+    if command.help:
         print(__doc__)
         try:
-            print(cli.help_text(cli.parse_cli_pairs([a for a in argv if a not in ("-h", "--help")])))
+            print(cli.help_text(command.overrides))
         except ValueError as err:
             fail(str(err), 2)
         return ""
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> str:
     except (ValueError, RuntimeError) as err:
         fail(str(err), 2)
     try:
-        cfg, agent_cfg, run_dir, resume = resolve(argv)
+        cfg, agent_cfg, run_dir, resume = resolve(command)
     except ValueError as err:
         fail(str(err), 2, several)
     import jax

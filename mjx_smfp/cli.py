@@ -1,5 +1,7 @@
-"""The command line of every entry point: `--field value` pairs (`parse_cli_pairs`) and the
-`--help` text (`help_text`), generated from the config dataclasses in mjx_smfp/config.py.
+"""The command line of every entry point: `--field value` pairs (`parse_cli_pairs`), a training
+command line read in one walk (`parse_command_line`: the overrides plus `--help`, `--resume` and
+`--allow_cpu_fast`) and the `--help` text (`help_text`), generated from the config dataclasses in
+mjx_smfp/config/.
 
 The command line is this module's small flat parser, not tyro: tyro is not among the pinned
 dependencies, and its nested `--policy.sigma-mode` options would break the flat
@@ -17,9 +19,11 @@ import io
 import textwrap
 import tokenize
 import typing
-from typing import Any
+from typing import Any, Optional
 
 from mjx_smfp import config
+
+HELP_FLAGS = ("-h", "--help")
 
 
 def parse_cli_pairs(argv: list[str]) -> dict[str, str]:
@@ -42,6 +46,24 @@ def parse_cli_pairs(argv: list[str]) -> dict[str, str]:
             i += 1
         out[key.replace("-", "_")] = value
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandLine:
+    """A training command line, read once: the config overrides and launch.train's own options."""
+
+    overrides: dict[str, str]  # --field value pairs: config.build's overrides (on resume, the allowed changes)
+    help: bool = False  # -h / --help: print every option instead of training
+    resume: Optional[str] = None  # --resume RUN_DIR: continue that run with its saved config
+    allow_cpu_fast: bool = False  # --allow_cpu_fast true: run the GPU-sized fast preset on a CPU anyway
+
+
+def parse_command_line(argv: list[str]) -> CommandLine:
+    """One walk of `argv` into a CommandLine; ValueError naming what cannot be read."""
+    pairs = parse_cli_pairs([a for a in argv if a not in HELP_FLAGS])
+    allow_cpu_fast = config.parse_value("allow_cpu_fast", pairs.pop("allow_cpu_fast", "false"), bool)
+    return CommandLine(overrides=pairs, help=any(a in HELP_FLAGS for a in argv), resume=pairs.pop("resume", None),
+                       allow_cpu_fast=allow_cpu_fast)
 
 
 def _own_field_comments(cls) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""Network building blocks shared by every agent: MLPs, the twin LayerNorm critic, and the time
-embeddings and input layer of the generative policies.
+"""Network building blocks shared by every agent: the one actor-network config every policy takes,
+MLPs, the twin LayerNorm critic, and the time embeddings and input layer of the generative policies.
 
 Precision: every block takes a `dtype`, the dtype its matmuls compute in (`MATMUL_DTYPES`:
 None = the inputs' float32, or bfloat16 on accelerators, as FastSAC/FastTD3 train). Parameters
@@ -7,6 +7,7 @@ stay float32 (flax's `param_dtype`), so optimiser states, targets and losses are
 the network outputs are cast back to float32 before any log-density or loss sees them."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any, Callable, Optional, Sequence
@@ -15,11 +16,52 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mjx_smfp.validation import check
+
 ACTIVATIONS = {"silu": nn.silu, "relu": nn.relu}
 INPUT_LAYERS = ("split", "concat")
 # Config name -> compute dtype of the matmuls. "float32" is None (flax infers float32 from the
 # inputs): exactly the computation of a network built without a dtype.
 MATMUL_DTYPES: dict[str, Any] = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorNetworkConfig:
+    """What every policy's networks take from its agent's config (`SoftActorCriticConfig.actor_network`),
+    under one spelling: hidden widths, hidden activation, matmul compute dtype, and the bounds of the
+    policy's log std (the Gaussian actor's log sigma(s), SMFP's boundary log sigma, SAC Flow's one
+    sigma(s); DIME's steps have no learned std, so its policy has nothing to bound). Static and
+    hashable, like the policies that hold it."""
+
+    hidden: tuple[int, ...] = (256, 256, 256)  # MLP widths
+    activation: str = "relu"  # a key of ACTIVATIONS
+    matmul_dtype: str = "float32"  # a key of MATMUL_DTYPES
+    log_std_min: float = -5.0  # lower bound of the policy's log std
+    log_std_max: float = 2.0  # upper bound of the policy's log std
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden={self.hidden} must be a non-empty list of widths >= 1")
+        check(self, "activation", choices=ACTIVATIONS)
+        check(self, "matmul_dtype", choices=MATMUL_DTYPES)
+        check(self, "log_std_min", "log_std_max", finite=True)
+        if not self.log_std_min < self.log_std_max:
+            raise ValueError(f"log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}")
+
+    @property
+    def dtype(self) -> Optional[Any]:
+        """The matmul compute dtype (None: float32, the inputs')."""
+        return MATMUL_DTYPES[self.matmul_dtype]
+
+    @property
+    def act(self) -> Callable:
+        """The hidden activation function."""
+        return ACTIVATIONS[self.activation]
+
+    def bound_log_std(self, raw: jax.Array) -> jax.Array:
+        """raw in R -> log std in [log_std_min, log_std_max], softly (tanh), as SAC implementations do."""
+        return self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
 
 
 def to_float32(x: jax.Array, dtype: Optional[Any]) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Data-parallel checks run in a SUBPROCESS by tests/test_distributed.py, because the emulated
+"""Data-parallel checks run in a SUBPROCESS by tests/mjx_smfp/test_distributed.py, because the emulated
 device count (XLA_FLAGS=--xla_force_host_platform_device_count=4) must be set before jax is
 imported. Prints one JSON object (the last stdout line) that the tests assert on.
 

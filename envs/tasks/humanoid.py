@@ -15,7 +15,8 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from envs.base import GPU_PHYSICS, MjxTask, PhysicsOptions, control_cost
+from envs.base import MjxTask, control_cost
+from envs.physics import GPU_PHYSICS, PhysicsOptions
 
 
 def humanoid_observation(data, exclude_current_positions: bool = True, cinert: bool = True, cvel: bool = True,

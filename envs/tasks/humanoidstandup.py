@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from envs.base import PhysicsOptions, control_cost
+from envs.base import control_cost
+from envs.physics import PhysicsOptions
 from envs.tasks.humanoid import HumanoidBase
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions
+from envs.base import MjxTask
+from envs.physics import PhysicsOptions
 
 
 class InvertedPendulum(MjxTask):

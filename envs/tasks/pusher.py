@@ -10,7 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, body_id, rejection_sample, uniform_noise
+from envs.base import MjxTask, body_id, rejection_sample, uniform_noise
+from envs.physics import PhysicsOptions
 
 
 class Pusher(MjxTask):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from envs.base import MjxTask, PhysicsOptions, control_cost
+from envs.base import MjxTask, control_cost
+from envs.physics import PhysicsOptions
 
 
 class Swimmer(MjxTask):

@@ -7,8 +7,8 @@ Reset: U(+-0.005) on qpos and qvel.
 from __future__ import annotations
 
 
+from envs.physics import PhysicsOptions
 from envs.tasks.hopper import Hopper, _inside
-from envs.base import PhysicsOptions
 
 
 class Walker2d(Hopper):

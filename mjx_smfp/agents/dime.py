@@ -46,5 +46,4 @@ class DIME(SAC):
         return action_size * (prior_entropy - config.entropy_gap)
 
     def make_policy(self) -> DiffusionPolicy:
-        return DiffusionPolicy(self.action_size, tuple(self.config.actor_hidden), self.config.policy,
-                               activation=self.config.activation)
+        return DiffusionPolicy(self.action_size, self.config.actor_network(), self.config.policy)

@@ -25,9 +25,7 @@ class SAC(SoftActorCriticAgent):
         pass
 
     def make_policy(self) -> TanhGaussianPolicy:
-        c = self.config
-        return TanhGaussianPolicy(action_size=self.action_size, hidden=tuple(c.actor_hidden), activation=c.activation,
-                                  matmul_dtype=c.matmul_dtype, log_std_min=c.log_std_min, log_std_max=c.log_std_max)
+        return TanhGaussianPolicy(self.action_size, self.config.actor_network())
 
     def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):
         """E[alpha log pi(a|s) - Q(s, a)], a ~ pi reparameterised; Q = `actor_q` (min or mean of the

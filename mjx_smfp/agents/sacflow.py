@@ -31,6 +31,4 @@ class SACFlow(SAC):
         policy: FlowChainConfig = FlowChainConfig()  # the K-step flow
 
     def make_policy(self) -> FlowChainPolicy:
-        return FlowChainPolicy(self.action_size, tuple(self.config.actor_hidden), self.config.policy,
-                               activation=self.config.activation,
-                               log_std_bounds=(self.config.log_std_min, self.config.log_std_max))
+        return FlowChainPolicy(self.action_size, self.config.actor_network(), self.config.policy)

@@ -120,10 +120,7 @@ class SMFP(SoftActorCriticAgent):
 
     # -- helpers -----------------------------------------------------------------------
     def make_policy(self) -> MeanFlowPolicy:
-        c = self.config
-        return MeanFlowPolicy(action_size=self.action_size, hidden=tuple(c.actor_hidden), config=c.policy,
-                              activation=c.activation, matmul_dtype=c.matmul_dtype, log_sigma_min=c.log_std_min,
-                              log_sigma_max=c.log_std_max)
+        return MeanFlowPolicy(self.action_size, self.config.actor_network(), self.config.policy)
 
     def extra_state(self, actor_params) -> dict:
         log_md_coef = jnp.asarray(math.log(max(self.config.md_coef, 1e-30)), jnp.float32)

@@ -34,7 +34,7 @@ from mjx_smfp import critic as critic_lib
 from mjx_smfp import diagnostics
 from mjx_smfp.agents.base import Agent, Metrics, Transition
 from mjx_smfp.types import Gated
-from mjx_smfp.networks import ACTIVATIONS, MATMUL_DTYPES, TwinQ
+from mjx_smfp.networks import MATMUL_DTYPES, ActorNetworkConfig, TwinQ
 from mjx_smfp.validation import check
 
 
@@ -73,8 +73,8 @@ class SoftActorCriticConfig:
     target_entropy: Optional[float] = None  # alpha's target entropy, absolute; none of the three -> -action_size
     target_entropy_per_dim: Optional[float] = None  # alpha's target entropy per action dim (target = value x |A|)
     target_std: Optional[float] = None  # target = entropy of N(0, std^2) per dim: |A| (0.5 log(2 pi e) + log std)
-    log_std_min: float = -5.0  # lower bound of the actor's log std (SMFP: of its boundary log sigma)
-    log_std_max: float = 2.0  # upper bound of the actor's log std (SMFP: of its boundary log sigma)
+    log_std_min: float = -5.0  # lower bound of the actor's log std (SMFP's boundary, SAC Flow's sigma(s); DIME has none)
+    log_std_max: float = 2.0  # upper bound of the actor's log std (SMFP's boundary, SAC Flow's sigma(s); DIME has none)
     learn_temperature: bool = True  # tune alpha toward the target entropy
     entropy_in_backup: bool = True  # -alpha log pi(a'|s') in the critic target
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
@@ -92,18 +92,21 @@ class SoftActorCriticConfig:
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
         check(self, "adam_b1", "adam_b2", "temperature_b1", "temperature_b2", within="[0, 1)")
-        check(self, "activation", choices=ACTIVATIONS)
-        check(self, "matmul_dtype", choices=MATMUL_DTYPES)
+        self.actor_network()  # activation, matmul_dtype and the log-std bounds, checked where the policies read them
         targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
         if len(targets) > 1:
             raise ValueError(f"{' and '.join(targets)} are both set; "
                              f"set at most one of {', '.join(TARGET_ENTROPY_FIELDS)}")
         check(self, "target_entropy", "target_entropy_per_dim", finite=True, optional=True)
         check(self, "target_std", positive=True, optional=True)
-        check(self, "log_std_min", "log_std_max", finite=True)
-        if not self.log_std_min < self.log_std_max:
-            raise ValueError(f"log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}")
         self._check_critic()
+
+    def actor_network(self) -> ActorNetworkConfig:
+        """The actor's networks as every policy takes them: `actor_hidden`, `activation`,
+        `matmul_dtype` and the log-std bounds (networks.ActorNetworkConfig)."""
+        return ActorNetworkConfig(hidden=tuple(self.actor_hidden), activation=self.activation,
+                                  matmul_dtype=self.matmul_dtype, log_std_min=self.log_std_min,
+                                  log_std_max=self.log_std_max)
 
     def _check_critic(self):
         """The critic's fields (critic.py): head combinations, a known value head and, when
@@ -227,7 +230,8 @@ class SoftActorCriticAgent(Agent):
 
     # -- what subclasses provide -------------------------------------------------------------
     def make_policy(self):
-        """The policy for (obs_size, action_size, config): called once, at construction."""
+        """The policy for (obs_size, action_size, config): called once, at construction; its networks
+        from `self.config.actor_network()`."""
         raise NotImplementedError
 
     def actor_loss(self, actor_params, state, batch: Transition, temperature: jax.Array, rng: jax.Array):

@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mjx_smfp.networks import ACTIVATIONS, MLP, InputLayer, TimeEmbedding
+from mjx_smfp.networks import MLP, ActorNetworkConfig, InputLayer, TimeEmbedding, to_float32
 from mjx_smfp.policies.densities import standard_normal_logpdf, tanh_log_det
 from mjx_smfp.validation import check
 
@@ -59,30 +59,31 @@ def inverse_softplus(x: float) -> float:
 
 
 class StepNetwork(nn.Module):
-    """f(s, y, t) -> [B, out] on [s, y, emb(t)], t of shape [1] (one time for the whole batch).
+    """f(s, y, t) -> [B, out] on [s, y, emb(t)], t of shape [1] (one time for the whole batch), its
+    widths, hidden activation and matmul dtype from `network_config` (outputs in float32).
     With `gate_bias` set it returns (gate logits, f): a second output head on the same trunk with a
     zero kernel and this bias, so the gate starts at sigmoid(gate_bias) for every input."""
 
-    hidden: Sequence[int]
+    network_config: ActorNetworkConfig
     out: int
     time_embed_dim: int
-    activation: str
     out_scale: float
     gate_bias: Optional[float] = None
 
     @nn.compact
     def __call__(self, obs, y, t):
-        act = ACTIVATIONS[self.activation]
-        h = act(InputLayer(self.hidden[0])(obs, y, TimeEmbedding(self.time_embed_dim)(t)))
-        for width in self.hidden[1:]:
-            h = act(nn.Dense(width)(h))
+        net = self.network_config
+        embedding = TimeEmbedding(self.time_embed_dim, dtype=net.dtype)(t)
+        h = net.act(InputLayer(net.hidden[0], dtype=net.dtype)(obs, y, embedding))
+        for width in net.hidden[1:]:
+            h = net.act(nn.Dense(width, dtype=net.dtype)(h))
         init = nn.initializers.variance_scaling(self.out_scale, "fan_avg", "uniform")
-        out = nn.Dense(self.out, kernel_init=init)(h)
+        out = to_float32(nn.Dense(self.out, kernel_init=init, dtype=net.dtype)(h), net.dtype)
         if self.gate_bias is None:
             return out
-        gate = nn.Dense(self.out, kernel_init=nn.initializers.zeros,
-                        bias_init=nn.initializers.constant(self.gate_bias), name="gate")(h)
-        return gate, out
+        gate = nn.Dense(self.out, kernel_init=nn.initializers.zeros, bias_init=nn.initializers.constant(self.gate_bias),
+                        dtype=net.dtype, name="gate")(h)
+        return to_float32(gate, net.dtype), out
 
 
 class GaussianChain:
@@ -130,17 +131,16 @@ class FlowChainConfig:
 
 
 class StateNoise(nn.Module):
-    """log sigma(s) of SAC Flow: a ReLU MLP on the state alone, squashed into [lo, hi] by a tanh."""
+    """log sigma(s) of SAC Flow: a ReLU MLP on the state alone (the reference's; widths and matmul
+    dtype from `network_config`), squashed into [log_std_min, log_std_max] by a tanh."""
 
-    hidden: Sequence[int]
+    network_config: ActorNetworkConfig
     out: int
-    lo: float
-    hi: float
 
     @nn.compact
     def __call__(self, obs):
-        raw = MLP(hidden=tuple(self.hidden), out=self.out)(obs)
-        return self.lo + 0.5 * (self.hi - self.lo) * (jnp.tanh(raw) + 1.0)
+        net = self.network_config
+        return net.bound_log_std(MLP(hidden=net.hidden, out=self.out, dtype=net.dtype)(obs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,21 +149,18 @@ class FlowChainPolicy(GaussianChain):
     scale sigma(s) for all steps, a = tanh(y_K). Params: {"velocity": ..., "log_std": ...}."""
 
     action_size: int
-    hidden: Sequence[int] = (256, 256, 256)
+    network_config: ActorNetworkConfig = ActorNetworkConfig()  # the agent's actor_network(): log sigma(s)'s bounds too
     config: FlowChainConfig = FlowChainConfig()
-    activation: str = "relu"  # hidden activation of the velocity network (the agent's `activation`)
-    log_std_bounds: tuple[float, float] = (-5.0, 2.0)  # log sigma(s) in [lo, hi] (the agent's log_std_min/max)
 
     @property
     def network(self) -> StepNetwork:
         c = self.config
         gate_bias = c.gate_bias if c.velocity == "gated" else None
-        return StepNetwork(tuple(self.hidden), self.action_size, c.time_embed_dim, self.activation, c.out_scale,
-                           gate_bias)
+        return StepNetwork(self.network_config, self.action_size, c.time_embed_dim, c.out_scale, gate_bias)
 
     @property
     def noise_network(self) -> StateNoise:
-        return StateNoise(tuple(self.hidden), self.action_size, *self.log_std_bounds)
+        return StateNoise(self.network_config, self.action_size)
 
     @property
     def network_calls(self) -> int:
@@ -251,17 +248,18 @@ class DiffusionConfig:
 @dataclasses.dataclass(frozen=True)
 class DiffusionPolicy(GaussianChain):
     """DIME's policy: x_0 ~ N(0, s0^2 I), N learned controlled Langevin steps, a = tanh(x_N).
-    Params: {"control": network, "step_size": raw dt (scalar), "friction": raw gamma [d]}."""
+    Params: {"control": network, "step_size": raw dt (scalar), "friction": raw gamma [d]}. Its step
+    noise sqrt(2 eta_n) comes from the learned step sizes and friction, not from a log std, so the
+    network config's log-std bounds do not apply here."""
 
     action_size: int
-    hidden: Sequence[int] = (256, 256, 256)
+    network_config: ActorNetworkConfig = ActorNetworkConfig()  # the agent's actor_network() (the control network's)
     config: DiffusionConfig = DiffusionConfig()
-    activation: str = "relu"  # hidden activation of the drift network (the agent's `activation`)
 
     @property
     def network(self) -> StepNetwork:
         c = self.config
-        return StepNetwork(tuple(self.hidden), self.action_size, c.time_embed_dim, self.activation, c.out_scale)
+        return StepNetwork(self.network_config, self.action_size, c.time_embed_dim, c.out_scale)
 
     @property
     def network_calls(self) -> int:

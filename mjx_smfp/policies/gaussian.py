@@ -6,35 +6,29 @@ agents/sac.py. Actions are tanh(u) with u ~ N(mu(s), sigma(s)^2), so they lie in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 
-from mjx_smfp.networks import ACTIVATIONS, MATMUL_DTYPES, MLP
+from mjx_smfp.networks import MLP, ActorNetworkConfig
 from mjx_smfp.policies.densities import squashed_gaussian_log_prob
-
-LOG_STD_MIN = -5.0  # default bounds of log sigma (SoftActorCriticConfig.log_std_min/max)
-LOG_STD_MAX = 2.0
 
 
 @dataclass(frozen=True)
 class TanhGaussianPolicy:
     """mu, log sigma = MLP(s); a = tanh(mu + sigma * eps). Static and hashable (jit-closable).
-    The agent builds it from its config: widths, hidden `activation`, `matmul_dtype` (the MLP's
-    compute dtype; mu, log sigma and everything after are float32) and the log sigma bounds."""
+    The agent builds it from its config's `actor_network()`: widths, hidden activation, matmul
+    dtype (the MLP's compute dtype; mu, log sigma and everything after are float32) and the
+    log sigma bounds."""
 
     action_size: int
-    hidden: Sequence[int] = (256, 256, 256)
-    activation: str = "relu"  # a key of networks.ACTIVATIONS
-    matmul_dtype: str = "float32"  # a key of networks.MATMUL_DTYPES
-    log_std_min: float = LOG_STD_MIN
-    log_std_max: float = LOG_STD_MAX
+    network_config: ActorNetworkConfig = ActorNetworkConfig()
 
     @property
     def network(self) -> MLP:
-        return MLP(hidden=tuple(self.hidden), out=2 * self.action_size, activation=ACTIVATIONS[self.activation],
-                   kernel_init_scale_out=0.01, dtype=MATMUL_DTYPES[self.matmul_dtype])
+        c = self.network_config
+        return MLP(hidden=c.hidden, out=2 * self.action_size, activation=c.act, kernel_init_scale_out=0.01,
+                   dtype=c.dtype)
 
     network_calls = 1  # network evaluations per action
 
@@ -45,8 +39,7 @@ class TanhGaussianPolicy:
         """(mean, log_std) of the pre-squash Gaussian; log_std softly bounded to [log_std_min, log_std_max]."""
         out = self.network.apply(params, obs)
         mean, raw = jnp.split(out, 2, axis=-1)
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
-        return mean, log_std
+        return mean, self.network_config.bound_log_std(raw)
 
     def sample(self, params, obs: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Reparameterised action in (-1, 1) and its log-density log pi(a|s), shape [B]."""

@@ -10,8 +10,9 @@ embeddings of t and of the interval length t - r; for the one-step map the (cons
 embeddings are computed once per batch, so a draw costs about one Gaussian-actor call.
 sigma is a small state-dependent head ("state"), a learnable per-dimension log-std
 ("per_dim"), or exactly 0 ("zero": the "without entropy" ablation); both learnable forms
-start at `sigma_init` (~0.1), and log sigma is clipped to [log_sigma_min, log_sigma_max] (the
-agent's `log_std_min`/`log_std_max`, the same two fields that bound the Gaussian actor).
+start at `sigma_init` (~0.1), and log sigma is clipped to the actor network config's
+[log_std_min, log_std_max] (the agent's fields of those names, the same two that bound the
+Gaussian actor).
 `flow_init_scale` c adds the fixed linear term (1 - c) z to u, so the initial one-step map
 is x ~ c * eps (c = 1: x ~ eps, a very broad initial policy; c < 1: a narrower one).
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -45,13 +46,12 @@ import jax.numpy as jnp
 from flax import struct
 
 from mjx_smfp import meanflow as mf
-from mjx_smfp.networks import ACTIVATIONS, INPUT_LAYERS, MATMUL_DTYPES, MLP, InputLayer, TimeEmbedding
+from mjx_smfp.networks import INPUT_LAYERS, MLP, ActorNetworkConfig, InputLayer, TimeEmbedding
 from mjx_smfp.policies.densities import (normal_pair, squashed_gaussian_log_prob, standard_normal_logpdf,
                                         tanh_log_det)
 from mjx_smfp.validation import check
 
-LOG_SIGMA_MIN = -5.0  # default bounds of log sigma (SMFP.Config.log_std_min/max)
-LOG_SIGMA_MAX = 1.0
+LOG_SIGMA_MAX = 1.0  # default upper bound of log sigma (SMFP.Config.log_std_max; the Gaussian actor's is 2)
 SIGMA_MODES = ("per_dim", "state", "zero")
 ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
 
@@ -59,9 +59,8 @@ ENTROPY_SURROGATES = ("conditional", "jacobian", "none")
 @dataclasses.dataclass(frozen=True)
 class MeanFlowConfig:
     """Every option of the SMFP actor (SMFP.md §3-4), validated once, here; `SMFP.Config.policy`
-    nests one, so `MeanFlowPolicy(action_size, hidden)` is the policy the agent trains. What every
-    agent's networks share (widths, hidden activation, matmul dtype, log sigma bounds) are fields
-    of the agent's config, passed to `MeanFlowPolicy` like `hidden`."""
+    nests one. What every agent's networks share (widths, hidden activation, matmul dtype, log sigma
+    bounds) are fields of the agent's config, passed to `MeanFlowPolicy` as its `network_config`."""
 
     time_embed_dim: int = 64  # width of the t and (t - r) embeddings
     sigma_mode: str = "state"  # "state" head | "per_dim" | "zero" (no-entropy ablation); docs/smfp.md
@@ -85,33 +84,28 @@ class MeanFlowConfig:
 
 class MeanFlowNetwork(nn.Module):
     """u_theta(s, z, r, t) -> [B, d] and log sigma_theta(s) -> [B, d]; r, t of shape [B] or [1].
-    Matmuls compute in `dtype` (None: float32); u and log sigma are returned in float32."""
+    Matmuls compute in `network_config.dtype` (None: float32); u and log sigma are returned in float32."""
 
     action_size: int
-    hidden: Sequence[int]
+    network_config: ActorNetworkConfig  # widths, hidden activation (u_theta and the sigma head), dtype, bounds
     config: MeanFlowConfig
-    activation: str = "relu"  # hidden activation of u_theta and of the sigma head
-    dtype: Optional[Any] = None
-    log_sigma_min: float = LOG_SIGMA_MIN
-    log_sigma_max: float = LOG_SIGMA_MAX
 
     def setup(self):
-        c = self.config
-        act = ACTIVATIONS[self.activation]
-        self.time_embed = TimeEmbedding(c.time_embed_dim, dtype=self.dtype)
-        self.gap_embed = TimeEmbedding(c.time_embed_dim, dtype=self.dtype)
-        self.inputs = InputLayer(self.hidden[0], c.input_layer, dtype=self.dtype)
-        self.trunk = MLP(hidden=tuple(self.hidden[1:]), out=self.action_size, activation=act,
-                         kernel_init_scale_out=c.out_scale, dtype=self.dtype)
+        c, net = self.config, self.network_config
+        self.time_embed = TimeEmbedding(c.time_embed_dim, dtype=net.dtype)
+        self.gap_embed = TimeEmbedding(c.time_embed_dim, dtype=net.dtype)
+        self.inputs = InputLayer(net.hidden[0], c.input_layer, dtype=net.dtype)
+        self.trunk = MLP(hidden=net.hidden[1:], out=self.action_size, activation=net.act,
+                         kernel_init_scale_out=c.out_scale, dtype=net.dtype)
         if c.sigma_mode == "per_dim":
             self.raw_log_sigma = self.param("log_sigma", nn.initializers.zeros, (self.action_size,))
         elif c.sigma_mode == "state":
-            self.sigma_head = MLP(hidden=(c.sigma_hidden,), out=self.action_size, activation=act,
-                                  kernel_init_scale_out=1e-4, dtype=self.dtype)
+            self.sigma_head = MLP(hidden=(c.sigma_hidden,), out=self.action_size, activation=net.act,
+                                  kernel_init_scale_out=1e-4, dtype=net.dtype)
 
     def __call__(self, obs, z, r, t):
         c = self.config
-        h = ACTIVATIONS[self.activation](self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
+        h = self.network_config.act(self.inputs(obs, z, self.time_embed(t), self.gap_embed(t - r)))
         u = self.trunk(h)
         if c.flow_init_scale != 1.0:  # a fixed linear part of u; the MLP learns the residual
             u = u + (1.0 - c.flow_init_scale) * z
@@ -123,7 +117,8 @@ class MeanFlowNetwork(nn.Module):
         if c.sigma_mode == "zero":
             return jnp.full(shape, -jnp.inf, obs.dtype)
         raw = self.raw_log_sigma if c.sigma_mode == "per_dim" else self.sigma_head(obs)
-        return jnp.clip(math.log(c.sigma_init) + jnp.broadcast_to(raw, shape), self.log_sigma_min, self.log_sigma_max)
+        net = self.network_config
+        return jnp.clip(math.log(c.sigma_init) + jnp.broadcast_to(raw, shape), net.log_std_min, net.log_std_max)
 
     def init_all(self, obs, z, r, t):
         return self(obs, z, r, t), self.log_sigma(obs)
@@ -144,23 +139,17 @@ class PolicySample:
 @dataclasses.dataclass(frozen=True)
 class MeanFlowPolicy:
     """Static, hashable description of the SMFP actor (jit-closable, like TanhGaussianPolicy).
-    The agent passes what its config shares with every agent: widths, hidden activation,
-    matmul dtype (a key of networks.MATMUL_DTYPES) and the log sigma bounds."""
+    The agent passes what its config shares with every agent as `network_config` (its
+    `actor_network()`: widths, hidden activation, matmul dtype and the log sigma bounds)."""
 
     action_size: int
-    hidden: Sequence[int] = (256, 256, 256)
+    network_config: ActorNetworkConfig = ActorNetworkConfig(log_std_max=LOG_SIGMA_MAX)
     config: MeanFlowConfig = MeanFlowConfig()
-    activation: str = "relu"
-    matmul_dtype: str = "float32"
-    log_sigma_min: float = LOG_SIGMA_MIN
-    log_sigma_max: float = LOG_SIGMA_MAX
     network_calls = 1  # network evaluations per action: the one-step map
 
     @property
     def network(self) -> MeanFlowNetwork:
-        return MeanFlowNetwork(action_size=self.action_size, hidden=tuple(self.hidden), config=self.config,
-                               activation=self.activation, dtype=MATMUL_DTYPES[self.matmul_dtype],
-                               log_sigma_min=self.log_sigma_min, log_sigma_max=self.log_sigma_max)
+        return MeanFlowNetwork(action_size=self.action_size, network_config=self.network_config, config=self.config)
 
     def init(self, rng: jax.Array, obs_size: int):
         z = jnp.zeros((1, self.action_size))

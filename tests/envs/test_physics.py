@@ -1,4 +1,5 @@
-"""Physics presets and the guard on mujoco-mjx's private internals (envs/base.py)."""
+"""Physics presets (envs/physics.py): they reach the MuJoCo and MJX models, are validated, and the
+`gpu` preset stays close to Gymnasium."""
 from __future__ import annotations
 
 import mujoco
@@ -8,22 +9,8 @@ from mujoco.mjx._src.types import IntegratorType
 
 import envs
 from benchmarks import physics_fidelity
-from envs import base
-from envs.base import PhysicsOptions
-from envs import parity
-
-
-def test_unverified_mjx_version_fails_loudly_naming_it(monkeypatch):
-    base.check_mjx_internals()  # the installed version passes
-    monkeypatch.setattr(base, "installed_mjx_version", lambda: "3.18.0")
-    with pytest.raises(ImportError, match=r"3\.17\.x.*mujoco-mjx 3\.18\.0 is installed"):
-        base.check_mjx_internals()
-
-
-def test_missing_patched_attribute_fails_loudly(monkeypatch):
-    monkeypatch.delattr(base.mjx_forward, "_RK4_B")
-    with pytest.raises(ImportError, match=r"forward\._RK4_B"):
-        base.check_mjx_internals()
+from envs import parity, physics
+from envs.physics import PhysicsOptions
 
 
 @pytest.mark.parametrize("name", list(parity.GYMNASIUM_IDS))
@@ -68,7 +55,7 @@ def test_physics_knobs_are_applied_and_validated():
         '<mujoco><worldbody><geom type="plane" size="1 1 1" contype="1" conaffinity="0"/>'
         '<body><freejoint/><geom size=".1" contype="0" conaffinity="1"/></body></worldbody></mujoco>')
     with pytest.raises(ValueError, match="world"):
-        base.drop_self_collisions(wall_hits_through_arm_conaffinity)
+        physics.drop_self_collisions(wall_hits_through_arm_conaffinity)
     with pytest.raises(ValueError, match="fast.*gpu.*gymnasium"):
         envs.make("hopper", physics="turbo")
 

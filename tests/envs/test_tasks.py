@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import envs
-from envs.base import FAST_PHYSICS, PhysicsOptions
 from envs import parity
+from envs.physics import FAST_PHYSICS, PhysicsOptions
 
 TASKS = list(parity.GYMNASIUM_IDS)
 

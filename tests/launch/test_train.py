@@ -95,6 +95,20 @@ def test_bad_options_exit_with_a_message_naming_the_field(argv, message, capsys)
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, code", [(["--help", "--env", "multimodal"], None),
+                                         (["--env", "multimodal", "--gamma", "1.5"], 2)])
+def test_the_command_line_is_walked_once(argv, code, monkeypatch):
+    walks = []
+    parse = cli.parse_cli_pairs
+    monkeypatch.setattr(cli, "parse_cli_pairs", lambda args: walks.append(args) or parse(args))
+    if code is None:
+        train_cli.main(argv)
+    else:
+        with pytest.raises(SystemExit, match=str(code)):
+            train_cli.main(argv)
+    assert len(walks) == 1
+
+
 def test_a_gpu_task_on_the_cpu_says_what_to_expect_and_what_to_do():
     cfg, _ = config.build({"env": "humanoid", "preset": "cpu"})
     note = train_cli.heavy_task_note(cfg)
@@ -107,7 +121,8 @@ def test_a_gpu_task_on_the_cpu_says_what_to_expect_and_what_to_do():
 
 
 def test_preset_fast_runs_on_a_cpu_when_insisted_on():
-    cfg, _, _, _ = train_cli.resolve(["--env", "multimodal", "--preset", "fast", "--allow_cpu_fast", "true"])
+    command = cli.parse_command_line(["--env", "multimodal", "--preset", "fast", "--allow_cpu_fast", "true"])
+    cfg, _, _, _ = train_cli.resolve(command)
     assert cfg.preset == "fast"
 
 

@@ -35,8 +35,10 @@ def test_temperature_moves_toward_the_target_entropy(delayed_agent):
     state = agent.init(jax.random.PRNGKey(0))
     for i in range(4):
         state, metrics = update(state, BATCH, jax.random.PRNGKey(i))
+        if i == 2:  # an actor step (policy delay 2): its entropy metric is Gated with weight 1
+            entropy = metrics["entropy"]
     # entropy (~0.1 nats) is above the target: the temperature falls, step after step.
-    assert float(metrics["entropy"]) > -50.0
+    assert float(entropy.weight) == 1.0 and float(entropy.value) > -50.0
     assert 0.9 < float(metrics["temperature"]) < 1.0
     state, metrics2 = update(state, BATCH, jax.random.PRNGKey(9))
     assert float(metrics2["temperature"]) < float(metrics["temperature"])
@@ -81,7 +83,7 @@ def test_a_distributional_critic_trains_through_the_shared_update_and_q_is_its_e
     np.testing.assert_allclose(np.asarray(agent.q(state.critic_params, BATCH.obs, BATCH.action)),
                                np.asarray(expected), rtol=1e-5, atol=1e-6)
     new, metrics = jax.jit(agent.update)(state, BATCH, jax.random.PRNGKey(1))
-    assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+    assert all(np.isfinite(float(v)) for v in jax.tree_util.tree_leaves(metrics)), metrics  # Gated: (value, weight)
     assert float(metrics["critic_loss"]) > 0 and _changed(state.critic_params, new.critic_params)
     assert _changed(state.actor_params, new.actor_params)
 

@@ -21,7 +21,7 @@ from mjx_smfp.agents.sacflow import SACFlow
 from mjx_smfp.engine import Engine
 from mjx_smfp.policies.chains import DiffusionConfig, FlowChainConfig
 from mjx_smfp.runner import run
-from tests.agents.bandit import BANDIT, MULTIMODAL, train
+from tests.mjx_smfp.agents.bandit import BANDIT, MULTIMODAL, train
 
 # The bandit's budget is ~2k gradient steps; the references' policy delay of 3 leaves too few actor
 # steps in it (SAC Flow stays at the random reward), so the bandit runs update the actor every step.

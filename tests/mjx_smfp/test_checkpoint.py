@@ -184,7 +184,7 @@ def test_a_process_killed_during_a_save_leaves_the_previous_checkpoint_usable(tm
     import sys
     import time
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     saver = subprocess.Popen([sys.executable, "-c", SAVER, str(tmp_path), str(48 * 2**20)], cwd=root,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -1,6 +1,6 @@
-"""Config: presets resolve, overrides reach train and agent fields, bad options name the field."""
+"""config.build (mjx_smfp/config/resolve.py): presets resolve, overrides reach train and agent fields, SAC and
+SMFP share one recipe, bad options name the field."""
 import dataclasses
-import json
 
 import pytest
 
@@ -87,43 +87,9 @@ def test_bad_options_raise_errors_naming_the_field(overrides, message):
         config.build(overrides)
 
 
-def test_a_scale_specific_task_preset_beats_the_any_scale_one(monkeypatch):
-    monkeypatch.setitem(config.TASK_PRESETS, ("inverted_pendulum", "*"), (dict(batch_size=64), {}))
-    monkeypatch.setitem(config.TASK_PRESETS, ("inverted_pendulum", "paper"), (dict(batch_size=128), {}))
-    assert config.build({"env": "inverted_pendulum", "preset": "paper"})[0].batch_size == 128
-    assert config.build({"env": "inverted_pendulum", "preset": "cpu"})[0].batch_size == 64
-
-
-def test_nested_policy_fields_are_flat_options_and_round_trip_through_json():
-    cfg, agent_cfg = config.build({"agent": "smfp", "sigma_mode": "per_dim", "time_embed_dim": "16"})
-    assert agent_cfg.policy.sigma_mode == "per_dim" and agent_cfg.policy.time_embed_dim == 16
-    assert config.from_dict(json.loads(json.dumps(config.to_dict(cfg, agent_cfg)))) == (cfg, agent_cfg)
-
-
 def test_env_kwargs_a_task_does_not_take_are_an_error_listing_its_options():
     from mjx_smfp.engine import make_task
 
     cfg, _ = config.build({"env": "inverted_pendulum", "env_kwargs": '{"nosuch": 1}'})
     with pytest.raises(ValueError, match=r"does not fit task 'inverted_pendulum'.*its options: .*reset_noise_scale"):
         make_task(cfg)
-
-
-def test_fast_preset_simulates_with_gpu_physics_and_env_kwargs_physics_wins():
-    from mjx_smfp.engine import make_task
-
-    assert config.build({"preset": "fast", "env": "hopper"})[0].physics == "gpu"
-    assert config.build({"preset": "paper", "env": "hopper"})[0].physics == "gymnasium"
-    cfg, _ = config.build({"env": "inverted_pendulum", "physics": "gpu"})
-    assert make_task(cfg).physics.integrator == "euler"
-    cfg, _ = config.build({"env": "inverted_pendulum", "physics": "gpu", "env_kwargs": '{"physics": "gymnasium"}'})
-    assert make_task(cfg).physics.integrator != "euler"
-    with pytest.raises(ValueError, match=r"physics='warp' is not valid"):
-        config.build({"physics": "warp"})
-
-
-def test_a_saved_smfp_config_from_before_activation_moved_up_still_loads():
-    """policy.activation (the actor's, until 2026-12) becomes the agent's activation."""
-    cfg, agent_cfg = config.build({"agent": "smfp", "activation": "silu"})
-    saved = json.loads(json.dumps(config.to_dict(cfg, agent_cfg)))
-    saved["agent"]["policy"]["activation"] = saved["agent"].pop("activation")
-    assert config.from_dict(saved) == (cfg, agent_cfg)

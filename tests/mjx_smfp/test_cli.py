@@ -15,6 +15,16 @@ def test_pairs_take_space_or_equals_values_bare_flags_and_dashes():
         cli.parse_cli_pairs(["hopper"])
 
 
+def test_a_training_command_line_is_read_into_overrides_and_launch_options():
+    command = cli.parse_command_line(["--agent", "sac", "-h", "--resume", "runs/x", "--allow_cpu_fast",
+                                      "--batch_size=8"])
+    assert command == cli.CommandLine(overrides={"agent": "sac", "batch_size": "8"}, help=True, resume="runs/x",
+                                      allow_cpu_fast=True)
+    assert cli.parse_command_line(["--env", "hopper"]) == cli.CommandLine(overrides={"env": "hopper"})
+    with pytest.raises(ValueError, match=r"--allow_cpu_fast: cannot read 'maybe' as bool"):
+        cli.parse_command_line(["--allow_cpu_fast", "maybe"])
+
+
 def test_parsed_pairs_build_the_config_they_name():
     cfg, agent_cfg = config.build(cli.parse_cli_pairs(["--agent", "sac", "--weight_decay", "1e-3", "--adam_b2=0.95",
                                                        "--activation", "silu", "--target_std", "0.15"]))

@@ -1,6 +1,7 @@
 """The parallel-regime recipe fields every soft actor-critic agent shares
 (SoftActorCriticConfig): AdamW weight decay and betas, the hidden activation, bfloat16 matmuls,
-the three ways to set the temperature's target entropy, and the log-std bounds."""
+the three ways to set the temperature's target entropy, and the log-std bounds; every agent's
+policy takes the actor-network fields as one ActorNetworkConfig and honours each of them."""
 import math
 
 import jax
@@ -15,7 +16,7 @@ from mjx_smfp.agents.smfp import SMFP
 from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig, resolve_target_entropy
 from mjx_smfp.policies.gaussian import TanhGaussianPolicy
 from mjx_smfp.policies.meanflow import MeanFlowConfig
-from tests.agents.test_sac import BATCH
+from tests.mjx_smfp.agents.test_sac import BATCH
 
 OBS, ACT = 3, 2
 SMALL = dict(actor_hidden=(16, 16), critic_hidden=(16, 16))
@@ -133,8 +134,9 @@ def test_bfloat16_matmuls_keep_sac_state_and_outputs_float32_and_close_to_float3
     state = bf16.init(jax.random.PRNGKey(0))
     assert _dtypes(state) <= {jnp.dtype(jnp.float32), jnp.dtype(jnp.int32)}
     new, metrics = jax.jit(bf16.update)(state, BATCH, jax.random.PRNGKey(1))
-    assert _dtypes(new) == _dtypes(state) and all(v.dtype == jnp.float32 for v in metrics.values())
-    assert all(np.isfinite(float(v)) for v in metrics.values())
+    values = jax.tree_util.tree_leaves(metrics)  # actor metrics are Gated (value, weight) pairs
+    assert _dtypes(new) == _dtypes(state) and all(v.dtype == jnp.float32 for v in values)
+    assert all(np.isfinite(float(v)) for v in values)
     obs, rng = BATCH.obs, jax.random.PRNGKey(2)
     for out16, out32 in ((bf16.act(new, obs, rng), f32.act(new, obs, rng)),
                          (bf16.eval_act(new, obs), f32.eval_act(new, obs)),
@@ -144,6 +146,46 @@ def test_bfloat16_matmuls_keep_sac_state_and_outputs_float32_and_close_to_float3
         assert 0 < _rel(out16, out32) < 0.05  # bf16 keeps ~3 significant digits: it differs, a little
 
 
+def _matmul_dtypes(fn, *args) -> list:
+    """The operand dtypes of every matmul (dot_general) `fn(*args)` traces, sub-programs (scan, jit) included."""
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "dot_general":
+                yield {str(v.aval.dtype) for v in eqn.invars}
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, (tuple, list)) else (value,):
+                    if isinstance(sub, (jax.extend.core.ClosedJaxpr, jax.extend.core.Jaxpr)):
+                        yield from walk(getattr(sub, "jaxpr", sub))
+    return list(walk(jax.make_jaxpr(fn)(*args).jaxpr))
+
+
+@pytest.mark.parametrize("name", agents.names())
+def test_every_agent_builds_its_policy_from_its_configs_actor_network_fields(name):
+    cls = agents.get_class(name).Config
+    cfg = cls(actor_hidden=(8, 4), activation="silu", matmul_dtype="bfloat16", log_std_min=-3.0, log_std_max=0.5)
+    net = agents.make(name, cfg, OBS, ACT).policy.network_config
+    assert net == cfg.actor_network()
+    assert (net.hidden, net.activation, net.matmul_dtype, net.log_std_min, net.log_std_max) == (
+        (8, 4), "silu", "bfloat16", -3.0, 0.5)
+
+
+@pytest.mark.parametrize("name", agents.names())
+def test_bfloat16_reaches_every_matmul_of_every_agents_actor_and_its_actions_stay_float32(name):
+    """With matmul_dtype bfloat16 every matmul of a draw (all K flow / N diffusion steps, SAC Flow's
+    sigma(s), SMFP's sigma head and time embeddings) computes in bfloat16, none with float32; the
+    parameters, actions and log pi stay float32 and close to the float32 policy's."""
+    cls = agents.get_class(name).Config
+    f32, bf16 = (agents.make(name, cls(matmul_dtype=dtype, **SMALL), OBS, ACT) for dtype in ("float32", "bfloat16"))
+    params = bf16.init(jax.random.PRNGKey(0)).actor_params
+    assert _dtypes(params) == {jnp.dtype(jnp.float32)}
+    obs, rng = BATCH.obs, jax.random.PRNGKey(2)
+    assert _matmul_dtypes(bf16.policy.sample, params, obs, rng) and all(
+        dtypes == {"bfloat16"} for dtypes in _matmul_dtypes(bf16.policy.sample, params, obs, rng))
+    assert all(dtypes == {"float32"} for dtypes in _matmul_dtypes(f32.policy.sample, params, obs, rng))
+    for out16, out32 in zip(bf16.policy.sample(params, obs, rng), f32.policy.sample(params, obs, rng)):
+        assert out16.dtype == jnp.float32 and 0 < _rel(out16, out32) < 0.05
+
+
 def test_bfloat16_matmuls_keep_the_smfp_update_and_actions_float32():
     policy = MeanFlowConfig(time_embed_dim=8, sigma_hidden=8)
     f32 = agents.make("smfp", SMFP.Config(policy=policy, **SMALL), OBS, ACT)
@@ -151,7 +193,7 @@ def test_bfloat16_matmuls_keep_the_smfp_update_and_actions_float32():
     state = bf16.init(jax.random.PRNGKey(0))
     new, metrics = jax.jit(bf16.update)(state, BATCH, jax.random.PRNGKey(1))
     assert _dtypes(new) <= {jnp.dtype(jnp.float32), jnp.dtype(jnp.int32)}
-    assert all(v.dtype == jnp.float32 and np.isfinite(float(v)) for v in metrics.values())
+    assert all(v.dtype == jnp.float32 and np.isfinite(float(v)) for v in jax.tree_util.tree_leaves(metrics))
     action, action32 = bf16.act(new, BATCH.obs, jax.random.PRNGKey(2)), f32.act(new, BATCH.obs, jax.random.PRNGKey(2))
     assert action.dtype == jnp.float32 and 0 < _rel(action, action32) < 0.05
 
@@ -196,7 +238,7 @@ def test_bad_recipe_fields_fail_at_construction_naming_the_field(fields, message
 # -- log-std bounds -------------------------------------------------------------------------
 def test_log_std_bounds_bound_the_gaussian_actor_and_smfps_boundary_sigma():
     agent = agents.make("sac", SAC.Config(log_std_min=-4.0, log_std_max=0.0, **SMALL), OBS, ACT)
-    assert (agent.policy.log_std_min, agent.policy.log_std_max) == (-4.0, 0.0)
+    assert (agent.policy.network_config.log_std_min, agent.policy.network_config.log_std_max) == (-4.0, 0.0)
     params = agent.init(jax.random.PRNGKey(0)).actor_params
     big = jax.tree_util.tree_map(lambda p: 1e3 * p, params)  # drives tanh(raw) to +-1
     log_std = np.asarray(agent.policy.distribution(big, 10 * BATCH.obs)[1])
@@ -212,4 +254,14 @@ def test_log_std_bounds_bound_the_gaussian_actor_and_smfps_boundary_sigma():
         moved = jax.tree_util.tree_map_with_path(
             lambda path, x, raw=raw: jnp.full_like(x, raw) if "log_sigma" in jax.tree_util.keystr(path) else x, p)
         np.testing.assert_allclose(np.asarray(smfp.policy.log_sigma(moved, BATCH.obs)), bound)
-    assert (SMFP.Config().log_std_min, SMFP.Config().log_std_max) == (-5.0, 1.0)  # today's LOG_SIGMA_MIN/MAX
+    assert (SMFP.Config().log_std_min, SMFP.Config().log_std_max) == (-5.0, 1.0)  # MeanFlowPolicy's default bounds
+
+
+def test_log_std_bounds_bound_sac_flows_state_noise():
+    agent = agents.make("sacflow", agents.get_class("sacflow").Config(log_std_min=-4.0, log_std_max=0.0, **SMALL),
+                        OBS, ACT)
+    params = agent.init(jax.random.PRNGKey(0)).actor_params
+    log_std = np.concatenate([np.asarray(agent.policy.log_std(jax.tree_util.tree_map(lambda p: scale * p, params),
+                                                              10 * BATCH.obs)) for scale in (1e3, -1e3)])
+    assert log_std.min() >= -4.0 and log_std.max() <= 0.0  # tanh(raw) driven to +-1: both ends reached
+    assert np.isclose(log_std.min(), -4.0, atol=1e-3) and np.isclose(log_std.max(), 0.0, atol=1e-3)

@@ -18,7 +18,7 @@ from mjx_smfp.config import TrainConfig
 from mjx_smfp.engine import Engine
 from mjx_smfp.runner import NonFiniteError, run
 from tests.dummy_envs import DummyTask
-from tests.test_loop import _ExplodingAgent
+from tests.mjx_smfp.test_loop import _ExplodingAgent
 
 CFG = TrainConfig(env="multimodal", num_envs=4, episode_length=20, total_env_steps=1_000, batch_size=32,
                   updates_per_step=1, replay_capacity=400, learning_starts=40, iterations_per_call=10,

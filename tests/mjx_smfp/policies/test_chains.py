@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mjx_smfp.networks import ActorNetworkConfig
 from mjx_smfp.policies import chains
 from mjx_smfp.policies.chains import DiffusionConfig, DiffusionPolicy, FlowChainConfig, FlowChainPolicy
 from mjx_smfp.policies.densities import standard_normal_logpdf
@@ -21,7 +22,7 @@ def test_sac_flow_path_log_density_integrates_to_the_box_volume_in_1d(velocity):
     E[1_B(path) / pi(path)] = |B|. B = [-1, 1] x [-tanh 1, tanh 1]: |B| = 4 tanh(1) ~ 3.05.
     (log sigma is squeezed into [-0.1, 0.1] so that the weights have a small variance.)"""
     config = FlowChainConfig(flow_steps=1, velocity=velocity, out_scale=1.0)
-    policy = FlowChainPolicy(1, (32, 32), config, log_std_bounds=(-0.1, 0.1))
+    policy = FlowChainPolicy(1, ActorNetworkConfig((32, 32), log_std_min=-0.1, log_std_max=0.1), config)
     params = policy.init(jax.random.PRNGKey(0), 2)
     n = 400_000
     obs = jnp.ones((n, 2))
@@ -37,7 +38,7 @@ def test_sac_flow_steps_are_gated_euler_steps_with_one_state_noise_for_all_steps
     + sigma(s) xi_k with sigma(s) the same at every k, and log pi of the path = log N(y_0) +
     sum_k log N(xi_k) - K sum log sigma(s). At init the gate is sigmoid(5) for every input."""
     k, d = 3, 2
-    policy = FlowChainPolicy(d, (16, 16), FlowChainConfig(flow_steps=k, out_scale=1.0))
+    policy = FlowChainPolicy(d, ActorNetworkConfig((16, 16)), FlowChainConfig(flow_steps=k, out_scale=1.0))
     params = policy.init(jax.random.PRNGKey(0), 3)
     obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
     y0, noise = policy.noise(jax.random.PRNGKey(2), 5)
@@ -62,7 +63,7 @@ def test_sac_flow_marginal_estimate_is_the_action_density_by_quadrature_in_1d():
     missing sigma normaliser or the last step's noise left in the means would not), and sample()
     returns that estimate, own last noise included, minus log|tanh'|."""
     config = FlowChainConfig(flow_steps=1, out_scale=1.0, entropy_estimator="marginal", marginal_chains=20_000)
-    policy = FlowChainPolicy(1, (32, 32), config, log_std_bounds=(-1.0, -0.5))
+    policy = FlowChainPolicy(1, ActorNetworkConfig((32, 32), log_std_min=-1.0, log_std_max=-0.5), config)
     params = policy.init(jax.random.PRNGKey(0), 2)
     obs = jnp.ones((1, 2))
     grid = jnp.linspace(-8.0, 8.0, 8001)[:, None]
@@ -88,7 +89,7 @@ def test_dime_log_pi_hat_is_a_normalised_path_ratio(steps):
     density of the rest of the path, so E_p[1_B(a) / pi_hat] = |B| for a box B in ACTION space alone:
     B = [-tanh 1, tanh 1]^2, |B| = 4 tanh(1)^2. Wrong normalisers, a kernel evaluated at the wrong
     point or a missing prior term would all break it. Random (large) control: a non-trivial sampler."""
-    policy = DiffusionPolicy(2, (16, 16), DiffusionConfig(diffusion_steps=steps, out_scale=1.0))
+    policy = DiffusionPolicy(2, ActorNetworkConfig((16, 16)), DiffusionConfig(diffusion_steps=steps, out_scale=1.0))
     params = policy.init(jax.random.PRNGKey(0), 3)
     n = 200_000
     obs = jnp.tile(jax.random.normal(jax.random.PRNGKey(1), (1, 3)), (n, 1))
@@ -102,7 +103,7 @@ def test_dime_step_sizes_are_learned_on_a_cosine_schedule_that_ends_small():
     """eta_n = softplus(dt) c(n) / softplus(gamma): 0.1 c(n) at init, c(0) ~ 1 shrinking to ~0.01 at the
     last step, so the last step's noise std sqrt(2 eta) ~ 0.05, far below the old fixed VP schedule's
     sqrt(b_1) ~ 0.21; and dt and the per-dimension friction receive gradients (they are learned)."""
-    policy = DiffusionPolicy(2, (16, 16))
+    policy = DiffusionPolicy(2, ActorNetworkConfig((16, 16)))
     params = policy.init(jax.random.PRNGKey(0), 3)
     c = policy.schedule()
     assert c.shape == (16,) and c[0] == pytest.approx(1.0, abs=1e-3) and np.all(np.diff(c) < 0)
@@ -120,7 +121,8 @@ def test_dime_step_sizes_are_learned_on_a_cosine_schedule_that_ends_small():
                                np.tanh(np.asarray(policy._run(params, obs, *zeros)[0])), rtol=1e-6)
 
 
-@pytest.mark.parametrize("policy, calls", [(FlowChainPolicy(3, (8, 8)), 4), (DiffusionPolicy(3, (8, 8)), 16)])
+@pytest.mark.parametrize("policy, calls", [(FlowChainPolicy(3, ActorNetworkConfig((8, 8))), 4),
+                                           (DiffusionPolicy(3, ActorNetworkConfig((8, 8))), 16)])
 def test_one_action_costs_the_stated_number_of_network_calls(policy, calls, monkeypatch):
     params = policy.init(jax.random.PRNGKey(0), 5)
     count = []
@@ -136,7 +138,7 @@ def test_sac_flow_marginal_estimate_costs_nothing_when_only_the_action_is_used()
     """Acting needs no log pi: with `entropy_estimator="marginal"` the M more chains feed only log pi,
     so XLA drops them from a compiled act and it costs the path estimator's flops; log pi costs ~M+1 x."""
     def flops(estimator, fn):
-        policy = FlowChainPolicy(2, (32, 32), FlowChainConfig(entropy_estimator=estimator))
+        policy = FlowChainPolicy(2, ActorNetworkConfig((32, 32)), FlowChainConfig(entropy_estimator=estimator))
         params = policy.init(jax.random.PRNGKey(0), 3)
         compiled = jax.jit(fn(policy)).lower(params, jnp.zeros((64, 3)), jax.random.PRNGKey(1)).compile()
         analysis = compiled.cost_analysis()

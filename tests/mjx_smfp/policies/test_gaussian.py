@@ -2,11 +2,12 @@
 import jax
 import numpy as np
 
+from mjx_smfp.networks import ActorNetworkConfig
 from mjx_smfp.policies.gaussian import TanhGaussianPolicy
 
 
 def test_log_prob_matches_squashed_gaussian_density():
-    policy = TanhGaussianPolicy(action_size=2, hidden=(8,))
+    policy = TanhGaussianPolicy(action_size=2, network_config=ActorNetworkConfig(hidden=(8,)))
     params = policy.init(jax.random.PRNGKey(0), 3)
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, 3))
     action, logp = policy.sample(params, obs, jax.random.PRNGKey(2))
