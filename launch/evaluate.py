@@ -61,7 +61,7 @@ def evaluation_state(policy):
     from mjx_smfp.steps import TrainState
 
     return TrainState(agent=policy.agent_state, normalizer=policy.normalizer, replay=None, env_state=None,
-                      rng=None, env_steps=policy.env_steps, updates=None)
+                      rng=None, env_steps=policy.env_steps, updates=None, reward_scale=None, probe_obs=None)
 
 
 def render_episode(engine, policy, path: str, seed: int = 0, width: int = 640, height: int = 480) -> tuple[int, str]:

@@ -159,8 +159,16 @@ class Engine:
         iterations = limit if iterations is None else int(iterations)
         if not 1 <= iterations <= limit:
             raise ValueError(f"iterations={iterations} must be in [1, iterations_per_call={limit}]")
-        count = np.int32(iterations)  # always int32: one trace
-        return self.train_iterations(ts, count if self.mesh is None else replicated(self.mesh, count))
+        return self.train_iterations(ts, self._count(iterations))
+
+    def compile_train(self, ts: TrainState) -> None:
+        """Compile the train call now (the same argument types as `train_chunk`'s: one trace)."""
+        self.train_iterations.lower(ts, self._count(self.cfg.iterations_per_call)).compile()
+
+    def _count(self, iterations: int):
+        """An iteration count as the train call takes it: always int32, replicated over a mesh."""
+        count = np.int32(iterations)
+        return count if self.mesh is None else replicated(self.mesh, count)
 
     def state_specs(self) -> TrainState:
         """PartitionSpecs of the train state (a pytree prefix of it): replicated except the

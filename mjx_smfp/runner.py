@@ -228,7 +228,7 @@ class HostLoop:
             with self.clock.paused():
                 self.engine.compile_evaluate(ts)
         t = time.time()
-        self.engine.train_iterations.lower(ts, np.int32(self.cfg.iterations_per_call)).compile()
+        self.engine.compile_train(ts)
         self.logger.write(count(ts.env_steps), {"perf/compile_seconds": time.time() - t})
 
     def ended(self, steps: int, last_call_s: Optional[float]) -> bool:

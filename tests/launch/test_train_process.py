@@ -126,4 +126,4 @@ def test_progress_shows_the_training_return_and_a_first_evaluation_after_warm_up
     out = stopped_run[0]
     assert re.search(r"warm-up done in \d+ s \(eval return -?\d", out), out  # evaluated, not nan
     assert re.search(r"\[train\] steps .* train return -?\d+\.\d+ \(length 1\)", out), out
-    assert re.search(r"\[train\] sac on multimodal \(preset cpu\) on cpu: \d+ cores?", out), out
+    assert re.search(r"\[train\] sac on multimodal \(preset cpu, recipe classic\) on cpu: \d+ cores?", out), out
