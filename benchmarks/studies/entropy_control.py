@@ -77,14 +77,13 @@ def analysis(study, rows, pooled, records, context, out: str, plots: bool = True
             for r in records for k in [(r["task"], r["agent"], r["variant"])] if r["variant"] == "parallel"]
     head = [f"**The criterion** (within {WITHIN:g} nat of the target at every evaluation from {AFTER:.0%} of the run "
             f"clock on) holds for {'; '.join(held) or 'no run yet'}.", "", *lines, ""]
-    files = []
-    if plots and records:
-        name = "entropy_control_diagnostics.png"
-        outputs.plot_panels([r for r in records if r["variant"] == "parallel"], os.path.join(out, name),
-                            metrics=("train_entropy", "knn_entropy", "flow_spread", "forward_velocity", "return"),
-                            x="wall_s")
-        files.append(name)
+    files = ["entropy_control_diagnostics.png"] if records else []
+    for name in files:  # the text names the figure whether or not this call draws it (--no-plots)
         head += [f"Curves over the run clock (mean over seeds, band: Student-t 95 % interval): `{name}`.", ""]
+        if plots:
+            outputs.plot_panels([r for r in records if r["variant"] == "parallel"], os.path.join(out, name),
+                                metrics=("train_entropy", "knn_entropy", "flow_spread", "forward_velocity", "return"),
+                                x="wall_s")
     return "\n".join(head), {"criterion": summary}, files
 
 

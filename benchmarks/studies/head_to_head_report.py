@@ -39,7 +39,7 @@ def analysis(study, rows, pooled, records, context, out: str, plots: bool = True
              *threshold_table(rows, tasks), "", *aggregate_lines(aggregate), "", *mde_lines(mde), "",
              *diagnostics_table(study, rows, records, tasks), "", *cost_table(records, tasks), "",
              *context_table(rows, context, tasks), ""]
-    files = figures(records, context, out, tasks) if plots else []
+    files = figures(records, context, out, tasks, plots)
     if files:
         lines += ["Curves (mean over seeds, band: Student-t 95 % interval of the mean; context dashed): "
                   + ", ".join(f"`{f}`" for f in files) + ".", ""]
@@ -72,7 +72,9 @@ def verdict(finals: dict, records, tasks, seeds: int) -> dict:
             and r.get("reason") == "env_steps"]
     expected = len(tasks) * 2
     t, p = stats.van_elteren([(f[NEW]["final_per_seed"], f[BASE]["final_per_seed"]) for f in finals.values()])
-    if math.isfinite(p) and p < h2h.ALPHA:
+    if not done:  # before the first run reaches its budget the rule has nothing to decide on
+        word = "no verdict yet"
+    elif math.isfinite(p) and p < h2h.ALPHA:
         word = "SMFP ahead" if t > 0 else "SAC ahead"
     else:
         word = "not resolved"
@@ -90,6 +92,10 @@ def headline(v: dict, study) -> str:
     status = ("" if v["complete"] else
               f" — **provisional**: {v['runs_done']} of {v['runs_expected']} runs ({v['seed_runs_done']} of "
               f"{v['seed_runs_expected']} seed-runs) are done at their budget; the rule decides at all of them")
+    if v["verdict"] == "no verdict yet":
+        return (f"**No verdict yet**: {v['runs_done']} of {v['runs_expected']} runs are done at their budget; the "
+                f"rule decides at all of them. Where the runs stand (env steps per seed {at}): the same test gives "
+                f"p = {stats.format_p(v['p'])}, which decides nothing.")
     return (f"**Verdict: {v['verdict']}**{status}. Exact two-sided van Elteren test of the final returns (mean of each "
             f"seed's last {study.final_evals} deterministic evaluations of {episodes} episodes, at env steps per seed "
             f"{at}), "
@@ -101,6 +107,9 @@ def headline(v: dict, study) -> str:
 def what_this_says(v: dict, mde: dict) -> str:
     scope = ("on these tasks, at these budgets, at the CPU parallel shape, with both agents on the shared `parallel` "
              "recipe")
+    if v["verdict"] == "no verdict yet":
+        return ("**What this says.** Nothing yet. The tables below are where the runs stand, for following them, "
+                "not for reading a difference into.")
     if v["verdict"] == "not resolved":
         size = (f"about {mde['d']:g} s.d. of a task's final returns (" + ", ".join(
             f"{t} {u:,.0f}" for t, u in zip(mde["tasks"], mde["in_units"])) + ")") if math.isfinite(mde["d"]) else "?"
@@ -297,15 +306,17 @@ def context_table(rows, context, tasks) -> list[str]:
     return lines
 
 
-def figures(records, context, out: str, tasks) -> list[str]:
+def figures(records, context, out: str, tasks, plots: bool = True) -> list[str]:
     """Return against env steps and against the run clock (one panel per task, context dashed), and
-    the diagnostics against env steps; the files' names."""
+    the diagnostics against env steps; the files' names (drawn only with `plots`)."""
     order = {task: i for i, task in enumerate(tasks)}
     runs = sorted([r for r in [*records, *context] if any(r["curves"])], key=lambda r: order.get(r["task"], len(order)))
     if not runs:
         return []
     dashed = {report.label(r) for r in context}
     names = ["head_to_head_steps.png", "head_to_head_clock.png", "head_to_head_diagnostics.png"]
+    if not plots:
+        return names
     outputs.plot_panels(runs, os.path.join(out, names[0]), x="env_steps", dashed=dashed)
     outputs.plot_panels(runs, os.path.join(out, names[1]), x="wall_s", dashed=dashed)
     outputs.plot_panels([r for r in runs if r in records], os.path.join(out, names[2]),
