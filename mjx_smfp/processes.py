@@ -33,6 +33,7 @@ import traceback
 from typing import Optional
 
 from mjx_smfp.runner import StopFlag
+from mjx_smfp.stop import exit_now
 
 HEARTBEAT_VAR = "MJX_SMFP_HEARTBEAT_S"  # seconds without a heartbeat before a process is declared lost
 DEFAULT_HEARTBEAT_S = 10
@@ -167,15 +168,6 @@ def _report(lost: list[int]) -> None:
     leave(1, wait=heartbeat_seconds())
 
 
-def _exit(code: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
 def leave(code: int, wait: float = 60.0) -> None:
     """Exit with `code`, without the runtime's shutdown barrier: processes other than 0
     disconnect and go; process 0 (the service's host) first waits up to `wait` seconds for the
@@ -194,7 +186,7 @@ def leave(code: int, wait: float = 60.0) -> None:
             _watchdog.gone.wait(wait)
     except Exception:  # noqa: BLE001 - leaving anyway
         pass
-    _exit(code)
+    exit_now(code)
 
 
 def exit_on_failure(err: BaseException) -> None:
@@ -209,7 +201,7 @@ def exit_on_failure(err: BaseException) -> None:
     traceback.print_exception(err)
     hint = f"; {_resume_hint}" if _resume_hint else ""
     print(f"error: process {jax.process_index()}: {first_line(err)}; stopping{hint}", file=sys.stderr, flush=True)
-    _exit(1)
+    exit_now(1)
 
 
 def finish() -> None:

@@ -12,7 +12,7 @@ import time
 from typing import Optional
 
 
-def _exit_now(code: int) -> None:
+def exit_now(code: int) -> None:
     """Flush what was printed and end the process at once, from any thread (no cleanup: used
     only when nothing is left to save)."""
     for stream in (sys.stdout, sys.stderr):
@@ -45,7 +45,7 @@ class StopFlag:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, exit=_exit_now, verbose: bool = True):
+    def __init__(self, exit=exit_now, verbose: bool = True):
         self.requested = False
         self.unsaved = False
         self.signal_time: Optional[float] = None  # time.time() of the first signal
