@@ -193,8 +193,6 @@ def planned_rows(sizes: Sizes) -> dict[str, list[str]]:
     }
 
 
-# --- the phases (each in its own process) ---
-
 def check_backend(rows: Rows, sizes: Sizes) -> None:
     """Row `backend`; exit WRONG_BACKEND unless jax runs on the GPU (any backend with --smoke)."""
     import jax
@@ -246,18 +244,15 @@ class Learning(Capture):
         self.reached, self.last_row, self.last = {}, 0.0, {}
 
     def write(self, step: int, scalars: dict) -> None:
-        import statistics
-
         super().write(step, scalars)
         rows, wall_s = self.row, time.time() - self.started
         for key, name in (("perf/warmup_seconds", "warmup_s"), ("perf/compile_seconds", "compile/train_chunk_s")):
             if key in scalars:
                 rows(name, scalars[key], "s", say=f"{name} {scalars[key]:.1f} s")
-        rates = [(r["perf/env_steps_per_s"], r["perf/updates_per_s"]) for r in self.rows if "perf/env_steps_per_s" in r]
         if "perf/env_steps_per_s" not in scalars:
             return
-        if len(rates) == self.sizes.timed_calls + 1:  # the first call is not timed
-            sps, ups = (statistics.median(r[i] for r in rates[1:]) for i in (0, 1))
+        if sum("perf/env_steps_per_s" in r for r in self.rows) == self.sizes.timed_calls + 1:  # the first: not timed
+            sps, ups = self.median_rates().values()
             rows("throughput", sps, "env-steps/s", updates_per_s=ups, say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s")
         if "eval/forward_velocity" in scalars:  # a locomotion return is read with its forward speed
             rows("forward_velocity", scalars["eval/forward_velocity"], "m/s", wall_s=wall_s, env_steps=step,
@@ -298,7 +293,7 @@ def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: 
 
 def phase_costs(sizes: Sizes, rows: Rows, more: bool = False) -> None:
     """ms per update and per action of SAC and SMFP, and their ratios (`costs_more`: the generative
-    agents beside SAC), at the recipe and networks the train phases resolve to."""
+    agents beside SAC), at the recipe and networks the train phases resolve to: what trains."""
     import envs
     from mjx_smfp import recipes
 
@@ -353,8 +348,6 @@ def run_phase(phase: str, sizes: Sizes, out: str, t0: float, deadline: float, st
         raise
     rows("end", "ok", seconds=time.time() - started)
 
-
-# --- the driver ---
 
 def preflight() -> None:
     """The GPUs the driver sees and the jax that will run, before anything else (no jax import:

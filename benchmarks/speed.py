@@ -11,6 +11,8 @@ stepping (benchmarks/harness/timer.py):
     python -m benchmarks.speed projection [--batches 1024,8192] [--atoms 101] [--repeats 20]  # C51: scatter vs dense
     python -m benchmarks.speed report NAME                            # NAME.md from NAME.json
 
+`loop --replay N` also times an insert and a sample in a full ring of N rows, ours against brax's
+queue; `seeds` sets N seeds in one program against N runs one after another (the N = 1 rate).
 Each writes benchmarks/results/speed/<name>.{json,csv,md} (`--out`; scaling also a .png) and notes in
 manifest.json how. README ("Scaling", "Benchmarks") and benchmarks/RESULTS.md say what each measures.
 """

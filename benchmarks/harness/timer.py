@@ -53,6 +53,11 @@ class Capture:
     def close(self) -> None:
         pass
 
+    def median_rates(self) -> dict:
+        """Median env-steps/s and updates/s of the train calls after the first (which compiles)."""
+        per_call = [r for r in self.rows if "perf/env_steps_per_s" in r][1:]
+        return {k: statistics.median(r[f"perf/{k}"] for r in per_call) for k in ("env_steps_per_s", "updates_per_s")}
+
 
 def train_speed(engine, calls: int, target: float | None = None, budget_s: float = math.inf,
                 run_dir: str | None = None, **run_kwargs) -> dict:
@@ -86,9 +91,7 @@ def train_speed(engine, calls: int, target: float | None = None, budget_s: float
         run_kwargs.update(stop=stop, on_eval=on_eval)
     with tempfile.TemporaryDirectory() as scratch:
         run(engine, run_dir or scratch, schedule=schedule, logger=capture, verbose=False, **run_kwargs)
-    per_call = [r for r in capture.rows if "perf/env_steps_per_s" in r][1:]
-    return {"env_steps_per_s": statistics.median(r["perf/env_steps_per_s"] for r in per_call),
-            "updates_per_s": statistics.median(r["perf/updates_per_s"] for r in per_call),
+    return {**capture.median_rates(),
             "compile_s": next(r["perf/compile_seconds"] for r in capture.rows if "perf/compile_seconds" in r),
             "warmup_s": next(r["perf/warmup_seconds"] for r in capture.rows if "perf/warmup_seconds" in r), **got}
 
