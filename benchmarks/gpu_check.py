@@ -1,29 +1,17 @@
-"""One-shot GPU check: the headline GPU figures first, every figure written the moment it exists.
+"""One-shot GPU check, the phase driver: the headline GPU figures first, each written the moment it exists.
 
-    python3 -m benchmarks.gpu_check --wheelhouse .wheelhouse    # on the GPU machine (no make needed)
-    make wheelhouse                                             # here, with network: .wheelhouse/ (18 cp312 wheels)
+    python3 -m benchmarks.gpu_check --wheelhouse .wheelhouse    # on the GPU machine (offline; `make wheelhouse` here)
     python -m benchmarks.gpu_check --smoke --out DIR            # the same code path on a CPU, tiny sizes
     benchmarks/gpu_rehearsal.sh                                 # the GPU machine's situation, rehearsed on a CPU
 
-The GPU machine has no network and its own CUDA jax: what it lacks (mujoco, mujoco-mjx, brax,
-gymnasium, ...) is installed offline from wheels with `--no-deps` into a temporary folder on
-PYTHONPATH (jax is never reinstalled). The run first prints `nvidia-smi -L`; every phase prints
-jax's devices and stops the run (exit status 2) unless jax is on the GPU (--smoke: any backend).
-
-This module is the phase driver: each phase (`Sizes.plan`) runs in its own process under a hard
-time limit, the headline phases first and always, the optional ones while `min_start_s` is left.
-What a phase measures comes from the library's loop (`runner.run`: the train phases' compile
-seconds, env-steps/s and updates/s, the training return against wall-clock from the phase's start
-and the moment it first reaches each threshold) and from benchmarks/speed.py (wrapped and raw
-stepping, SAC's and the other agents' costs) or benchmarks/brax_sac.py.
-
-Into `--out` (default `$OUT`; the device tool returns at most 8 files): `rows.jsonl`, one strict-JSON
-object per figure appended in one write(2) the moment it is measured ({"key": "<phase>/<name>",
-"phase", "value", "unit", "t_s", ...}; `<phase>/end` says how each phase ended), so a run killed at
-any point keeps every line written before; `summary.json`, rewritten atomically after every phase
-(plan, status, headline, GPU targets against what was measured, rows still missing);
-`gpu_check.log`, the phases' stderr. NaN and infinity are written as null. The phases share one XLA
-compile cache inside the run (removed at the end with the installed wheels).
+It prints `nvidia-smi -L` and the jax versions, installs the wheels the GPU machine lacks offline
+(`--no-deps`, never jax) into a temporary folder on PYTHONPATH, then runs each phase (`Sizes.plan`)
+in its own process under a hard limit; a phase exits 2, stopping the run, unless jax is on the GPU
+(--smoke: any backend). Training goes through `runner.run`, stepping and costs through
+benchmarks/harness/timer.py. Into `--out` (default `$OUT`): `rows.jsonl`, one strict-JSON row per
+figure appended in one write(2), so a killed run keeps every line; `summary.json` (plan, status,
+headline, targets, rows missing) after every phase; `gpu_check.log`, the phases' stderr. README,
+"Running on a GPU", has the plan and its budget.
 """
 from __future__ import annotations
 
@@ -38,10 +26,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from benchmarks.harness.outputs import jsonable
+from benchmarks.harness.timer import Capture, agent_costs, env_options, raw_stepping, wrapped_stepping
 from mjx_smfp import rundir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,44 +41,38 @@ WRONG_BACKEND = 2  # a phase's exit status when jax is not on the GPU: the run s
 @dataclasses.dataclass(frozen=True)
 class Phase:
     name: str  # one of PHASES
-    limit_s: float  # hard limit of its process, seconds (less if less of --total-s is left)
+    limit_s: float  # hard limit of its process (less if less of --total-s is left)
     required: bool  # headline: always started; else only while Sizes.min_start_s is left
-    what: str  # one line for the summary and the README
+    what: str
 
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
     """Everything that differs between the GPU run and the CPU smoke run."""
-    name: str  # "gpu" or "smoke" (recorded in summary.json)
-    env_headline: tuple[str, str, int]  # (task, physics preset, envs): wrapped and raw stepping, first
-    env_more: tuple[tuple[str, str, int, bool], ...]  # optional (task, physics, envs, raw too) after the headline
+    name: str
+    env_headline: tuple[str, str, int]  # (task, physics preset, envs): wrapped and raw stepping
+    env_more: tuple[tuple[str, str, int, bool], ...]  # (task, physics, envs, raw too)
     env_steps: int  # env steps per timed lax.scan
-    env_repeats: int  # timed scans per figure (the median is kept)
+    env_repeats: int  # timed scans per figure (median)
     train_env: str  # task of the train, costs and brax phases
-    train_overrides: dict  # config_lib.build overrides on top of the preset (which the key "preset" names)
+    train_overrides: dict  # config_lib.build overrides, the preset included
     thresholds: tuple[float, ...]  # training returns whose first crossing is timed
     timed_calls: int  # train calls after the first whose median rate is the throughput
-    learn_row_s: float  # at most one `learning` row per this many seconds (threshold rows at once)
-    cost_nets: dict | None  # network overrides of the costs phases; None = the train config's
+    learn_row_s: float  # at most one `learning` row per this many seconds
+    cost_nets: dict | None  # network overrides of the costs phases; None: the train config's
     cost_act_envs: int  # batch of the per-action cost
     cost_repeats: int  # updates/actions per timed call
-    cost_rounds: int  # interleaved rounds (median kept)
-    generative: tuple[str, ...]  # costs_more: the multi-step generative agents timed beside SAC
-    plan: tuple[Phase, ...]  # the phases, in order
+    cost_rounds: int  # interleaved rounds (median)
+    generative: tuple[str, ...]  # costs_more: the multi-step agents timed beside SAC
+    plan: tuple[Phase, ...]
     min_start_s: float  # an optional phase starts only with this much of --total-s left
-    total_s: float  # the whole run's limit (default of --total-s)
+    total_s: float  # default of --total-s
 
 
 PHASES = ("env", "train_sac", "train_smfp", "costs", "env_more", "costs_more", "brax")
 
-# The GPU plan (total 540 s, under the device tool's 600 s command limit and a 15-minute lease
-# that includes a 1-2 minute machine start). Compile times measured on the 2-core CPU machines
-# (STACK.md, "Rehearsing the GPU machine on a CPU"; README "Running on a GPU"): humanoid wrapped
-# step 186 s and raw step 82 s per batch size; fast-preset humanoid warm-up + compile 184 s,
-# first train call 170 s. Assumed on the GPU machine (16 faster cores; XLA's GPU compile of these
-# programs is mostly single-threaded): a quarter of those, ~45 / 20 / 45 / 45 s. So: env 100 s
-# (two compiles + 4 timed scans), each train phase 170 s (~90 s of compiles, then ~80 s of timed
-# calls and training), costs 60 s; the optional phases share what the headline phases left.
+# 540 s: under the device tool's 600 s command limit. The limits assume a quarter of the compile
+# times measured on 2 CPU cores (README, "Running on a GPU").
 GPU = Sizes(
     name="gpu", env_headline=("humanoid", "gpu", 4096),
     env_more=(("humanoid", "gpu", 1024, False), ("humanoid", "gpu", 8192, False), ("halfcheetah", "gpu", 4096, True),
@@ -108,21 +90,15 @@ GPU = Sizes(
           Phase("brax", 150, False, "brax's own SAC at the train phases' settings")),
     min_start_s=20, total_s=540,
 )
-# CPU-sized, every phase but brax (brax's SAC compiles for ~100 s on a CPU). The limits are far
-# above the ~2-3 minutes the whole run takes alone on 2 cores: a shared machine was seen 5x slower.
+# Every phase but brax (whose SAC compiles for ~100 s on a CPU), on the one-step bandit; the limits
+# allow a shared machine 5x slower than the ~3 minutes the run takes alone on 2 cores.
 SMOKE = Sizes(
-    name="smoke", env_headline=("inverted_pendulum", "gpu", 4),
-    # The headline's shapes again: the in-run compile cache loads them (the code path, no new compile).
-    env_more=(("inverted_pendulum", "gpu", 4, False),),
-    env_steps=10, env_repeats=1,
-    # multimodal (a one-step task, no physics) keeps the loop's compiles short on a CPU.
-    train_env="multimodal",
+    name="smoke", env_headline=("inverted_pendulum", "gpu", 4), env_more=(("inverted_pendulum", "gpu", 4, False),),
+    env_steps=10, env_repeats=1, train_env="multimodal",
     train_overrides=dict(preset="cpu", num_envs=4, batch_size=32, updates_per_step=1, replay_capacity=2_000,
                          learning_starts=40, iterations_per_call=10, eval_episodes=1, total_env_steps=1000,
                          actor_hidden=(16, 16), critic_hidden=(16, 16)),
-    thresholds=(0.0, 0.5), timed_calls=2, learn_row_s=0.5,
-    cost_nets=dict(actor_hidden=(16, 16), critic_hidden=(16, 16)),
-    # One generative agent: the code path, two compiles fewer.
+    thresholds=(0.0, 0.5), timed_calls=2, learn_row_s=0.5, cost_nets=dict(actor_hidden=(16, 16), critic_hidden=(16, 16)),
     cost_act_envs=8, cost_repeats=2, cost_rounds=1, generative=("sacflow",),
     plan=(Phase("env", 400, True, "inverted_pendulum 4 envs: wrapped and raw"),
           Phase("train_sac", 400, True, "SAC on multimodal, tiny"), Phase("train_smfp", 400, True, "SMFP, the same"),
@@ -158,37 +134,41 @@ def write_json_atomic(path: str, obj) -> None:
     rundir.write_json(path, jsonable(obj))  # NaN and infinity as null
 
 
-class Rows:
-    """Appends one JSON line per figure to `<out>/rows.jsonl` the moment it is measured.
+def say(line: str) -> None:
+    print(line, flush=True)
 
-    Each line goes out in one write(2) on an O_APPEND descriptor: lines from several processes
-    never interleave, and a process killed at any point leaves only whole lines behind."""
+
+class Rows:
+    """Appends one JSON line per figure to `<out>/rows.jsonl`, in one write(2) on an O_APPEND
+    descriptor: lines of several processes never interleave, and a kill leaves only whole lines."""
 
     def __init__(self, out: str, phase: str, t0: float, echo: bool = True):
         self.path, self.phase, self.t0, self.echo = os.path.join(out, ROWS), phase, t0, echo
-        self.keys: list[str] = []
 
     def __call__(self, name: str, value=None, unit: str = "", say: str | None = None, **extra) -> dict:
         row = {"key": f"{self.phase}/{name}", "phase": self.phase, "value": value, "unit": unit,
                "t_s": round(time.time() - self.t0, 3), **extra}
-        line = (dumps(row) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            os.write(fd, (dumps(row) + "\n").encode())
         finally:
             os.close(fd)
-        self.keys.append(row["key"])
         if say is not None and self.echo:
             print(f"[{self.phase}] {say}", flush=True)
         return row
 
 
 def read_rows(out: str) -> list[dict]:
-    """Every whole line of rows.jsonl (a torn last line, which Rows never writes, would be dropped)."""
+    """Every whole line of rows.jsonl."""
     if not os.path.exists(os.path.join(out, ROWS)):
         return []
     with open(os.path.join(out, ROWS)) as f:
         return [loads_strict(line) for line in f if line.endswith("\n")]
+
+
+def by_key(rows: list[dict]) -> dict[str, dict]:
+    """key -> the last row of that key."""
+    return {r["key"]: r for r in rows}
 
 
 def env_names(task: str, physics: str, n: int, raw: bool) -> list[str]:
@@ -226,22 +206,13 @@ def check_backend(rows: Rows, sizes: Sizes) -> None:
         sys.exit(WRONG_BACKEND)
 
 
-def physics_for(name: str, preset: str) -> str | None:
-    """`preset`, or None for a task without physics options (multimodal)."""
-    import envs
-
-    return preset if hasattr(envs.make(name), "physics") else None
-
-
 def measure_env(rows: Rows, sizes: Sizes, task: str, physics: str, n: int, raw: bool) -> None:
-    """Rows env_names(task, physics, n, raw): the training wrapper's stepping, then the raw stepping of
-    benchmarks/speed.py, each written as soon as it is measured."""
+    """Rows env_names(...): the training wrapper's stepping, then raw stepping."""
     import envs
-    from benchmarks.speed import raw_stepping, wrapped_stepping
 
-    resolved = physics_for(task, physics)
-    env = envs.make(task, **({} if resolved is None else {"physics": resolved}))
-    p, tags = f"{task}/{physics}/{n}", dict(physics_used=resolved, num_envs=n, steps=sizes.env_steps)
+    options = env_options(task, physics)
+    env = envs.make(task, **options)
+    p, tags = f"{task}/{physics}/{n}", dict(physics_used=options.get("physics"), num_envs=n, steps=sizes.env_steps)
     w = wrapped_stepping(env, n, sizes.env_steps, rounds=sizes.env_repeats, reset_cost=False)
     rows(f"{p}/wrapped_compile_s", w["wrapped_compile_s"], "s", **tags)
     rows(f"{p}/wrapped_steps_per_s", w["wrapped_steps_per_s"], "env-steps/s", episodes_ended=w["episodes_ended"],
@@ -254,73 +225,53 @@ def measure_env(rows: Rows, sizes: Sizes, task: str, physics: str, n: int, raw: 
         rows(f"{p}/wrapped_over_raw", w["wrapped_steps_per_s"] / r["raw_steps_per_s"], "ratio", **tags)
 
 
-def phase_env(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    from benchmarks import machine
-
-    rows("machine", machine.describe())
-    measure_env(rows, sizes, *sizes.env_headline, True)
-
-
-def phase_env_more(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    for spec in sizes.env_more:  # each batch size streams its rows; the parent's limit ends the rest
-        measure_env(rows, sizes, *spec)
-
-
 def train_config(sizes: Sizes, agent: str):
-    """(cfg, agent_cfg): the preset as config_lib.build gives it, `train_overrides` on top, the
-    env phase's physics (where the task has physics options)."""
+    """(cfg, agent_cfg): `train_overrides` through config_lib.build, the env phase's physics."""
     from mjx_smfp import config as config_lib
 
-    physics = physics_for(sizes.train_env, sizes.env_headline[1])
-    env_kwargs = json.dumps({} if physics is None else {"physics": physics})
+    env_kwargs = json.dumps(env_options(sizes.train_env, sizes.env_headline[1]))
     return config_lib.build({"env": sizes.train_env, "agent": agent, "env_kwargs": env_kwargs, **sizes.train_overrides})
 
 
-class Learning:
-    """What the runner logs, as rows (brax's `progress_fn`): the warm-up and train-call compile
-    seconds, the median rate of the calls after the first, a `learning` row per call (at most one per
-    `learn_row_s`) and one the moment the training return first reaches each threshold."""
+class Learning(Capture):
+    """What runner.run logs, as rows: the compile seconds, the median rate of the calls after the
+    first, a `learning` row per call (at most one per `learn_row_s`) and one the moment the training
+    return first reaches each threshold."""
 
     def __init__(self, rows: Rows, sizes: Sizes, started: float):
-        self.rows, self.sizes, self.started = rows, sizes, started
-        self.rates, self.reached, self.last_row, self.last = [], {}, 0.0, {}
+        super().__init__()
+        self.row, self.sizes, self.started = rows, sizes, started
+        self.reached, self.last_row, self.last = {}, 0.0, {}
 
     def write(self, step: int, scalars: dict) -> None:
-        import statistics
-
-        wall_s = time.time() - self.started
+        super().write(step, scalars)
+        rows, wall_s = self.row, time.time() - self.started
         for key, name in (("perf/warmup_seconds", "warmup_s"), ("perf/compile_seconds", "compile/train_chunk_s")):
             if key in scalars:
-                self.rows(name, scalars[key], "s", say=f"{name} {scalars[key]:.1f} s")
+                rows(name, scalars[key], "s", say=f"{name} {scalars[key]:.1f} s")
         if "perf/env_steps_per_s" not in scalars:
             return
-        self.rates.append((scalars["perf/env_steps_per_s"], scalars["perf/updates_per_s"]))
-        if len(self.rates) == self.sizes.timed_calls + 1:  # the first call is not timed
-            sps, ups = (statistics.median(r[i] for r in self.rates[1:]) for i in (0, 1))
-            self.rows("throughput", sps, "env-steps/s", updates_per_s=ups, say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s")
-        if "eval/forward_velocity" in scalars:  # a return on a locomotion task is read with its forward speed
-            self.rows("forward_velocity", scalars["eval/forward_velocity"], "m/s", wall_s=wall_s, env_steps=step,
-                      eval_return=scalars.get("eval/return_mean"))
+        if sum("perf/env_steps_per_s" in r for r in self.rows) == self.sizes.timed_calls + 1:  # the first: not timed
+            sps, ups = self.median_rates().values()
+            rows("throughput", sps, "env-steps/s", updates_per_s=ups, say=f"{sps:.4g} env-steps/s, {ups:.4g} updates/s")
+        if "eval/forward_velocity" in scalars:  # a locomotion return is read with its forward speed
+            rows("forward_velocity", scalars["eval/forward_velocity"], "m/s", wall_s=wall_s, env_steps=step,
+                 eval_return=scalars.get("eval/return_mean"))
         ret = float(scalars.get("train/episode_return", math.nan))
         self.last = dict(wall_s=wall_s, env_steps=step, last_return=ret)
         if time.time() - self.last_row >= self.sizes.learn_row_s:
             self.last_row = time.time()
-            self.rows("learning", ret, "return", wall_s=wall_s, env_steps=step)
+            rows("learning", ret, "return", wall_s=wall_s, env_steps=step)
         for thr in self.sizes.thresholds:
             if thr not in self.reached and math.isfinite(ret) and ret >= thr:
                 self.reached[thr] = dict(wall_s=wall_s, env_steps=step)
-                self.rows(f"return_reached/{thr:g}", wall_s, "s", env_steps=step,
-                          say=f"training return {ret:.4g} >= {thr:g} at {wall_s:.0f} s, {step:.3g} steps")
-
-    def close(self) -> None:
-        pass
+                rows(f"return_reached/{thr:g}", wall_s, "s", env_steps=step,
+                     say=f"training return {ret:.4g} >= {thr:g} at {wall_s:.0f} s, {step:.3g} steps")
 
 
 def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
-    """The fast preset through the library's loop (runner.run) until the phase's limit nears:
-    compile seconds, throughput, the training return against wall-clock from the phase's start."""
-    import tempfile
-
+    """The library's loop (runner.run) until the phase's limit nears: compile seconds, throughput,
+    the training return against wall-clock from the phase's start."""
     from mjx_smfp.engine import Engine
     from mjx_smfp.runner import RunClock, Schedule, run
 
@@ -340,13 +291,18 @@ def phase_train(agent: str, sizes: Sizes, rows: Rows, deadline: float, started: 
          "s from the phase's start", **learning.last)
 
 
-def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float, more: bool = False) -> None:
-    """SAC's and SMFP's ms per update and per action and their ratios (`costs_more`: SAC's and the
-    generative agents'), at the recipe and networks the train phases resolve to."""
-    from benchmarks.speed import agent_costs
+def phase_costs(sizes: Sizes, rows: Rows, more: bool = False) -> None:
+    """ms per update and per action of SAC and SMFP, and their ratios (`costs_more`: the generative
+    agents beside SAC), at the recipe and networks the train phases resolve to: what trains."""
+    import envs
+    from mjx_smfp import recipes
 
-    nets, obs_size, action_size, batch = cost_setup(sizes)
+    cfg, agent_cfg = train_config(sizes, "smfp")
+    nets = {**recipes.recipe(cfg.recipe),
+            **(sizes.cost_nets or {k: getattr(agent_cfg, k) for k in ("actor_hidden", "critic_hidden")})}
+    env = envs.make(cfg.env, **cfg.env_options)
     n, names, t = sizes.cost_act_envs, ["sac", *(sizes.generative if more else ("smfp",))], time.time()
+    obs_size, action_size, batch = int(env.observation_size), int(env.action_size), cfg.batch_size
     costs = agent_costs(names, nets, obs_size, action_size, batch, (n,), sizes.cost_repeats, sizes.cost_rounds)
     tags = dict(batch_size=batch, act_envs=n, obs_size=obs_size, action_size=action_size, agent_config=repr(nets))
     for a in names:
@@ -360,20 +316,7 @@ def phase_costs(sizes: Sizes, rows: Rows, deadline: float, started: float, more:
         rows("with_compile_s", time.time() - t, "s")
 
 
-def cost_setup(sizes: Sizes):
-    """(agent config overrides, obs size, action size, batch) of the costs phases: the recipe the
-    train phases resolve to (C51 critic, AdamW, ... of `parallel` at `fast`) and their networks,
-    so the costs time what trains, not the agents' defaults."""
-    import envs
-    from mjx_smfp import recipes
-
-    cfg, agent_cfg = train_config(sizes, "smfp")
-    nets = sizes.cost_nets or {k: getattr(agent_cfg, k) for k in ("actor_hidden", "critic_hidden")}
-    env = envs.make(cfg.env, **cfg.env_options)
-    return {**recipes.recipe(cfg.recipe), **nets}, int(env.observation_size), int(env.action_size), cfg.batch_size
-
-
-def phase_brax(sizes: Sizes, rows: Rows, deadline: float, started: float) -> None:
+def phase_brax(sizes: Sizes, rows: Rows) -> None:
     import envs
     from benchmarks.brax_sac import brax_sac
 
@@ -383,56 +326,62 @@ def phase_brax(sizes: Sizes, rows: Rows, deadline: float, started: float) -> Non
          updates_per_step=cfg.updates_per_step, say=f"brax SAC {sps:.4g} env-steps/s")
 
 
-PHASE_FNS = {"env": phase_env, "env_more": phase_env_more, "costs": phase_costs,
-             "costs_more": lambda *a: phase_costs(*a, more=True),
-             "brax": phase_brax, "train_sac": lambda *a: phase_train("sac", *a),
-             "train_smfp": lambda *a: phase_train("smfp", *a)}
-
-
 def run_phase(phase: str, sizes: Sizes, out: str, t0: float, deadline: float, started: float) -> None:
     """Child process: one phase. An error is written as the phase's `end` row and re-raised."""
+    from benchmarks import machine
+
     rows = Rows(out, phase, t0)
     check_backend(rows, sizes)
     try:
-        PHASE_FNS[phase](sizes, rows, deadline, started)
+        if phase == "env":
+            rows("machine", machine.describe())
+        for spec in {"env": [(*sizes.env_headline, True)], "env_more": sizes.env_more}.get(phase, ()):
+            measure_env(rows, sizes, *spec)  # each batch size streams its rows; the parent's limit ends the rest
+        if phase.startswith("train_"):
+            phase_train(phase[len("train_"):], sizes, rows, deadline, started)
+        elif phase.startswith("costs"):
+            phase_costs(sizes, rows, more=phase == "costs_more")
+        elif phase == "brax":
+            phase_brax(sizes, rows)
     except BaseException as err:
         rows("end", "error", error=f"{type(err).__name__}: {err}", seconds=time.time() - started)
         raise
     rows("end", "ok", seconds=time.time() - started)
 
 
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
 def preflight() -> None:
-    """Before anything else: the GPUs the driver sees and the jax that will run (no jax import here:
+    """The GPUs the driver sees and the jax that will run, before anything else (no jax import:
     the parent must not take GPU memory)."""
     from importlib import metadata
 
     from benchmarks.machine import nvidia_gpus
 
-    gpus = nvidia_gpus()[1]
     versions = []
     for name in ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "flax", "optax"):
         try:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pass
-    say(f"[gpu_check] nvidia-smi -L: {gpus}")
+    say(f"[gpu_check] nvidia-smi -L: {nvidia_gpus()[1]}")
     say(f"[gpu_check] Python {sys.version.split()[0]}; {', '.join(versions)}")
 
 
-def install_wheelhouse(wheelhouse: str, site: str) -> None:
-    """pip-installs every wheel in `wheelhouse` offline, without dependencies, into `site`."""
-    wheels = sorted(glob.glob(os.path.join(wheelhouse, "*.whl")))
-    if not wheels:
-        sys.exit(f"gpu_check: no wheels in {wheelhouse!r}: run `make wheelhouse` where there is network, "
-                 f"and carry {wheelhouse} to this machine")
-    t = time.time()
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                    "--disable-pip-version-check", "--no-cache-dir", "--target", site, *wheels], check=True)
-    say(f"[gpu_check] installed {len(wheels)} wheels from {wheelhouse} in {time.time() - t:.0f} s")
+def phase_environment(wheelhouse: str | None, scratch: str) -> dict:
+    """The phases' environment variables: a compile cache shared inside the run and, with
+    `wheelhouse`, its wheels pip-installed offline without dependencies into a folder on PYTHONPATH."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MUJOCO_GL="disable", TF_CPP_MIN_LOG_LEVEL="2")
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(scratch, "jax_cache"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    if wheelhouse:
+        wheels, site, t = sorted(glob.glob(os.path.join(wheelhouse, "*.whl"))), os.path.join(scratch, "site"), time.time()
+        if not wheels:
+            sys.exit(f"gpu_check: no wheels in {wheelhouse!r}: run `make wheelhouse` where there is network, "
+                     f"and carry {wheelhouse} to this machine")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                        "--disable-pip-version-check", "--no-cache-dir", "--target", site, *wheels], check=True)
+        say(f"[gpu_check] installed {len(wheels)} wheels from {wheelhouse} in {time.time() - t:.0f} s")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (site, REPO, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _die_with_parent() -> None:
@@ -449,31 +398,22 @@ RUNNING: list = []  # the phase process now running (the parent's SIGTERM handle
 
 
 def spawn(phase: str, args, t0: float, env: dict, log, timeout: float) -> tuple[str, float]:
-    """Runs one phase in a subprocess, echoing its stdout, killing it after `timeout` seconds.
-    Returns (how it ended: ok | error | timeout | wrong_backend, seconds)."""
+    """Runs one phase in a subprocess (its stdout ours, its stderr into `log`), killed after
+    `timeout` seconds. Returns (how it ended: ok | error | timeout | wrong_backend, seconds)."""
     started = time.time()
-    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--phase", phase, "--out", args.out, "--t0", repr(t0),
-           "--started", repr(started), "--deadline", repr(started + timeout), "--sizes", args.sizes]
     log.write(f"\n===== {phase} =====\n")
     log.flush()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
-                            preexec_fn=_die_with_parent)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.gpu_check", "--phase", phase, "--out", args.out,
+                             "--t0", repr(t0), "--started", repr(started), "--deadline", repr(started + timeout),
+                             "--sizes", args.sizes], cwd=REPO, env=env, stderr=log, preexec_fn=_die_with_parent)
     RUNNING[:] = [proc]
-    timer = threading.Timer(timeout, proc.kill)
-    timer.daemon = True  # never keeps the parent alive
-    timer.start()
-    for line in proc.stdout:
-        print("  " + line, end="", flush=True)
-    rc = proc.wait()
-    timed_out = not timer.is_alive()
-    timer.cancel()
-    ended = ("ok" if rc == 0 else "wrong_backend" if rc == WRONG_BACKEND else "timeout" if timed_out else "error")
-    return ended, time.time() - started
-
-
-def by_key(rows: list[dict]) -> dict[str, dict]:
-    """key -> the last row of that key."""
-    return {r["key"]: r for r in rows}
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "timeout", time.time() - started
+    return ("ok" if rc == 0 else "wrong_backend" if rc == WRONG_BACKEND else "error"), time.time() - started
 
 
 def headline(rows: list[dict], sizes: Sizes) -> dict:
@@ -522,8 +462,7 @@ def targets(h: dict, sizes: Sizes) -> list[dict]:
 
 def write_summary(out: str, sizes: Sizes, plan: list[Phase], status: dict, t0: float, note: str = "") -> dict:
     rows = read_rows(out)
-    keys = {r["key"] for r in rows}
-    h = headline(rows, sizes)
+    keys, h = {r["key"] for r in rows}, headline(rows, sizes)
     missing = {p.name: [n for n in planned_rows(sizes)[p.name] if f"{p.name}/{n}" not in keys] for p in plan}
     summary = dict(sizes=sizes.name, total_s=round(time.time() - t0, 1), note=note,
                    plan=[dict(dataclasses.asdict(p), started=p.name in status) for p in plan], status=status,
@@ -549,19 +488,14 @@ def main(argv=None) -> None:
         parser.add_argument(name, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.sizes = args.sizes or ("smoke" if args.smoke else "gpu")
-    sizes = SIZES[args.sizes]
-    args.out = os.path.abspath(args.out)  # the phases run from the repository root
+    sizes, args.out = SIZES[args.sizes], os.path.abspath(args.out)  # the phases run from the repository root
     if args.phase:
         return run_phase(args.phase, sizes, args.out, args.t0, args.deadline, args.started)
-
     t0 = time.time()
     preflight()
-    total_s = args.total_s or sizes.total_s
     chosen = [p for p in args.phases.split(",") if p]
-    unknown = sorted(set(chosen) - set(PHASES))
-    if unknown:
-        parser.error(f"unknown phases {unknown}; choose from {', '.join(PHASES)}")
-    plan = [p for p in sizes.plan if p.name in chosen]
+    if set(chosen) - set(PHASES):
+        parser.error(f"unknown phases {sorted(set(chosen) - set(PHASES))}; choose from {', '.join(PHASES)}")
     os.makedirs(args.out, exist_ok=True)
     for name in (ROWS, SUMMARY, LOG, SUMMARY + ".tmp"):  # a fresh record (and no stale temporary file)
         if os.path.exists(os.path.join(args.out, name)):
@@ -576,49 +510,43 @@ def main(argv=None) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        code = run_plan(args, sizes, plan, total_s, t0, scratch)
+        code = run_plan(args, sizes, [p for p in sizes.plan if p.name in chosen], args.total_s or sizes.total_s, t0,
+                        phase_environment(args.wheelhouse, scratch))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(code)
 
 
-def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, scratch: str) -> int:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MUJOCO_GL="disable", TF_CPP_MIN_LOG_LEVEL="2")
-    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(scratch, "jax_cache"))
-    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    if args.wheelhouse:
-        site = os.path.join(scratch, "site")
-        install_wheelhouse(args.wheelhouse, site)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (site, REPO, env.get("PYTHONPATH")) if p)
-    parent = Rows(args.out, "gpu_check", t0, echo=False)
-    parent("plan", [dataclasses.asdict(p) for p in plan], sizes=sizes.name, total_s=total_s)
+def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, env: dict) -> int:
+    """Every phase of `plan` in turn, the optional ones while time is left; exit status 1 if a
+    headline phase did not end ok, WRONG_BACKEND (stopping there) if jax was not on the GPU."""
+    Rows(args.out, "gpu_check", t0, echo=False)("plan", [dataclasses.asdict(p) for p in plan], sizes=sizes.name,
+                                                 total_s=total_s)
     say(f"[gpu_check] {sizes.name} sizes, {total_s:.0f} s: " + ", ".join(
         f"{p.name} {p.limit_s:.0f}s{'' if p.required else '?'}" for p in plan) + f"; rows into {args.out}/{ROWS}")
     status: dict[str, dict] = {}
     write_summary(args.out, sizes, plan, status, t0)
-    code = 0
-    with open(os.path.join(args.out, LOG), "w") as log:
+    code, log_path = 0, os.path.join(args.out, LOG)
+    with open(log_path, "w") as log:
         for phase in plan:
-            left = total_s - (time.time() - t0) - 3  # 3 s to write the summary
+            left, end = total_s - (time.time() - t0) - 3, Rows(args.out, phase.name, t0, echo=False)  # 3 s: the summary
             if not phase.required and left < sizes.min_start_s:
                 status[phase.name] = {"status": "skipped", "reason": f"{left:.0f} s left, under {sizes.min_start_s:.0f} s"}
-                Rows(args.out, phase.name, t0, echo=False)("end", "skipped", reason=status[phase.name]["reason"])
+                end("end", "skipped", reason=status[phase.name]["reason"])
                 say(f"[gpu_check] {phase.name}: skipped ({status[phase.name]['reason']})")
                 continue
             timeout = max(1.0, min(phase.limit_s, left))
             ended, seconds = spawn(phase.name, args, t0, env, log, timeout)
-            if f"{phase.name}/end" not in {r["key"] for r in read_rows(args.out)}:  # killed, or died unheard
-                Rows(args.out, phase.name, t0, echo=False)("end", ended, seconds=seconds, limit_s=timeout)
+            if f"{phase.name}/end" not in by_key(read_rows(args.out)):  # killed, or died unheard
+                end("end", ended, seconds=seconds, limit_s=timeout)
             status[phase.name] = {"status": ended, "seconds": round(seconds, 1), "limit_s": round(timeout, 1)}
             say(f"[gpu_check] {phase.name}: {ended} in {seconds:.0f} s (limit {timeout:.0f} s)")
             if ended == "wrong_backend":
                 write_summary(args.out, sizes, plan, status, t0, note="stopped: jax is not on the GPU")
-                say("[gpu_check] STOPPED: jax is not on the GPU; end of gpu_check.log:")
                 log.flush()
-                say(open(os.path.join(args.out, LOG)).read()[-2500:])
+                say("[gpu_check] STOPPED: jax is not on the GPU; end of gpu_check.log:\n" + open(log_path).read()[-2500:])
                 return WRONG_BACKEND
-            if ended != "ok" and phase.required:
-                code = 1
+            code = 1 if ended != "ok" and phase.required else code
             write_summary(args.out, sizes, plan, status, t0)
     summary = write_summary(args.out, sizes, plan, status, t0)
     say("[gpu_check] " + "; ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
@@ -629,52 +557,44 @@ def run_plan(args, sizes: Sizes, plan: list[Phase], total_s: float, t0: float, s
         say(f"[gpu_check] rows not written: {dumps(summary['missing'])[:1500]}")
     failed = [p for p, s in status.items() if s["status"] not in ("ok", "skipped")]
     if failed:
-        with open(os.path.join(args.out, LOG)) as f:
-            say(f"[gpu_check] {', '.join(failed)} did not finish; end of gpu_check.log:\n" + f.read()[-2500:])
+        say(f"[gpu_check] {', '.join(failed)} did not finish; end of gpu_check.log:\n" + open(log_path).read()[-2500:])
     say(f"[gpu_check] done in {time.time() - t0:.0f} s")
     return code
 
 
 def verify(out: str, complete: bool, at_least_rows: int = 0) -> dict:
     """What a run left in `out`, checked: at most MAX_FILES files no more than 2 folders down, no
-    *.tmp, strict JSON in every file, at least `at_least_rows` rows (those written before a
-    kill); with `complete`, also every planned row of every phase in the plan and each phase ok.
-    Returns dict(problems=[...], rows=count, files=[...], phases={phase: how it ended})."""
-    problems, files = [], []
+    *.tmp, strict JSON, at least `at_least_rows` rows; with `complete`, every planned row of every
+    phase in the plan, each ended ok. Returns dict(problems, rows (count), files, phases (how each ended))."""
+    problems, files, rows, summary = [], [], [], None
     for root, _, names in os.walk(out):
-        depth = os.path.relpath(root, out).count(os.sep) + (root != out)
         files += [os.path.relpath(os.path.join(root, n), out) for n in names]
-        if depth > 2 and names:
+        if os.path.relpath(root, out).count(os.sep) + (root != out) > 2 and names:
             problems.append(f"{root} is more than 2 folders down")
     if len(files) > MAX_FILES:
         problems.append(f"{len(files)} files, over {MAX_FILES}: {files}")
     problems += [f"leftover temporary file {f}" for f in files if f.endswith(".tmp")]
-    rows = []
     try:
         rows = read_rows(out)
     except ValueError as err:
         problems.append(f"{ROWS}: not strict JSON Lines: {err}")
     if len(rows) < at_least_rows:
         problems.append(f"{len(rows)} rows, fewer than the {at_least_rows} written before")
-    summary = None
     if os.path.exists(os.path.join(out, SUMMARY)):
         try:
             summary = loads_strict(open(os.path.join(out, SUMMARY)).read())
         except ValueError as err:
             problems.append(f"{SUMMARY}: not strict JSON: {err}")
-    phases = {r["phase"]: r["value"] for r in rows if r["key"].endswith("/end")}
-    if complete:
-        if summary is None:
-            problems.append(f"no {SUMMARY}")
-        else:
-            sizes = SIZES[summary["sizes"]]
-            keys = {r["key"] for r in rows}
-            for p in summary["plan"]:
-                missing = [n for n in planned_rows(sizes)[p["name"]] if f"{p['name']}/{n}" not in keys]
-                if missing:
-                    problems.append(f"{p['name']}: rows not written: {missing}")
-                if phases.get(p["name"]) != "ok":
-                    problems.append(f"{p['name']}: ended {phases.get(p['name'])!r}, not 'ok'")
+    phases, keys = {r["phase"]: r["value"] for r in rows if r["key"].endswith("/end")}, {r["key"] for r in rows}
+    if complete and summary is None:
+        problems.append(f"no {SUMMARY}")
+    plan = summary["plan"] if complete and summary else []
+    for p in plan:
+        missing = [n for n in planned_rows(SIZES[summary["sizes"]])[p["name"]] if f"{p['name']}/{n}" not in keys]
+        if missing:
+            problems.append(f"{p['name']}: rows not written: {missing}")
+        if phases.get(p["name"]) != "ok":
+            problems.append(f"{p['name']}: ended {phases.get(p['name'])!r}, not 'ok'")
     return dict(problems=problems, rows=len(rows), files=sorted(files), phases=phases)
 
 

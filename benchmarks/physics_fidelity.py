@@ -9,7 +9,7 @@ For each task:
   obs error ||obs_ours - obs_gym|| / ||obs_gym|| and reward error |r_ours - r_gym| / mean|r_gym|
   (the task's reward scale, so near-zero rewards do not blow up), median and max over the
   states, plus the fraction of states whose termination agrees.
-* speed: raw stepping (benchmarks/speed.py `raw_stepping`: `vmap(env.step)` of the bare task in one
+* speed: raw stepping (benchmarks/harness/timer.py `raw_stepping`: `vmap(env.step)` of the bare task in one
   jitted `lax.scan` of `--steps` steps under uniform random actions, compile excluded) at each
   `--envs` batch size, for the `gymnasium` preset and `--physics`; the median of `--repeats` timed
   runs after a warm-up.
@@ -37,7 +37,7 @@ import numpy as np
 import envs
 from benchmarks import machine as machine_lib
 from benchmarks.harness.outputs import write_rows
-from benchmarks.speed import raw_stepping
+from benchmarks.harness.timer import raw_stepping
 from envs import parity
 from mjx_smfp.config import PHYSICS
 

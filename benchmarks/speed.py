@@ -1,33 +1,20 @@
-"""Every speed figure of the project, measured with one timer (benchmarks/harness/timer.py) and one
-definition of raw stepping (`raw_stepping`: the bare task's `env.step`, vmapped, in one jitted
-`lax.scan`, from reset states under uniform random actions: physics, observation and reward, no
-wrapper, no agent):
+"""Every speed figure of the project, one subcommand each, with one timer and one definition of raw
+stepping (benchmarks/harness/timer.py):
 
-    python -m benchmarks.speed env [--tasks a,b] [--num-envs 16,128] [--steps 200]     # wrapped vs raw stepping
+    python -m benchmarks.speed env [--tasks a,b] [--num-envs 16,128] [--steps 200] [--physics P]  # wrapped vs raw
     python -m benchmarks.speed loop [--tasks a] [--agents sac,smfp] [--preset cpu] [--brax] [--replay 300000]
     python -m benchmarks.speed seeds [--tasks halfcheetah] [--agents sac] [--num-seeds 1,2,4,8]
     python -m benchmarks.speed scaling [--tasks multimodal] [--agents sac] [--devices 1,2,4] [--processes 1,2]
         [--modes strong,weak] [--threshold 0.8 --budget-s 120] [--field value ...]
     python -m benchmarks.speed costs [--tasks halfcheetah] [--agents sac,smfp,sacflow,dime]  # NFE, ms/act, ms/update
-    python -m benchmarks.speed profile [--fusion-types dot,reduce]                     # SMFP's cost by parts
+    python -m benchmarks.speed profile [--fusion-types dot,reduce]    # SMFP's cost by parts, per XLA:CPU flag set
     python -m benchmarks.speed projection [--batches 1024,8192] [--atoms 101] [--repeats 20]  # C51: scatter vs dense
-    python -m benchmarks.speed report NAME                                             # NAME.md from NAME.json
+    python -m benchmarks.speed report NAME                            # NAME.md from NAME.json
 
-Each writes benchmarks/results/speed/<name>.{json,csv,md} (`--out`) and notes in manifest.json how.
-`loop`: the compiled loop (runner.run's per-call rates, median after the first call) against raw
-stepping at the same envs, and with `--brax` brax's own SAC on the same task; `--replay N` times an
-insert and a sample in a full ring of N rows, ours against brax's queue. `seeds`: N seeds in one
-program against N runs one after another (the N = 1 rate). `scaling`: strong (global envs and batch
-fixed) and weak (per device fixed) conventions; `--devices N`: one process with N devices (emulated
-CPU devices where nvidia-smi finds no GPU: they share the cores, so those figures test the
-machinery); `--processes P`: P `jax.distributed` processes on this machine (gloo on the CPU, one
-device each; on GPUs each its share, NCCL); speed-up and efficiency against the fewest devices of
-the same kind and mode, the time to `--threshold` evaluation return within `--budget-s` seconds of
-training, one all-reduce of the agent state, the load average before and after; also a .png.
-`costs` and `loop` time SAC and every agent's update and batched act at equal network widths,
-interleaved. `profile`: SMFP's act, update and their parts, each XLA:CPU flag set in its own
-process. `projection`: the C51 target projection (issue 34) by scatter-add and by the dense hat
-kernel, median ms of interleaved warm calls, their largest difference and the load average.
+`loop --replay N` also times an insert and a sample in a full ring of N rows, ours against brax's
+queue; `seeds` sets N seeds in one program against N runs one after another (the N = 1 rate).
+Each writes benchmarks/results/speed/<name>.{json,csv,md} (`--out`; scaling also a .png) and notes in
+manifest.json how. README ("Scaling", "Benchmarks") and benchmarks/RESULTS.md say what each measures.
 """
 from __future__ import annotations
 
@@ -42,7 +29,8 @@ import time
 
 from benchmarks.harness import outputs
 from benchmarks.harness.cli import common_flags, split
-from benchmarks.harness.timer import compile_seconds, time_calls, train_speed
+from benchmarks.harness.timer import (agent_costs, env_options, raw_stepping, rolling_scan, time_calls, train_speed,
+                                      wrapped_stepping)
 
 OUT = os.path.join(outputs.RESULTS, "speed")
 NET = dict(actor_hidden=(256, 256), critic_hidden=(256, 256))
@@ -54,63 +42,12 @@ CONVENTIONS = ("strong: global envs and batch fixed, split over the devices; wea
                "so the global batch grows with the devices")
 
 
-def _random_actions(key, shape):
-    import jax
-
-    return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
-
-
-def raw_stepping(env, num_envs: int, steps: int, rounds: int = 2) -> dict:
-    """Env-steps/s of the bare task (THE raw stepping): vmapped `env.step` in one jitted scan of
-    `steps` steps from reset states, uniform random actions; compile seconds apart."""
-    import jax
-
-    states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs))
-    actions = _random_actions(jax.random.PRNGKey(1), (steps, num_envs, env.action_size))
-    rollout = lambda s, a: jax.lax.scan(lambda s, a: (jax.vmap(env.step)(s, a), None), s, a)[0].obs  # noqa: E731
-    compiled, compile_s = compile_seconds(rollout, states, actions)
-    seconds = time_calls({"raw": lambda: compiled(states, actions)}, rounds)["raw"]
-    return {"raw_steps_per_s": num_envs * steps / seconds, "raw_compile_s": compile_s}
-
-
-def wrapped_stepping(env, num_envs: int, steps: int, episode_length: int = 1000, rounds: int = 2,
-                     reset_cost: bool = True) -> dict:
-    """Env-steps/s of the training wrapper (auto-reset, time limit, NaN guard, statistics) as a
-    loop runs it; the episodes it ended and non-finite states it caught; with `reset_cost`, a
-    whole-batch reset's cost as a fraction of a wrapped step."""
-    import jax
-
-    from envs.wrappers import wrap_for_training
-
-    wrapped = wrap_for_training(env, num_envs, episode_length)
-    key = jax.random.PRNGKey(num_envs)
-    state = jax.jit(wrapped.reset)(key)
-
-    def run(state, key):
-        def body(carry, k):
-            state, ended, nonfinite = carry
-            state = wrapped.step(state, _random_actions(k, (num_envs, env.action_size)))
-            return (state, ended + state.done.sum(), nonfinite + state.info["nonfinite"].sum()), None
-        return jax.lax.scan(body, (state, 0.0, 0.0), jax.random.split(key, steps))[0]
-
-    compiled, compile_s = compile_seconds(run, state, key)
-    seconds = time_calls({"wrapped": lambda: compiled(state, key)}, rounds)["wrapped"]
-    _, ended, nonfinite = compiled(state, key)
-    out = {"wrapped_steps_per_s": num_envs * steps / seconds, "wrapped_compile_s": compile_s,
-           "episodes_ended": float(ended), "nonfinite": float(nonfinite)}
-    if reset_cost:
-        keys = jax.random.split(key, num_envs)
-        reset, _ = compile_seconds(jax.vmap(env.reset), keys)
-        out["reset_over_step"] = time_calls({"reset": lambda: reset(keys)}, rounds)["reset"] / (seconds / steps)
-    return out
-
-
 def env_rows(tasks, num_envs, steps: int, physics: str | None) -> list[dict]:
     import envs
 
     rows = []
     for task in tasks:
-        env = envs.make(task, **({"physics": physics} if physics and task != "multimodal" else {}))
+        env = envs.make(task, **env_options(task, physics))
         for n in num_envs:
             row = {"task": task, "physics": getattr(getattr(env, "physics", None), "solver", "none"), "num_envs": n,
                    "steps": steps, **wrapped_stepping(env, n, steps), **raw_stepping(env, n, steps)}
@@ -119,41 +56,6 @@ def env_rows(tasks, num_envs, steps: int, physics: str | None) -> list[dict]:
             print(f"[speed] {task} {n} envs: wrapped {row['wrapped_steps_per_s']:,.0f}/s, raw "
                   f"{row['raw_steps_per_s']:,.0f}/s", flush=True)
     return rows
-
-
-def agent_costs(names, nets: dict, obs_size: int, action_size: int, batch_size: int, act_envs=(), repeats: int = 20,
-                rounds: int = 5) -> dict:
-    """ms per `update` on one batch and per batched `act` for each agent (the same network widths),
-    timed in interleaved rounds: {"<agent>_update_ms": ..., "<agent>_act_<n>_ms": ...}."""
-    import jax
-    import jax.numpy as jnp
-
-    from mjx_smfp import agents
-    from mjx_smfp import config as config_lib
-    from mjx_smfp.types import Transition
-
-    k = jax.random.split(jax.random.PRNGKey(1), 4)
-    batch = Transition(obs=jax.random.normal(k[0], (batch_size, obs_size)),
-                       action=_random_actions(k[1], (batch_size, action_size)), reward=jnp.ones(batch_size),
-                       next_obs=jax.random.normal(k[2], (batch_size, obs_size)), terminated=jnp.zeros(batch_size),
-                       truncated=jnp.zeros(batch_size))
-    calls = {}
-    for name in names:
-        cls = agents.get_class(name).Config
-        agent = agents.make(name, config_lib.make_config(cls, {f: v for f, v in nets.items()
-                                                               if f in config_lib.flat_field_types(cls)}),
-                            obs_size, action_size)
-        state = agent.init(jax.random.PRNGKey(0))
-        updates = jax.jit(lambda s, agent=agent: jax.lax.scan(
-            lambda s, i: (agent.update(s, batch, jax.random.PRNGKey(i))[0], None), s, jnp.arange(repeats))[0])
-        calls[f"{name}_update_ms"] = lambda f=updates, s=state: f(s)
-        for n in act_envs:  # the observations roll each call, so XLA cannot hoist the network out of the loop
-            obs = jax.random.normal(k[3], (n, obs_size))
-            acts = jax.jit(lambda s, agent=agent, obs=obs: jax.lax.scan(lambda c, i: (
-                (c[0] + agent.act(s, c[1], jax.random.PRNGKey(i)).sum(), jnp.roll(c[1], 1, axis=0)), None),
-                (0.0, obs), jnp.arange(repeats))[0][0])
-            calls[f"{name}_act_{n}_ms"] = lambda f=acts, s=state: f(s)
-    return {name: 1e3 * seconds / repeats for name, seconds in time_calls(calls, rounds).items()}
 
 
 def loop_row(task: str, agent: str, preset: str, calls: int, brax: bool, replay: int, overrides: dict) -> dict:
@@ -345,7 +247,6 @@ def scaling_child(args, overrides: dict) -> dict:
 def profile_parts(envs: int) -> dict:
     """SMFP's act below the agent, by part: name -> (fn(state, obs, key), state), each timed in a scan."""
     import jax
-    import jax.numpy as jnp
 
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
@@ -375,20 +276,13 @@ def profile_parts(envs: int) -> dict:
 def profile_child(mode: str, envs: int, batch: int, rounds: int) -> dict:
     """One XLA:CPU flag set (in its own process): SAC's and SMFP's act and update, every part, and raw stepping."""
     import jax
-    import jax.numpy as jnp
 
     import envs as envs_lib
 
     costs = agent_costs(["sac", "smfp"], NET, 17, 6, batch, (envs,), 20, rounds)
-    obs0 = jax.random.normal(jax.random.PRNGKey(3), (envs, 17))
-
-    def scanned(fn, state):  # the observations roll, so nothing is hoisted out of the loop
-        run = jax.jit(lambda s: jax.lax.scan(lambda c, i: ((c[0] + jnp.sum(fn(s, c[1], jax.random.PRNGKey(i))),
-                                                            jnp.roll(c[1], 1, axis=0)), None), (0.0, obs0),
-                                             jnp.arange(20))[0][0])
-        return lambda: run(state)
-
-    parts = time_calls({name: scanned(fn, state) for name, (fn, state) in profile_parts(envs).items()}, rounds)
+    obs = jax.random.normal(jax.random.PRNGKey(3), (envs, 17))
+    parts = time_calls({name: lambda f=rolling_scan(fn, obs, 20), s=state: f(s)
+                        for name, (fn, state) in profile_parts(envs).items()}, rounds)
     return {"mode": mode, "flags": os.environ.get("XLA_FLAGS", ""),
             "ms": {**{f"{w}: {a.upper()}": costs[f"{a}_{w}_ms" if w == "update" else f"{a}_act_{envs}_ms"]
                       for w in ("act", "update") for a in ("sac", "smfp")},
