@@ -261,9 +261,8 @@ def poi_interval(x_by_task: dict, y_by_task: dict, level: float = 0.95, resample
 
 
 def compare(a, b, paired: bool = False, level: float = 0.95) -> dict:
-    """One comparison of A's values with B's: the mean difference A - B with its Student-t interval
-    (paired, seed k with seed k; else Welch's), the exact test's p, the smallest p it could give, and
-    whether it resolves the difference at 1 - level."""
+    """One comparison of A's values with B's: the mean difference with its interval (paired: Student-t on
+    seed pairs; else Welch's), the exact test's p and smallest possible p, and whether it resolves at 1 - level."""
     a_f, b_f = _finite(a), _finite(b)
     if paired:
         d = _pairs(a, b)

@@ -1,11 +1,9 @@
 """The one command line of the benchmarks (CleanRL's benchmark.py: a study expands into ordinary
 train calls of the library's loop):
 
-    python -m benchmarks.harness run STUDY [--tasks a,b] [--agents a,b] [--variants a,b] [--seeds N]
-        [--budget 100k|30min] [--eval-every 5k|60s] [--checkpoint-every 100k|5min] [--out DIR] [--smoke]
-        [--field value ...]
-    python -m benchmarks.harness report STUDY [--tasks/--agents/--variants ...] [--compare VARIANT|STUDY]
-        [--out DIR] [--no-plots]
+    python -m benchmarks.harness run STUDY [--tasks a,b] [--agents a,b] [--variants a,b] [--seeds N] [--out DIR]
+        [--budget 100k|30min] [--eval-every 5k|60s] [--checkpoint-every 100k|5min] [--smoke] [--field value ...]
+    python -m benchmarks.harness report STUDY [--tasks/--agents/--variants ...] [--compare VARIANT|STUDY] [--no-plots]
     python -m benchmarks.harness results [--check]    # RESULTS.md's generated blocks from the reports
     python -m benchmarks.harness list [STUDY]          # the studies (benchmarks/studies/), their runs
 

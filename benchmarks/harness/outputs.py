@@ -122,9 +122,8 @@ def plot_panels(records: list[dict], path: str, metrics=("return",), x: str = "e
             ax.plot(grid, mean, "--" if name in dashed else "-", color=colours[name],
                     label=f"{name}{' (context)' if name in dashed else ''} (n = {len(curves)})")
             ax.fill_between(grid, mean - half, mean + half, color=colours[name], alpha=0.2)
-        ax.set_title(task if i == 0 else "")
-        ax.set_xlabel("env steps per seed" if x == "env_steps" else "run clock (min; compile and warm-up counted)")
-        ax.set_ylabel(metric if j == 0 else "")
+        ax.set(title=task if i == 0 else "", ylabel=metric if j == 0 else "",
+               xlabel="env steps per seed" if x == "env_steps" else "run clock (min; compile and warm-up counted)")
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize="x-small")

@@ -100,9 +100,8 @@ def schedule(study: Study, engine, budget: str = "", eval_every: str = "", check
 
 def budget_overrides(budget: str) -> dict:
     """The config fields an env-step budget sets (total_env_steps); none for a run-clock budget."""
-    if budget and amount(budget)[0] == "env_steps":
-        return {"total_env_steps": int(amount(budget)[1])}
-    return {}
+    kind, value = amount(budget) if budget else ("seconds", 0.0)
+    return {"total_env_steps": int(value)} if kind == "env_steps" else {}
 
 
 def config(study: Study, task: str, agent: str, variant: str, seeds: int, overrides: dict, run_dir: str):

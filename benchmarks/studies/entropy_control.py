@@ -35,9 +35,8 @@ def seed_summary(points: list[dict], budget_s: float) -> dict:
            "late_within": sum(abs(g) <= WITHIN for g in late), "late_points": len(late),
            "late_max_abs_gap": max((abs(g) for g in late), default=math.nan),
            "holds": bool(late) and all(abs(g) <= WITHIN for g in late)}
-    for name in ("knn_entropy", "flow_spread"):
-        for tag, p in (("start", start), ("quarter", quarter), ("end", points[-1])):
-            out[f"{name}_{tag}"] = p.get(name)
+    out.update({f"{name}_{tag}": p.get(name) for name in ("knn_entropy", "flow_spread")
+                for tag, p in (("start", start), ("quarter", quarter), ("end", points[-1]))})
     end = points[-1]
     return dict(out, return_end=end["return"], stochastic_return_end=end.get("stochastic_return_mean"),
                 forward_velocity_end=end.get("forward_velocity"), env_steps_end=end["env_steps"])
