@@ -1,23 +1,18 @@
 """The one command line of the benchmarks (CleanRL's benchmark.py: a study expands into ordinary
 train calls of the library's loop):
 
-    python -m benchmarks.harness run STUDY [--tasks a,b] [--agents a,b] [--variants a,b] [--seeds N]
-        [--budget 100k|30min] [--eval-every 5k|60s] [--checkpoint-every 100k|5min] [--out DIR] [--smoke]
-        [--field value ...]
-    python -m benchmarks.harness report STUDY [--tasks/--agents/--variants ...] [--compare VARIANT|STUDY]
-        [--out DIR] [--no-plots]
+    python -m benchmarks.harness run STUDY [--tasks a,b] [--agents a,b] [--variants a,b] [--seeds N] [--out DIR]
+        [--budget 100k|30min] [--eval-every 5k|60s] [--checkpoint-every 100k|5min] [--smoke] [--field value ...]
+    python -m benchmarks.harness report STUDY [--tasks/--agents/--variants ...] [--compare VARIANT|STUDY] [--no-plots]
     python -m benchmarks.harness results [--check]    # RESULTS.md's generated blocks from the reports
     python -m benchmarks.harness list [STUDY]          # the studies (benchmarks/studies/), their runs
 
-`run` trains every selected (task, agent, variant) run of the study that is not finished yet, its
-seeds in one program, recording each evaluation; re-running the same command continues where a run
-stopped. `--field value` pairs override the study's configuration (given to every agent that has the
-field). `report` rewrites OUT/report.{md,json,csv}, the curves (OUT/<task>.png vs env steps,
-<task>_clock.png vs run clock) and OUT/manifest.json from the records; with `--compare` each run is
-compared against the variant (paired seeds) or against the same run of another study
-(OUT/compare_<base>.*). `--smoke` runs a study's whole path at toy sizes in a temporary folder.
-A study with `context` studies trains theirs after its own runs, each into its sibling folder
-(OUT/../<context>), and its report shows them beside its own, outside its rule.
+`run` trains every unfinished selected (task, agent, variant) run, its seeds in one program; re-running
+it continues where a run stopped; `--field value` overrides the study's configuration. `report` rewrites
+OUT/report.{md,json,csv}, the curves and OUT/manifest.json from the records; `--compare` compares each
+run with a variant (paired seeds) or the same run of another study (OUT/compare_<base>.*). `--smoke`
+runs the whole path at toy sizes in a temporary folder. A study's `context` studies train after it
+into sibling folders; its report shows them beside its own, outside its rule.
 """
 from __future__ import annotations
 
@@ -85,10 +80,11 @@ def selection(study, args) -> list[tuple[str, str, str]]:
     return list(itertools.product(tasks, names, split(args.variants, study.variants)))
 
 
-def chosen(record: dict, args) -> bool:
-    """Whether a record is among the runs the command names (all where it names none)."""
-    return all(not getattr(args, flag) or record.get(key, "") in split(getattr(args, flag), ())
-               for flag, key in (("tasks", "task"), ("agents", "agent"), ("variants", "variant")))
+def chosen(store: Store, args) -> list[dict]:
+    """The records of `store` among the runs the command names (all where it names none)."""
+    keys = (("tasks", "task"), ("agents", "agent"), ("variants", "variant"))
+    return [r for r in store.records()
+            if all(not getattr(args, flag) or r.get(key, "") in split(getattr(args, flag), ()) for flag, key in keys)]
 
 
 def command_line(argv: list[str]) -> str:
@@ -128,21 +124,18 @@ def context_out(out: str, name: str) -> str:
 
 
 def context_args(study, args) -> list[tuple[str, argparse.Namespace]]:
-    """The context studies a `run` command trains after the study (none when it names agents or
-    variants of the study): the tasks it names that the context study has (with --smoke, the smoke
-    task), the context study's own seeds (--smoke: the smoke's), the same budget and options."""
+    """The context studies `run` trains after the study (none when it names agents or variants): on the
+    named tasks they have, with their own seeds (--smoke: the smoke's task and seeds)."""
     from benchmarks import studies
 
-    if args.agents or args.variants:
-        return []
     out = []
-    for name in study.context:
+    for name in () if args.agents or args.variants else study.context:
         other = studies.get(name)
         tasks = split(args.tasks, study.tasks) if args.smoke else [t for t in split(args.tasks, other.tasks)
                                                                      if t in other.tasks]
         if tasks:
-            seeds = args.seeds if args.smoke else other.seeds
-            out.append((name, argparse.Namespace(**{**vars(args), "tasks": ",".join(tasks), "seeds": seeds, "compare": "",
+            out.append((name, argparse.Namespace(**{**vars(args), "tasks": ",".join(tasks), "compare": "",
+                                                    "seeds": args.seeds if args.smoke else other.seeds,
                                                     "out": context_out(args.out, name), "no_plots": False})))
     return out
 
@@ -151,22 +144,21 @@ def write_report(study, args, command: str) -> list[dict]:
     """Rows (and pooled rows) of the selected records, written as OUT/<name>.{md,json,csv}, plots."""
     from benchmarks import studies
 
-    records = [r for r in Store(args.out).records() if chosen(r, args)]
-    if args.compare and args.compare in study.variants:
-        study = dataclasses.replace(study, groups=(Group(against=(Against("variant", args.compare, ("agent",),
-                                                                           paired=True),)),), pooled=None)
-    elif args.compare:
-        other = studies.get(args.compare)
-        records += [r for r in Store(studies.default_out(other.name)).records() if chosen(r, args)]
-        study = dataclasses.replace(study, groups=(Group(against=(Against("study", other.name, ("task", "agent", "variant")),)),),
-                                    pooled=None)
+    records = chosen(Store(args.out), args)
+    if args.compare:
+        if args.compare in study.variants:
+            against = Against("variant", args.compare, ("agent",), paired=True)
+        else:
+            against = Against("study", studies.get(args.compare).name, ("task", "agent", "variant"))
+            records += chosen(Store(studies.default_out(args.compare)), args)
+        study = dataclasses.replace(study, groups=(Group(against=(against,)),), pooled=None)
     name = f"compare_{args.compare}" if args.compare else "report"
     rows = report.rows(study, records)
     pooled = report.pooled(rows, study.pooled, study.groups[0].name) if study.pooled else []
     stem = os.path.join(args.out, name)
     text, analysis, files = report.markdown(study, rows, pooled), {}, [f"{name}.md", f"{name}.json", f"{name}.csv"]
     if study.analysis is not None and not args.compare:
-        context = [r for n in study.context for r in Store(context_out(args.out, n)).records() if chosen(r, args)]
+        context = [r for n in study.context for r in chosen(Store(context_out(args.out, n)), args)]
         head, analysis, figures = study.analysis(study, rows, pooled, records, context, out=args.out,
                                                  plots=not args.no_plots)
         text, files = head + ("\n" + text if rows else ""), files + figures
@@ -180,7 +172,7 @@ def write_report(study, args, command: str) -> list[dict]:
                      if r["task"] == task and any(r["curves"])]
             files += [os.path.basename(p) for p in outputs.plot(paths, args.out, task)] if paths else []
     outputs.note_manifest(args.out, name, command, files)
-    print(open(stem + ".md").read(), flush=True)
+    print(text, flush=True)
     return rows
 
 

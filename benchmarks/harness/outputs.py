@@ -1,6 +1,5 @@
-"""What every benchmark writes beside its records: rows as CSV and strict JSON, the manifest that
-says how each generated file was made (command, commit, machine, date), curve plots (launch.plot's,
-from the records), and RESULTS.md's generated blocks, assembled from the reports."""
+"""What every benchmark writes beside its records: rows as CSV and strict JSON, the manifest saying how
+each file was made, curve plots, and RESULTS.md's generated blocks, assembled from the reports."""
 from __future__ import annotations
 
 import csv
@@ -35,8 +34,7 @@ def jsonable(x):
 
 
 def write_rows(stem: str, rows: list[dict], **meta) -> None:
-    """STEM.csv (one row per measurement; columns = every key any row has, lists as JSON) and
-    STEM.json (`meta` and the rows, strict JSON)."""
+    """STEM.csv (one row per measurement, lists as JSON) and STEM.json (`meta` and the rows)."""
     os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
     if rows:
         with open(stem + ".csv", "w", newline="") as f:
@@ -57,8 +55,8 @@ def commit() -> str:
 
 
 def note_manifest(out: str, name: str, command: str, files: list[str], regenerate: str = "") -> None:
-    """Record in OUT/manifest.json how `name` was generated (the command, commit, machine and date)
-    and the command that remakes its report from what was saved (`regenerate`; default: the command)."""
+    """Record in OUT/manifest.json how `name` was generated (command, commit, machine, date) and the
+    command that remakes it from what was saved (`regenerate`; default: the command)."""
     from benchmarks import machine
 
     path = os.path.join(out, MANIFEST)
@@ -70,8 +68,7 @@ def note_manifest(out: str, name: str, command: str, files: list[str], regenerat
 
 
 def plot(record_paths: list[str], out: str, title: str) -> list[str]:
-    """Return vs env steps and vs run clock (where recorded) of the records, one panel per task:
-    `launch.plot`'s curves (mean ± s.d. over seeds) drawn from the records."""
+    """`launch.plot`'s curves of the records against env steps and, where recorded, run clock."""
     from launch import plot as plot_lib
 
     written = [plot_lib.plot(record_paths, "steps", out=os.path.join(out, f"{title}.png"))]
@@ -81,8 +78,7 @@ def plot(record_paths: list[str], out: str, title: str) -> list[str]:
 
 
 def assemble(text: str, root: str = REPO) -> tuple[str, list[str]]:
-    """RESULTS.md text with every generated block replaced by the report it names (a path from the
-    repository root); and the blocks that changed."""
+    """RESULTS.md text with every generated block replaced by the report it names, and those that changed."""
     changed = []
 
     def fill(m: re.Match) -> str:
@@ -96,11 +92,8 @@ def assemble(text: str, root: str = REPO) -> tuple[str, list[str]]:
 
 
 def plot_panels(records: list[dict], path: str, metrics=("return",), x: str = "env_steps", dashed=()) -> str:
-    """One panel per task (columns) and per metric of the evaluations (rows): each run's mean over its
-    seeds and, as a band, the Student-t 95 % interval of that mean at each x (benchmarks/stats.py;
-    the seeds' curves interpolated onto the x they share, launch.plot's `aggregate`), against env
-    steps or the run clock (`wall_s`, in minutes); tasks in the records' order, one colour per run,
-the runs of `dashed` (labels) dashed and labelled context."""
+    """One panel per task (columns) and metric (rows): each run's mean over seeds with its Student-t 95 %
+    interval as a band, against env steps or run clock (`wall_s`, in minutes); runs of `dashed` as context."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,10 +110,9 @@ the runs of `dashed` (labels) dashed and labelled context."""
     for (i, metric), (j, task) in ((m, t) for m in enumerate(metrics) for t in enumerate(tasks)):
         ax = axes[i, j]
         for record in (r for r in records if r["task"] == task):
-            curves = [(np.array([p[x] for p in c if p.get(x) is not None and p.get(metric) is not None], float),
-                       np.array([p[metric] for p in c if p.get(x) is not None and p.get(metric) is not None], float))
+            points = [[(p[x], p[metric]) for p in c if p.get(x) is not None and p.get(metric) is not None]
                       for c in record["curves"]]
-            curves = [c for c in curves if c[0].size]
+            curves = [tuple(np.array(list(zip(*c)), float)) for c in points if c]
             if not curves:
                 continue
             grid, mean, sd = aggregate(curves)
@@ -130,9 +122,8 @@ the runs of `dashed` (labels) dashed and labelled context."""
             ax.plot(grid, mean, "--" if name in dashed else "-", color=colours[name],
                     label=f"{name}{' (context)' if name in dashed else ''} (n = {len(curves)})")
             ax.fill_between(grid, mean - half, mean + half, color=colours[name], alpha=0.2)
-        ax.set_title(task if i == 0 else "")
-        ax.set_xlabel("env steps per seed" if x == "env_steps" else "run clock (min; compile and warm-up counted)")
-        ax.set_ylabel(metric if j == 0 else "")
+        ax.set(title=task if i == 0 else "", ylabel=metric if j == 0 else "",
+               xlabel="env steps per seed" if x == "env_steps" else "run clock (min; compile and warm-up counted)")
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize="x-small")

@@ -1,11 +1,11 @@
-"""Reports from records (rliable's idea: one score layout every analysis consumes): per task and
-group, each run's final and best return at equal env steps and/or equal run clock (or each at its
-own end), mean ± s.d. over seeds with the Student-t interval of the mean (benchmarks/stats.py),
-the comparisons the study's rule names, a stratified test pooled over tasks, time to a threshold,
-published returns. Pure functions of the records: the markdown is the same wherever it is made, so
-RESULTS.md's generated blocks can be checked against it (the machine and date go to the manifest)."""
+"""Reports from records (rliable's idea: one score layout every analysis consumes): per task and group,
+each run's final and best return at equal env steps, equal run clock or its own end (mean ± s.d. over
+seeds, Student-t interval), the comparisons the study's rule names, a stratified test pooled over tasks,
+time to a threshold, published returns. Pure functions of the records, so RESULTS.md's generated blocks
+can be checked against them."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -33,10 +33,15 @@ def reached(record: dict, key: str) -> float:
     return min((_value(c[-1].get(key)) for c in record["curves"] if c), default=0.0)
 
 
+def _upto(points: list[dict], key: str, limit: float) -> list[dict]:
+    """The evaluations with `key` <= `limit` ("end": all of them)."""
+    return points if key == "end" else [p for p in points if _value(p.get(key)) <= limit]
+
+
 def at_cut(points: list[dict], key: str, limit: float, final_evals: int):
-    """One seed's (final, best, first and last env steps of the final's window) over its evaluations
-    with `key` <= `limit` ("end": all of them); final = mean of the last `final_evals`."""
-    kept = points if key == "end" else [p for p in points if _value(p.get(key)) <= limit]
+    """One seed's (final, best, first and last env steps of the final's window) over its evaluations up
+    to the cut; final = mean of the last `final_evals`."""
+    kept = _upto(points, key, limit)
     if not kept:
         return math.nan, math.nan, None
     returns = np.array([_value(p["return"]) for p in kept])
@@ -73,34 +78,27 @@ def to_threshold(record: dict, threshold: float) -> dict:
 
 
 def metric_at_cut(record: dict, metric: str, key: str, limit: float, final_evals: int) -> list[float]:
-    """Per seed, the mean of `metric` over the evaluations its final return averages (the last
-    `final_evals` with `key` <= `limit`; "end": all); nan where the seed has none with it."""
+    """Per seed, the mean of `metric` over the evaluations its final return averages; nan where none has it."""
     out = []
     for points in record["curves"]:
-        kept = (points if key == "end" else [p for p in points if _value(p.get(key)) <= limit])[-final_evals:]
-        values = np.array([_value(p.get(metric)) for p in kept])
+        values = np.array([_value(p.get(metric)) for p in _upto(points, key, limit)[-final_evals:]])
         out.append(float(np.nanmean(values)) if np.isfinite(values).any() else math.nan)
     return out
 
 
 def costs(record: dict) -> dict:
-    """What a run cost in the loop, from its record: env-steps/s and updates/s of all its seeds
-    between its second and its last evaluation (run clock: training only, the train call's compile
-    before the second left out), the run clock at its first evaluation (building, compiling and the
-    warm-up) and at its last, the machine's mean 1-minute load over its evaluations."""
+    """What a run cost in the loop: env-steps/s and updates/s of all seeds from its second evaluation to
+    its last (the first train call's compile left out), the run clock at its first and last, the mean load."""
     curve = next((c for c in record["curves"] if c), [])
-    seeds = len(record["curves"])
+    loads = [p["load1"] for p in curve if p.get("load1") is not None]
     out = {"first_eval_s": _value(curve[0]["wall_s"]) if curve else math.nan,
            "wall_s": _value(curve[-1]["wall_s"]) if curve else math.nan, "env_steps_per_s": math.nan,
-           "updates_per_s": math.nan, "load1": math.nan}
+           "updates_per_s": math.nan, "load1": float(np.mean(loads)) if loads else math.nan}
     if len(curve) >= 3:
-        a, b = curve[1], curve[-1]
+        a, b, seeds = curve[1], curve[-1], len(record["curves"])
         seconds = _value(b["wall_s"]) - _value(a["wall_s"])
         out.update(env_steps_per_s=seeds * (b["env_steps"] - a["env_steps"]) / seconds,
                    updates_per_s=seeds * (_value(b.get("updates")) - _value(a.get("updates"))) / seconds)
-    loads = [p["load1"] for p in curve if p.get("load1") is not None]
-    if loads:
-        out["load1"] = float(np.mean(loads))
     return out
 
 
@@ -153,31 +151,24 @@ def compare_all(rows_: list[dict], task: str, group: str, against: Against) -> N
 
 
 def pooled(rows_: list[dict], rule: Against, group: str = "") -> list[dict]:
-    """Each variant (or agent) against `rule.value` over every (task, other key) stratum that has
-    both, per cut and per `match` value ("all" = every stratum): the exact stratified rank test of the
-    finals (stats.stratified_rank_sum: ranks within a stratum, so task scales do not mix) and how many
-    strata have the higher mean."""
+    """Each variant (or agent) against `rule.value` over every (task, other key) stratum that has both, per
+    cut and `match` value ("all": every stratum): the exact stratified rank test of the finals."""
     rows_ = [r for r in rows_ if r["group"] == group]
     other = rule.match[0] if rule.match else "agent"
+    bases = {(b["cut"], b["task"], b[other]): b for b in reversed(rows_) if b[rule.field] == rule.value}
+    values = dict.fromkeys(r[rule.field] for r in rows_ if r[rule.field] != rule.value)
     out = []
-    for value in dict.fromkeys(r[rule.field] for r in rows_ if r[rule.field] != rule.value):
-        for cut in dict.fromkeys(r["cut"] for r in rows_):
-            for which in sorted({r[other] for r in rows_}) + ["all"]:
-                strata = []
-                for r in rows_:
-                    if r[rule.field] != value or r["cut"] != cut or which not in ("all", r[other]):
-                        continue
-                    base = [b for b in rows_ if b[rule.field] == rule.value and b["cut"] == cut
-                            and b["task"] == r["task"] and b[other] == r[other]]
-                    if base and r["final_n"] and base[0]["final_n"]:
-                        strata.append((f"{r['task']}/{r[other]}", r["final_per_seed"], base[0]["final_per_seed"],
-                                       r["final_mean"] > base[0]["final_mean"]))
-                if strata:
-                    p = stats.stratified_rank_sum([(a, b) for _, a, b, _ in strata])
-                    higher = sum(h for *_, h in strata)
-                    out.append({rule.field: value, "against": rule.value, "cut": cut, other: which,
-                                "strata": len(strata), "strata_higher": higher, "p": p, "resolved": bool(p < 1 - LEVEL),
-                                "which": ", ".join(name for name, *_ in strata)})
+    for value, cut, which in itertools.product(values, dict.fromkeys(r["cut"] for r in rows_),
+                                               sorted({r[other] for r in rows_}) + ["all"]):
+        pairs = [(r, bases.get((cut, r["task"], r[other]))) for r in rows_
+                 if r[rule.field] == value and r["cut"] == cut and which in ("all", r[other])]
+        strata = [(r, b) for r, b in pairs if b and r["final_n"] and b["final_n"]]
+        if strata:
+            p = stats.stratified_rank_sum([(r["final_per_seed"], b["final_per_seed"]) for r, b in strata])
+            out.append({rule.field: value, "against": rule.value, "cut": cut, other: which, "strata": len(strata),
+                        "strata_higher": sum(r["final_mean"] > b["final_mean"] for r, b in strata), "p": p,
+                        "resolved": bool(p < 1 - LEVEL),
+                        "which": ", ".join(f"{r['task']}/{r[other]}" for r, _ in strata)})
     return out
 
 

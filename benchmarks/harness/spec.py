@@ -1,6 +1,6 @@
-"""A study as data (MuJoCo Playground's `config/*_params.py`): its tasks, agents, variants (plain
-config overrides, recipes included), seeds, schedule and the rule its report compares runs by.
-A run is one (task, agent, variant) with all its seeds in one program (`num_seeds`, a vmap axis)."""
+"""A study as data (MuJoCo Playground's `config/*_params.py`): tasks, agents, variants (config
+overrides), seeds, schedule and the rule its report compares runs by. A run is one (task, agent,
+variant) with all its seeds in one program (`num_seeds`, a vmap axis)."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +13,9 @@ Overrides = Union[Mapping[str, Any], Callable[[str], Mapping[str, Any]]]  # a di
 
 @dataclasses.dataclass(frozen=True)
 class Against:
-    """How a report compares runs: each run of a group (those `only` keeps; default every run but
-    the base) against the run of the same task and group whose `field` ("agent", "variant") is
-    `value` and that equals it on `match`. The exact test decides "resolved": Mann-Whitney on the
-    seeds' finals, or with `paired` the signed-rank test on seed pairs (seed k of both sides shares
-    its keys). `value` may name another study: the same (task, agent, variant) run of that study."""
+    """How a report compares runs: each run of a group (those `only` keeps) against the run of the same
+    task and group whose `field` ("agent", "variant", "study") is `value` and that equals it on `match`,
+    by Mann-Whitney on the seeds' finals or, `paired`, the signed-rank test on seed pairs."""
     field: str
     value: str
     match: tuple[str, ...] = ()
@@ -27,8 +25,8 @@ class Against:
 
 @dataclasses.dataclass(frozen=True)
 class Group:
-    """Runs of a task cut and compared together (`select(record, the task's records)`: a member?),
-    so that a slow agent or an ablation cuts no other comparison short."""
+    """Runs of a task cut and compared together (`select(record, the task's records)`), so that a slow
+    agent or an ablation cuts no other comparison short."""
     name: str = ""
     select: Callable[[dict, list], bool] = lambda record, task_records: True
     against: tuple[Against, ...] = ()
@@ -36,21 +34,15 @@ class Group:
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-    """Everything that makes a study: `variants` maps a name ("" for a study of one) to config
-    overrides (or a function of the agent giving them), applied over `base` and the task's `per_task`
-    overrides (an env-step budget per task, say); `budget` "" ends each
-    run at its config's total_env_steps with its eval/checkpoint intervals, "30min" ends it by run
-    clock with `eval_every`/`checkpoint_every` in seconds ("60s", "5min"). The report: `cuts`
-    ("env_steps", "wall_s": the least any run of a group reached; "end": each run's own end),
-    `final_evals` (the final return averages each seed's last so many evaluations up to a cut),
-    `groups`, `pooled` (a stratified test over tasks and agents), per-task `thresholds` for a
-    time-to-threshold, `published` returns at `published_steps`. `context`: studies whose runs `run`
-trains after this study's (into sibling folders) and whose records the report shows beside, never
-in the rule; `analysis(study, rows, pooled, records, context, out, plots)`: the study's own report
-sections, (markdown put before the tables, data for report.json, files written). `restart_crashed`:
-a run whose record still says "running" when a command takes it up (its process died without
-stopping: a crash, a kill, a lost machine) is trained again from the start, its run directory set
-aside, instead of resumed from its checkpoint."""
+    """Everything that makes a study. `variants` maps a name ("" for a study of one) to config overrides
+    (or agent -> overrides) over `base` and the task's `per_task`; `budget` "" ends a run at its config's
+    total_env_steps, "30min" by run clock with `eval_every`/`checkpoint_every` in seconds. The report:
+    `cuts` ("env_steps", "wall_s": the least any run of a group reached; "end"), `final_evals` (the final
+    averages each seed's last so many evaluations), `groups`, `pooled` (a stratified test over tasks),
+    `thresholds` (time to a return), `published` returns at `published_steps`. `context`: studies trained
+    after this one into sibling folders and shown beside it, never in its rule; `analysis(study, rows,
+    pooled, records, context, out, plots)` -> (markdown before the tables, data, files): the study's own
+    sections. `restart_crashed`: a run whose record still says "running" is trained again from the start."""
     name: str
     doc: str
     tasks: tuple[str, ...]
@@ -82,8 +74,7 @@ aside, instead of resumed from its checkpoint."""
 
 
 def amount(text: str) -> tuple[str, float]:
-    """A budget or an interval: "100k", "1M", "5000" env steps; "90s", "30min", "1.5h" of run clock.
-    Returns ("env_steps", n) or ("seconds", s); ValueError naming the text otherwise."""
+    """("env_steps", n) of "100k", "1M", "5000", or ("seconds", s) of "90s", "30min", "1.5h"."""
     m = re.fullmatch(r"\s*([0-9.]+)\s*(k|M|s|min|h)?\s*", text)
     if not m:
         raise ValueError(f"{text!r}: give env steps (5000, 100k, 1M) or run-clock time (90s, 30min, 2h)")
@@ -94,9 +85,8 @@ def amount(text: str) -> tuple[str, float]:
 
 
 def schedule(study: Study, engine, budget: str = "", eval_every: str = "", checkpoint_every: str = ""):
-    """The runner's Schedule of a run of `study` (command-line values win over the study's): by the
-    config (env steps) unless the budget is run-clock time; then evaluations and checkpoints are
-    spaced in seconds too, and the config's total_env_steps only caps the run."""
+    """The runner's Schedule of a run (command-line values win over the study's): the config's, unless
+    the budget is run clock; then evaluations and checkpoints are spaced in seconds too."""
     from mjx_smfp.runner import Schedule
 
     budget = budget or study.budget
@@ -110,14 +100,13 @@ def schedule(study: Study, engine, budget: str = "", eval_every: str = "", check
 
 def budget_overrides(budget: str) -> dict:
     """The config fields an env-step budget sets (total_env_steps); none for a run-clock budget."""
-    if budget and amount(budget)[0] == "env_steps":
-        return {"total_env_steps": int(amount(budget)[1])}
-    return {}
+    kind, value = amount(budget) if budget else ("seconds", 0.0)
+    return {"total_env_steps": int(value)} if kind == "env_steps" else {}
 
 
 def config(study: Study, task: str, agent: str, variant: str, seeds: int, overrides: dict, run_dir: str):
-    """(TrainConfig, agent Config) of one run: base < variant < the command line's overrides, each
-    field given only to the agents that have it (ValueError for a field no agent of the study has)."""
+    """(TrainConfig, agent Config) of one run: base < variant < the command line's overrides, each field
+    given only to the agents that have it (ValueError for a field none has)."""
     from mjx_smfp import agents
     from mjx_smfp import config as config_lib
     from mjx_smfp.config import TrainConfig
@@ -135,8 +124,7 @@ def config(study: Study, task: str, agent: str, variant: str, seeds: int, overri
 
 
 def predating(record: Optional[dict]) -> dict:
-    """Overrides that rebuild a run recorded before a config field's meaning changed: a record
-    whose config has no `recipe` (2026-12-07, issue 34) was configured by the agents' own defaults."""
+    """Overrides that rebuild a run recorded before `recipe` existed (issue 34): the agents' own defaults."""
     if record and "config" in record and "recipe" not in record["config"]["train"]:
         return {"recipe": "authors"}
     return {}
@@ -149,8 +137,7 @@ def budget_seconds(study: Study, budget: str = "") -> float:
 
 
 def finished(record: Optional[dict], seconds: float) -> bool:
-    """Whether a recorded run needs no more training under a run-clock budget of `seconds` (inf for
-    none): failed, or done at its env-step end, or done under a run-clock budget at least as long."""
+    """Whether a recorded run needs no more training under a run-clock budget of `seconds` (inf: none)."""
     if not record or record["status"] not in ("done", "failed"):
         return False
     return (record["status"] == "failed" or record.get("reason") == "env_steps"

@@ -1,15 +1,10 @@
 """Where a study's runs live: one record per run (`<out>/records/<task>_<agent>[_<variant>].json`,
-small, committed: the source of truth every report, plot and RESULTS.md block is made from) and
-its run directory (`<out>/runs/<task>/<agent>[/<variant>]/`: checkpoints and logs, ignored by git).
-
-One record format (FastTD3's `data/*_result.json`, serving both x axes): the run's key (study,
-task, agent, variant), seeds, status ("running", "stopped", "done", "failed") and reason, how far
-it got (env_steps per seed, updates, wall_s of run clock), `curves` (one list of evaluations per
-seed, each point {wall_s, env_steps, updates, return, ...every other per-seed scalar}), the
-resolved `config`, the variant's `overrides`, the `schedule`, the `machines` that trained it and
-its `resumes` (and `restarts`: attempts lost with their machine, trained again from the start),
-and the `command`; each point also notes the machine's 1-minute `load1`. A run lost before records existed keeps only its per-seed
-finals (`lost`)."""
+committed, the source of every report, plot and RESULTS.md block) and its run directory
+(`<out>/runs/<task>/<agent>[/<variant>]/`: checkpoints and logs, ignored by git). A record holds the
+run's key, seeds, status and reason, how far it got, `curves` (per seed, every evaluation's scalars with
+`wall_s`, `env_steps` and the machine's `load1`), its config, overrides, schedule, the `machines` that
+trained it, its `resumes` and `restarts`, and the command; a run lost before records keeps only its
+per-seed finals (`lost`)."""
 from __future__ import annotations
 
 import glob
@@ -47,9 +42,8 @@ class Store:
         return [rundir.read_json(p) for p in sorted(glob.glob(os.path.join(self.root, "records", "*.json")))]
 
     def guard(self, task: str, agent: str, variant: str, config: dict) -> None:
-        """ValueError naming the fields when this run was started (run dir or record, finished or not)
-        with another configuration: it could not resume, and skipping it would pass it off as this
-        command's result."""
+        """ValueError naming the fields when this run was started with another configuration: it could
+        not resume, and skipping it would pass it off as this command's result."""
         before = rundir.read_config(self.run_dir(task, agent, variant)) or (self.load(task, agent, variant) or {}).get(
             "config")
         changed = rundir.config_changes(before, config) if before else []

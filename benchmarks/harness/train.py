@@ -1,16 +1,13 @@
-"""Train (or continue) one run of a study through the library's loop (`mjx_smfp.runner.run`),
-recording every evaluation the moment it exists: the record is rewritten at each evaluation, so a
-run cut short keeps what it measured, and re-running the same command continues it from its
-checkpoint with the run clock carried over (evaluations after that checkpoint are trained again
-and replaced; with no checkpoint, as on a new machine, it is trained again from the start and the
-lost attempt is listed under `restarts`). A finished run is skipped; a run whose loss went
-non-finite is recorded as failed. With the study's `restart_crashed`, a run whose record still says
-"running" (its process died without stopping) is trained again from the start, its directory set
-aside. Each evaluation point also notes the machine's 1-minute load.
+"""Train (or continue) one run of a study through the library's loop (`mjx_smfp.runner.run`), rewriting
+its record at every evaluation, so a run cut short keeps what it measured and re-running the command
+continues it from its checkpoint (without one, it is trained again and the lost attempt listed under
+`restarts`). A finished run is skipped, one whose loss went non-finite recorded as failed; with the
+study's `restart_crashed`, a run whose record still says "running" starts over, its directory set aside.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 
@@ -22,14 +19,15 @@ from benchmarks.harness.store import Store, note_machine
 def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: str, *, seeds: int,
           overrides: dict, budget: str = "", eval_every: str = "", checkpoint_every: str = "", stop=None,
           command: str = "", max_calls=None, verbose: bool = True) -> dict:
-    """Train one (task, agent, variant) run with `seeds` seeds in one program; returns its record.
-    `max_calls` stops after that many train calls in this process, as an interruption would."""
+    """Train one run with `seeds` seeds in one program; returns its record. `max_calls` stops after that
+    many train calls, as an interruption would."""
     from mjx_smfp import config as config_lib
     from mjx_smfp.engine import Engine
     from mjx_smfp.runner import NonFiniteError, RunClock, run
 
     name = f"{study.name}: {task}/{agent}{'/' + variant if variant else ''}"
     old = store.load(task, agent, variant)
+    prior = old or {}
     over = {**spec_lib.predating(old), **overrides, **spec_lib.budget_overrides(budget)}
     cfg, agent_cfg = spec_lib.config(study, task, agent, variant, seeds, over, store.run_dir(task, agent, variant))
     config = json.loads(json.dumps(config_lib.to_dict(cfg, agent_cfg)))
@@ -46,7 +44,7 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
               "status": "running", "reason": "", "env_steps": 0, "updates": 0, "wall_s": 0.0,
               "curves": [[] for _ in range(seeds)], "config": config,
               "overrides": study.overrides(task, agent, variant), "schedule": dataclasses.asdict(sched),
-              "machines": [], "resumes": [], "restarts": list((old or {}).get("restarts", [])), "command": command}
+              "machines": [], "resumes": [], "restarts": list(prior.get("restarts", [])), "command": command}
     note_machine(record, machine.summary())
 
     resumed = []
@@ -55,10 +53,10 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
         resumed.append(info)
         previous = old or {"curves": record["curves"]}
         record["curves"] = [[p for p in c if p["env_steps"] <= info["at_env_steps"]] for c in previous["curves"]]
-        lost = max(0.0, (old or {}).get("wall_s", 0.0) - info["at_wall_s"])
-        record["resumes"] = (old or {}).get("resumes", []) + [{**info, "lost_wall_s": round(lost, 1),
-                                                              "machine": machine.summary()}]
-        record["machines"] = list((old or {}).get("machines", []))  # the run goes on: so does its list
+        lost = max(0.0, prior.get("wall_s", 0.0) - info["at_wall_s"])
+        record["resumes"] = [*prior.get("resumes", []), {**info, "lost_wall_s": round(lost, 1),
+                                                          "machine": machine.summary()}]
+        record["machines"] = list(prior.get("machines", []))  # the run goes on: so does its list
         note_machine(record, machine.summary())
         print(f"[harness] {name}: resumed at {info['at_wall_s']:.0f} s of run clock, env step "
               f"{info['at_env_steps']:,} (restore and recompile {info['overhead_s']:.0f} s, not counted)", flush=True)
@@ -95,13 +93,10 @@ def train(study: spec_lib.Study, store: Store, task: str, agent: str, variant: s
 
 
 def set_aside(run_dir: str, name: str) -> None:
-    """Move a crashed run's directory to <run_dir>.crashed-<k> (its logs and checkpoints kept, not
-    resumed), so that the run is trained again whole."""
+    """Move a crashed run's directory to <run_dir>.crashed-<k> (kept, not resumed)."""
     if not os.path.isdir(run_dir):
         return
-    k = 1
-    while os.path.exists(f"{run_dir}.crashed-{k}"):
-        k += 1
+    k = next(k for k in itertools.count(1) if not os.path.exists(f"{run_dir}.crashed-{k}"))
     os.rename(run_dir, f"{run_dir}.crashed-{k}")
     print(f"[harness] {name}: its record says it was running when its process ended (a crash): trained again "
           f"from the start; the crashed run's directory is {run_dir}.crashed-{k}", flush=True)

@@ -1,13 +1,7 @@
 """Every study of the benchmarks, as data (benchmarks/harness/spec.py `Study`); each writes to
-benchmarks/results/<name>/. Add a study: a spec in a module here and one entry below. A head-to-head
-at the parallel shape with an env-step budget per task, for instance, is
-
-    Study(name="smfp_vs_sac", doc="...", tasks=("halfcheetah", "walker2d"), agents=("smfp", "sac"), seeds=5,
-          base={**parallel_regime.CPU.base, "eval_interval": 25_600, "checkpoint_interval": 102_400},
-          per_task={"halfcheetah": {"total_env_steps": 1_000_000}, "walker2d": {"total_env_steps": 500_000}},
-          final_evals=3, cuts=("env_steps", "wall_s"), groups=(Group(against=(Against("agent", "sac"),)),))
-
-and `python -m benchmarks.harness run smfp_vs_sac` trains, records, resumes and reports it."""
+benchmarks/results/<name>/. Add a study: a spec in a module here (head_to_head.py is a complete one)
+and one entry below; `python -m benchmarks.harness run <name>` then trains, records, resumes and
+reports it."""
 from __future__ import annotations
 
 import os

@@ -1,15 +1,13 @@
-"""Entropy control on one scale (issue 34): SAC and SMFP on the shared `parallel` recipe (rewards
-divided by the running spread of the return, the temperature stepped on every critic update at lr
-1e-2; mjx_smfp/recipes.py), the parallel regime's CPU shape (benchmarks/studies/parallel_regime.py),
-3 seeds x 30 minutes of run clock, an evaluation every 90 s of it.
+"""Entropy control on one scale (issue 34): SAC and SMFP on the shared `parallel` recipe
+(mjx_smfp/recipes.py) at the parallel regime's CPU shape, 3 seeds x 30 minutes of run clock, an
+evaluation every 90 s of it.
 
 The criterion, fixed before these runs: the agent's own entropy estimate on its training batches
 (`train_entropy`, -E log pi over the actor's steps of the host call before each evaluation) is within
 1 nat of its target (`train_entropy_target`) at EVERY evaluation from 25 % of the run clock on. Beside
 it, whether SMFP stays stochastic: the k-NN entropy of its actions and its flow's spread on 64 held-out
 states (mjx_smfp/diagnostics.py) at the first evaluation after training started, at 25 % and at the end.
-Variant `md_coef_0.03`: SMFP with the mirror-descent coefficient the 4-mode bandit asked for (stopped
-early: it stalled; benchmarks/RESULTS.md "Entropy control").
+Variant `md_coef_0.03`: SMFP with the bandit's mirror-descent coefficient (stopped early: it stalled).
 
     python -m benchmarks.harness run entropy_control --tasks halfcheetah --agents smfp --variants parallel
     python -m benchmarks.harness report entropy_control
@@ -37,9 +35,8 @@ def seed_summary(points: list[dict], budget_s: float) -> dict:
            "late_within": sum(abs(g) <= WITHIN for g in late), "late_points": len(late),
            "late_max_abs_gap": max((abs(g) for g in late), default=math.nan),
            "holds": bool(late) and all(abs(g) <= WITHIN for g in late)}
-    for name in ("knn_entropy", "flow_spread"):
-        for tag, p in (("start", start), ("quarter", quarter), ("end", points[-1])):
-            out[f"{name}_{tag}"] = p.get(name)
+    out.update({f"{name}_{tag}": p.get(name) for name in ("knn_entropy", "flow_spread")
+                for tag, p in (("start", start), ("quarter", quarter), ("end", points[-1]))})
     end = points[-1]
     return dict(out, return_end=end["return"], stochastic_return_end=end.get("stochastic_return_mean"),
                 forward_velocity_end=end.get("forward_velocity"), env_steps_end=end["env_steps"])
@@ -69,8 +66,7 @@ def table(records: list[dict]) -> tuple[list[str], list[dict]]:
 
 
 def analysis(study, rows, pooled, records, context, out: str, plots: bool = True):
-    """(markdown, data, files): the criterion table and the curves of the entropy estimate, the k-NN
-    entropy, the flow spread and the forward velocity, before the harness's return tables."""
+    """(markdown, data, files): the criterion table and the diagnostics' curves, before the return tables."""
     lines, summary = table(records)
     held = [f"{r['task']}/{r['agent']}: {sum(s['holds'] for s in summary if (s['task'], s['agent'], s['variant']) == k)}"
             f" of {sum((s['task'], s['agent'], s['variant']) == k for s in summary)} seeds"

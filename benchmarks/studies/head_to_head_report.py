@@ -1,7 +1,5 @@
 """The head-to-head's report (its rule: benchmarks/studies/head_to_head.py): the verdict first, what it
-says, then the secondary results (per-task tests at equal env steps and equal run clock, time to a
-threshold, IQM and probability of improvement, the minimum detectable effect), the diagnostics and
-the cost of each agent in the loop, the context runs, and the curves. A pure function of the
+says, then the secondary results, diagnostics, costs, context runs and curves. A pure function of the
 records (the study's and its context's), so the text regenerates identically from a fresh clone."""
 from __future__ import annotations
 
@@ -48,7 +46,7 @@ def analysis(study, rows, pooled, records, context, out: str, plots: bool = True
 
 
 def rule_tasks(study, records) -> list[str]:
-    """The rule's tasks; a run on no task of the study (a --smoke on the bandit) reports its own."""
+    """The rule's tasks; runs on none of them (a --smoke on the bandit) report their own."""
     if any(r["task"] in study.tasks for r in records):
         return list(study.tasks)
     return list(dict.fromkeys(r["task"] for r in records))
@@ -66,8 +64,8 @@ def finals_by_task(rows, tasks, cut) -> dict:
 
 
 def verdict(finals: dict, records, tasks, seeds: int) -> dict:
-    """The primary endpoint: the exact van Elteren test of SMFP's finals against SAC's pooled over the
-    tasks, its verdict, and how many of the rule's runs are done at their budget."""
+    """The primary endpoint: the van Elteren test of SMFP's finals against SAC's over the tasks, its
+    verdict, and how many of the rule's runs are done at their budget."""
     done = [r for r in records if r["task"] in tasks and r["agent"] in (NEW, BASE) and r["status"] == "done"
             and r.get("reason") == "env_steps"]
     expected = len(tasks) * 2
@@ -98,8 +96,7 @@ def headline(v: dict, study) -> str:
                 f"p = {stats.format_p(v['p'])}, which decides nothing.")
     return (f"**Verdict: {v['verdict']}**{status}. Exact two-sided van Elteren test of the final returns (mean of each "
             f"seed's last {study.final_evals} deterministic evaluations of {episodes} episodes, at env steps per seed "
-            f"{at}), "
-            f"SMFP against SAC, ranks within each task ({len(v['tasks'])}): p = {stats.format_p(v['p'])} "
+            f"{at}), SMFP against SAC, ranks within each task ({len(v['tasks'])}): p = {stats.format_p(v['p'])} "
             f"(alpha {h2h.ALPHA}); SMFP's mean final is the higher in {len(v['higher_mean_in'])} of "
             f"{len(v['tasks'])} tasks.")
 
@@ -126,8 +123,12 @@ def what_this_says(v: dict, mde: dict) -> str:
     return claim + ("" if v["complete"] else " (Provisional until every run of the rule is done.)")
 
 
+def _pm(mean: float, sd: float, digits: int = 0) -> str:
+    return f"{mean:,.{digits}f} ± {sd:,.{digits}f}"
+
+
 def _ms(row: dict) -> str:
-    return f"{row['final_mean']:,.0f} ± {row['final_sd']:,.0f}" if row["final_n"] else "—"
+    return _pm(row["final_mean"], row["final_sd"]) if row["final_n"] else "—"
 
 
 def secondary_table(rows, tasks) -> list[str]:
@@ -159,16 +160,16 @@ def threshold_table(rows, tasks) -> list[str]:
 
         def cell(r):
             s, t = r["steps_to_threshold"], r["time_to_threshold"]
-            return (f"{r['threshold_reached']}/{r['seeds']}" + (f": {s['mean']:,.0f} ± {s['sd']:,.0f} steps, "
-                                                                 f"{t['mean']:,.0f} ± {t['sd']:,.0f} s"
-                                                                 if r["threshold_reached"] else ""))
+            if not r["threshold_reached"]:
+                return f"0/{r['seeds']}"
+            return (f"{r['threshold_reached']}/{r['seeds']}: {_pm(s['mean'], s['sd'])} steps, "
+                    f"{_pm(t['mean'], t['sd'])} s")
         lines.append(f"| {task} | {both[NEW]['threshold']:g} | {cell(both[BASE])} | {cell(both[NEW])} |")
     return lines
 
 
 def normalised(finals: dict, records) -> dict:
-    """IQM of the normalised finals per agent with the stratified bootstrap interval, and the
-    probability that SMFP improves on SAC with its interval (rliable's definitions)."""
+    """IQM of each agent's normalised finals and P(SMFP > SAC), with rliable's bootstrap intervals."""
     scores, refs = {NEW: {}, BASE: {}}, {}
     for task, both in finals.items():
         first = [c[0]["return"] for r in records if r["task"] == task and r["agent"] in (NEW, BASE)
@@ -207,8 +208,7 @@ def aggregate_lines(agg: dict) -> list[str]:
 
 
 def detectable(finals: dict, seeds: int) -> dict:
-    """The minimum detectable effect of this design (seeds vs seeds per task, the van Elteren test at
-    alpha) at each task's observed pooled s.d. of the finals."""
+    """The minimum detectable effect of this design at each task's observed pooled s.d. of the finals."""
     sds = {}
     for task, both in finals.items():
         a, b = (np.asarray(both[x]["final_per_seed"], float) for x in (NEW, BASE))
@@ -236,9 +236,7 @@ def mde_lines(mde: dict) -> list[str]:
 
 def _spread(values, digits: int) -> str:
     v = stats.summary(values)
-    if not v["n"]:
-        return "—"
-    return f"{v['mean']:,.{digits}f} ± {v['sd']:,.{digits}f}"
+    return _pm(v["mean"], v["sd"], digits) if v["n"] else "—"
 
 
 def diagnostics_table(study, rows, records, tasks) -> list[str]:
@@ -262,8 +260,7 @@ def diagnostics_table(study, rows, records, tasks) -> list[str]:
 
 
 def cost_table(records, tasks) -> list[str]:
-    """Each run's cost in the loop (report.costs) and where it ran; a task whose agents ran on different
-    machines is flagged."""
+    """Each run's cost in the loop (report.costs) and where it ran; tasks not on one machine flagged."""
     lines = ["Cost in the loop, measured in these runs (all seeds counted; from the second evaluation to the last, "
              "run clock: evaluation and saves left out): env-steps/s, updates/s, the run clock at the first "
              "evaluation (building, compiling, the warm-up), at the end, the mean 1-minute load at the evaluations.",
@@ -307,8 +304,8 @@ def context_table(rows, context, tasks) -> list[str]:
 
 
 def figures(records, context, out: str, tasks, plots: bool = True) -> list[str]:
-    """Return against env steps and against the run clock (one panel per task, context dashed), and
-    the diagnostics against env steps; the files' names (drawn only with `plots`)."""
+    """Return against env steps and run clock (context dashed) and the diagnostics; the files' names
+    (drawn only with `plots`)."""
     order = {task: i for i, task in enumerate(tasks)}
     runs = sorted([r for r in [*records, *context] if any(r["curves"])], key=lambda r: order.get(r["task"], len(order)))
     if not runs:

@@ -1,23 +1,16 @@
-"""The parallel regime (issue 23): recipes of the massively parallel regime (many envs, `gpu`
-physics, batch >= 2x envs, many gradient samples per transition) against run clock and env steps.
-Runs of 30 minutes of run clock (building and compiling counted, evaluation and saves not), an
-evaluation every 60 s and a checkpoint every 5 minutes of it.
+"""The parallel regime (issue 23): recipes of the massively parallel regime (many envs, `gpu` physics,
+batch >= 2x envs, many gradient samples per transition) against run clock and env steps: 30 minutes of
+run clock per run (building and compiling counted, evaluation and saves not), an evaluation every 60 s.
 
-Scales. `parallel_regime_gpu` is the `fast` preset itself: 4096 envs, batch 8192, 8 updates per
-iteration, 1024 ring rows per env, critic 1024-512-256, actor 512-256-128. `parallel_regime` keeps
-its shape on 2 CPU cores (config.FAST_SHAPE_ON_CPU): `gpu` physics, 256 envs, batch 1024, 4 updates
-per iteration (16 gradient samples per transition, as at `fast`), the same 1024 ring rows and 10
-warm-up iterations per env, critic 256-256-256 and actor 256-256: measured on 2 cores (2026-12-03),
-fast's networks took 32 s per iteration (224 updates per seed in 30 minutes), 256-wide ones ~0.9 s
-(~6K updates and ~380K env steps per seed), and fast's critic is 5.0x this one by multiply-adds.
+Scales. `parallel_regime_gpu` is the `fast` preset itself (4096 envs, batch 8192). `parallel_regime`
+keeps its shape on 2 CPU cores (config.FAST_SHAPE_ON_CPU: 256 envs, batch 1024, 16 gradient samples per
+transition as at `fast`, 256-wide networks): fast's own networks took 32 s per iteration there.
 
-Recipes (variants): `today` = every agent's Config defaults (the `fast` recipe before issue 23),
-`reference` = what FastSAC / FastTD3 / FlashSAC / PQL do (mjx_smfp/recipes.py, each value citing its
-source), and per part P of it `reference-minus-P` and `today-plus-P`. Every recipe sets every field
-the reference touches (today's values where it leaves a part out), so it means the same run whatever
-the `fast` preset's own recipe for an agent is. The decision rule, stated before the Walker2d and
-Humanoid runs were read: a recipe replaces today's when the pooled test at equal env steps over all
-task/agent strata gives p < 0.05 in its favour."""
+Recipes (variants): `today` = every agent's Config defaults, `reference` = what FastSAC / FastTD3 /
+FlashSAC / PQL do (mjx_smfp/recipes.py), and per part P of it `reference-minus-P` and `today-plus-P`;
+each sets every field the reference touches. The decision rule, stated before the Walker2d and Humanoid
+runs were read: a recipe replaces today's when the pooled test at equal env steps over all task/agent
+strata gives p < 0.05 in its favour."""
 from __future__ import annotations
 
 import dataclasses
@@ -36,9 +29,8 @@ MAIN_AGENTS = ("sac", "smfp")  # the agents whose recipes are compared; others j
 
 
 def recipe(name: str):
-    """The overrides of recipe `name` for an agent: every field the reference sets, at the agent's
-    default (today) unless the recipe's parts set it, over the agents' own defaults (the shared
-    recipe "authors", as these ran before shared recipes existed)."""
+    """The overrides of recipe `name` for an agent: every field the reference sets, at the agent's default
+    unless the recipe's parts set it, on the shared recipe "authors" (as these ran before it existed)."""
     def overrides(agent: str) -> dict:
         from mjx_smfp import agents
         from mjx_smfp.config import TrainConfig
@@ -47,8 +39,7 @@ def recipe(name: str):
     return overrides
 
 
-# The shared recipes of mjx_smfp/recipes.py (issue 34) as config.build resolves them: `parallel` is
-# what the `fast` preset trains today (SAC and SMFP on one recipe).
+# The shared recipes of mjx_smfp/recipes.py (issue 34); `parallel` is what the `fast` preset trains today.
 SHARED = {name: {"recipe": name} for name in ("classic", "parallel")}
 
 
@@ -69,8 +60,7 @@ def every_agent(record: dict, task_records: list[dict]) -> bool:
 
 
 def fast_recipe(agent: str) -> str:
-    """The recipe of `agent`'s runs in the four-agent group (issue 24, 2026-12-05): the `fast` preset's
-    recipe then, "reference" for SMFP (issue 23), the agent's own defaults ("today") for the others."""
+    """The recipe of `agent`'s runs in the four-agent group: the `fast` preset's then (issue 24)."""
     return "reference" if agent == "smfp" else "today"
 
 
