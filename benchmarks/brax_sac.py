@@ -1,8 +1,9 @@
-"""brax's own SAC and replay buffer, timed beside ours (benchmarks/speed.py `loop --brax`,
-`--replay N`; the GPU check's `brax` phase): the same task object, envs, batch, updates per step,
-replay capacity and network widths."""
+"""brax's own SAC and replay buffer, timed beside ours (benchmarks/speed.py `loop --brax`, `--replay N`;
+the GPU check's `brax` phase): the same task object, envs, batch, updates per step, replay capacity and
+network widths."""
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 
@@ -12,9 +13,8 @@ import numpy as np
 
 
 def _keep_metric_keys(env):
-    """brax's EvalWrapper adds metrics['reward'] and expects `step` to keep incoming metric keys
-    (brax's own envs update state.metrics in place); pass them through for tasks that rebuild
-    their metrics dict each step."""
+    """brax's EvalWrapper adds metrics['reward'] and expects `step` to keep the incoming metric keys (its
+    own envs update state.metrics in place); pass them through for tasks that rebuild the dict each step."""
     from brax.envs.base import Wrapper
 
     class KeepMetricKeys(Wrapper):
@@ -26,19 +26,16 @@ def _keep_metric_keys(env):
 
 
 def _ensure_device_put_replicated() -> None:
-    """Compatibility shim for brax 0.14.2 on jax >= 0.10, which removed `jax.device_put_replicated`
-    (brax issue #671; brax's SAC/PPO call it to stack a copy of the training state per device for
-    `pmap`). Defines it, if missing, as `jax.device_put` of `len(devices)` stacked copies sharded
-    along the new leading axis over those devices: what the removed function returned. Set only
-    here, for brax's SAC in this benchmark; the project itself never calls it."""
+    """brax 0.14.2's SAC calls `jax.device_put_replicated`, which jax >= 0.10 removed (brax issue #671):
+    where missing, define it here as what it returned, `len(devices)` stacked copies of `x` sharded
+    along the new leading axis over `devices`. Only this benchmark sets it; the project never calls it."""
     if hasattr(jax, "device_put_replicated"):
         return
 
     def device_put_replicated(x, devices):
         mesh = jax.sharding.Mesh(np.asarray(devices), ("replica",))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("replica"))
-        return jax.tree_util.tree_map(
-            lambda a: jax.device_put(jnp.stack([a] * len(devices)), sharding), x)
+        return jax.tree_util.tree_map(lambda a: jax.device_put(jnp.stack([a] * len(devices)), sharding), x)
 
     jax.device_put_replicated = device_put_replicated
 
@@ -46,10 +43,7 @@ def _ensure_device_put_replicated() -> None:
 def brax_sac(env, cfg, agent_cfg, calls: int) -> float:
     """Env-steps/s of brax's SAC at the same scale (its own `training/sps`, median over epochs after
     the first, which compiles); its epochs = our host calls (the same iterations each)."""
-    import functools
-
     _ensure_device_put_replicated()
-
     from brax.training.agents.sac import networks as sac_networks
     from brax.training.agents.sac import train as sac_train
 
@@ -76,8 +70,18 @@ def brax_sac(env, cfg, agent_cfg, calls: int) -> float:
     return statistics.median(sps[1:] if len(sps) > 1 else sps)
 
 
+def _ms_per_call(fn, carry, repeats: int):
+    """(ms per call of `carry = fn(carry)` over `repeats` calls after an untimed, compiling one; the last carry)."""
+    carry = jax.block_until_ready(fn(carry))
+    t = time.time()
+    for _ in range(repeats):
+        carry = fn(carry)
+    jax.block_until_ready(carry)
+    return (time.time() - t) / repeats * 1e3, carry
+
+
 def replay_costs(capacity: int, obs_size: int, action_size: int, num_envs: int, batch_size: int,
-                        repeats: int = 20) -> dict:
+                 repeats: int = 20) -> dict:
     """ms per insert of `num_envs` rows and per sample of `batch_size` rows into a FULL ring:
     ours (scatter at the write index, donated) vs brax's UniformSamplingQueue (rolls when full)."""
     from brax.training import replay_buffers
@@ -88,40 +92,17 @@ def replay_costs(capacity: int, obs_size: int, action_size: int, num_envs: int, 
     rows = Transition(obs=jnp.ones((num_envs, obs_size)), action=jnp.ones((num_envs, action_size)),
                       reward=jnp.ones(num_envs), next_obs=jnp.ones((num_envs, obs_size)),
                       terminated=jnp.zeros(num_envs), truncated=jnp.zeros(num_envs))
-
-    def timed(fn, state):
-        state = fn(state)  # compile
-        jax.block_until_ready(state)
-        t = time.time()
-        for _ in range(repeats):
-            state = fn(state)
-        jax.block_until_ready(state)
-        return (time.time() - t) / repeats * 1e3, state
-
-    ours = replay.init(capacity, obs_size, action_size)
-    ours = ours.replace(size=jnp.asarray(capacity, jnp.int32))  # full
-    ours_insert, ours = timed(jax.jit(lambda b: replay.insert(b, rows), donate_argnums=0), ours)
+    ours = replay.init(capacity, obs_size, action_size).replace(size=jnp.asarray(capacity, jnp.int32))  # full
+    ours_insert, ours = _ms_per_call(jax.jit(lambda b: replay.insert(b, rows), donate_argnums=0), ours, repeats)
     sample = jax.jit(lambda b, k: replay.sample(b, k, batch_size))
-    jax.block_until_ready(sample(ours, jax.random.PRNGKey(0)))
-    t = time.time()
-    for i in range(repeats):
-        out = sample(ours, jax.random.PRNGKey(i))
-    jax.block_until_ready(out)
-    ours_sample = (time.time() - t) / repeats * 1e3
+    ours_sample, _ = _ms_per_call(lambda _: sample(ours, jax.random.PRNGKey(0)), None, repeats)
     del ours
 
     queue = replay_buffers.UniformSamplingQueue(max_replay_size=capacity, dummy_data_sample=jax.tree_util.tree_map(
         lambda x: x[0], rows), sample_batch_size=batch_size)
-    qstate = queue.init(jax.random.PRNGKey(0))
-    qstate = qstate.replace(insert_position=jnp.asarray(capacity, jnp.int32))  # full
-    brax_insert, qstate = timed(jax.jit(lambda b: queue.insert(b, rows), donate_argnums=0), qstate)
+    qstate = queue.init(jax.random.PRNGKey(0)).replace(insert_position=jnp.asarray(capacity, jnp.int32))  # full
+    brax_insert, qstate = _ms_per_call(jax.jit(lambda b: queue.insert(b, rows), donate_argnums=0), qstate, repeats)
     bsample = jax.jit(queue.sample, donate_argnums=0)  # as in brax's loop: the state is threaded through
-    qstate, out = bsample(qstate)
-    jax.block_until_ready(out)
-    t = time.time()
-    for _ in range(repeats):
-        qstate, out = bsample(qstate)
-    jax.block_until_ready(out)
-    brax_sample = (time.time() - t) / repeats * 1e3
+    brax_sample, _ = _ms_per_call(lambda c: bsample(c[0]), (qstate,), repeats)
     return {"replay_capacity": capacity, "replay_obs_size": obs_size, "ours_insert_ms": ours_insert,
             "brax_insert_ms": brax_insert, "ours_sample_ms": ours_sample, "brax_sample_ms": brax_sample}

@@ -10,16 +10,12 @@ import time
 def cpu_model(default: str = "unknown") -> str:
     """The CPU's model name from /proc/cpuinfo with its family and model numbers (one name, such
     as 'AMD EPYC', covers several generations), or `default` where there is none (not Linux)."""
-    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor's block is enough
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
+            first = f.read().split("\n\n")[0]  # the first processor's block is enough
     except OSError:
-        pass
+        first = ""
+    fields = dict(map(str.strip, line.split(":", 1)) for line in first.splitlines() if ":" in line)
     if "model name" not in fields:
         return default
     ids = " ".join(f"{label} {fields[key]}" for label, key in (("family", "cpu family"), ("model", "model"))
