@@ -30,7 +30,7 @@ import numpy as np
 from mjx_smfp import distributed, rundir
 from mjx_smfp.engine import Engine
 from mjx_smfp.logger import seed_scalars
-from mjx_smfp.schedule import Evaluation, RunClock, Schedule  # noqa: F401 - run()'s arguments
+from mjx_smfp.schedule import TRAIN_AT_EVAL, Evaluation, RunClock, Schedule  # noqa: F401 - run()'s arguments
 from mjx_smfp.steps import TrainState
 from mjx_smfp.stop import StopFlag
 
@@ -44,10 +44,6 @@ class NonFiniteError(RuntimeError):
     """A loss or metric became NaN/inf; the message names the last good checkpoint."""
 
 
-# Training metrics of the last host call an evaluation carries (issue 34: the entropy estimate against
-# its target, the temperature, the reward scale, the critic's clipped mass and each actor term's size).
-TRAIN_AT_EVAL = ("entropy", "next_entropy", "entropy_target", "temperature", "reward_scale", "target_end_mass",
-                 "q_policy", "entropy_term", "md_term", "meanflow_term", "kl")
 def evaluate(engine: Engine, ts: TrainState, key: jax.Array) -> dict:
     """Everything an evaluation measures (Engine.evaluation: the deterministic episodes' "return",
     "return_std", "length", forward velocity, the stochastic policy's return, the diagnostics on

@@ -12,6 +12,10 @@ from mjx_smfp.logger import seed_scalars
 
 # How an evaluation's per-seed values are logged (other names go under eval/<name>).
 EVAL_NAMES = {"return": "eval/return_mean", "return_std": "eval/return_std", "length": "eval/length_mean"}
+# Training metrics of the last host call an evaluation carries as `train_<name>` (issue 34: the entropy
+# estimate against its target, the temperature, the reward scale, the critic's clipped mass, each actor term).
+TRAIN_AT_EVAL = ("entropy", "next_entropy", "entropy_target", "temperature", "reward_scale", "target_end_mass",
+                 "q_policy", "entropy_term", "md_term", "meanflow_term", "kl")
 
 
 @dataclasses.dataclass(frozen=True)
