@@ -237,10 +237,11 @@ class HostLoop:
     def train(self, ts: TrainState, max_calls: Optional[int], call_seconds: Optional[float]) -> TrainState:
         """Host calls until the schedule ends, `max_calls` are made or a stop is requested; then a
         checkpoint (unless this state is saved already)."""
-        steps, calls, last_call_s = count(ts.env_steps), 0, None
+        steps, calls = count(ts.env_steps), 0
         iterations = limit = self.cfg.iterations_per_call
         self.counts, self.since = (steps, count(ts.updates)), (steps, time.time())
-        while not self.ended(steps, last_call_s) and (max_calls is None or calls < max_calls):
+        ended = self.ended(steps, None)  # decided once per call, so the call that ends the run is the one evaluated
+        while not ended and (max_calls is None or calls < max_calls):
             mark, n = self.mark(steps), min(iterations, -(-(self.schedule.env_steps - steps) // self.cfg.num_envs))
             t0 = time.time()
             ts, summary = self.engine.train_chunk(ts, n)
@@ -251,7 +252,8 @@ class HostLoop:
             if call_seconds is not None:
                 iterations = self.resize(n, last_call_s, limit, call_seconds)
             steps = count(summary["env_steps"])
-            self.log_call(ts, summary, last_call_s, mark, self.ended(steps, last_call_s))
+            ended = self.ended(steps, last_call_s)
+            self.log_call(ts, summary, last_call_s, mark, ended)
             if _crossed(mark, self.mark(steps), self.schedule.checkpoint_every):
                 self.save(ts)
             iterations, stop_now = distributed.agree(iterations, self.stop.requested)
