@@ -9,6 +9,10 @@ it, whether SMFP stays stochastic: the k-NN entropy of its actions and its flow'
 states (mjx_smfp/diagnostics.py) at the first evaluation after training started, at 25 % and at the end.
 Variant `md_coef_0.03`: SMFP with the bandit's mirror-descent coefficient (stopped early: it stalled).
 Variant `temperature_lr_0.03`: a pilot of a 3x faster temperature against SAC's Humanoid swings.
+Variant `temperature_proportional`: steps of 3e-3 x the gap in log alpha instead of Adam's ~1e-2 whatever
+the gap (as fast as Adam 3 nats off the target, 3x gentler within 1 nat).
+Variant `proportional_centred`: that, and the backup's entropy term centred on the target
+(`entropy_backup_centred`), so that SMFP's larger alpha does not make every step alive a cost.
 
     python -m benchmarks.harness run entropy_control --tasks halfcheetah --agents smfp --variants parallel
     python -m benchmarks.harness report entropy_control
@@ -87,6 +91,10 @@ def analysis(study, rows, pooled, records, context, out: str, plots: bool = True
 ENTROPY_CONTROL = Study(
     name="entropy_control", doc=__doc__, tasks=("halfcheetah", "walker2d", "humanoid"), agents=("sac", "smfp"),
     variants={"parallel": {"recipe": "parallel"}, "md_coef_0.03": {"recipe": "parallel", "md_coef": 0.03},
-              "temperature_lr_0.03": {"recipe": "parallel", "temperature_lr": 0.03}},
+              "temperature_lr_0.03": {"recipe": "parallel", "temperature_lr": 0.03},
+              "temperature_proportional": {"recipe": "parallel", "temperature_rule": "proportional",
+                                           "temperature_lr": 3e-3},
+              "proportional_centred": {"recipe": "parallel", "temperature_rule": "proportional",
+                                       "temperature_lr": 3e-3, "entropy_backup_centred": True}},
     seeds=3, base=parallel_regime.CPU.base, budget="30min", eval_every="90s", checkpoint_every="5min", final_evals=3,
     cuts=("env_steps", "wall_s"), analysis=analysis)

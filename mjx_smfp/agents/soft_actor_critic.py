@@ -63,6 +63,10 @@ class SoftActorCriticConfig:
     temperature_b1: float = 0.9  # Adam beta1 of log alpha's optimiser
     temperature_b2: float = 0.999  # Adam beta2 of log alpha's optimiser (FastSAC: 0.95)
     temperature_every_update: bool = False  # step alpha on every critic update (FastSAC), not only on actor steps
+    # "adam": Adam on alpha (H - H_target), steps of ~temperature_lr whatever the gap (the references);
+    # "proportional": plain gradient steps on log alpha of temperature_lr x (H - H_target) nats, large when
+    # far from the target and small near it (damps the swings Adam's fixed-size steps keep up)
+    temperature_rule: str = "adam"
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay of actor and critic params; 0 = plain Adam
     adam_b1: float = 0.9  # Adam beta1 (first-moment decay) of the actor and critic optimisers
     adam_b2: float = 0.999  # Adam beta2 (second-moment decay) of the actor and critic optimisers
@@ -77,6 +81,9 @@ class SoftActorCriticConfig:
     log_std_max: float = 2.0  # upper bound of the actor's log std (SMFP's boundary, SAC Flow's sigma(s); DIME has none)
     learn_temperature: bool = True  # tune alpha toward the target entropy
     entropy_in_backup: bool = True  # -alpha log pi(a'|s') in the critic target
+    # -alpha (log pi(a'|s') + H_target) instead: zero on average while the temperature holds its target, so a
+    # negative target does not make every step alive a cost that ending the episode avoids
+    entropy_backup_centred: bool = False
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
 
     def __post_init__(self):
@@ -92,6 +99,8 @@ class SoftActorCriticConfig:
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
         check(self, "adam_b1", "adam_b2", "temperature_b1", "temperature_b2", within="[0, 1)")
+        if self.temperature_rule not in TEMPERATURE_RULES:
+            raise ValueError(f"temperature_rule={self.temperature_rule!r} is not one of {', '.join(TEMPERATURE_RULES)}")
         self.actor_network()  # activation, matmul_dtype and the log-std bounds, checked where the policies read them
         targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
         if len(targets) > 1:
@@ -179,10 +188,15 @@ def gradient_update(loss_fn: Callable, optimizer: optax.GradientTransformation, 
     return optax.apply_updates(params, updates), opt_state, metrics
 
 
-def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float):
+TEMPERATURE_RULES = ("adam", "proportional")
+
+
+def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float, proportional: bool = False):
     """alpha * stop_grad(H - H_target): descending it in log alpha lowers alpha while the entropy
-    exceeds its target and raises it otherwise."""
-    return jnp.exp(log_temperature) * jax.lax.stop_gradient(entropy - target_entropy), {}
+    exceeds its target and raises it otherwise. `proportional`: log alpha * stop_grad(H - H_target),
+    whose gradient is the gap itself, so a plain gradient step is proportional to it."""
+    gap = jax.lax.stop_gradient(entropy - target_entropy)
+    return (log_temperature if proportional else jnp.exp(log_temperature)) * gap, {}
 
 
 def every(period: int, step: jax.Array, fn: Callable, state):
@@ -224,7 +238,8 @@ class SoftActorCriticAgent(Agent):
         c = config
         self.actor_optimizer, self.critic_optimizer = (
             make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
-        self.temperature_optimizer = optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2)
+        self.temperature_optimizer = (optax.sgd(config.temperature_lr) if config.temperature_rule == "proportional"
+                                      else optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2))
         self.target_entropy = resolve_target_entropy(config, action_size,
                                                      default=self.default_target_entropy(config, action_size))
 
@@ -296,7 +311,8 @@ class SoftActorCriticAgent(Agent):
         target and loss on the network's raw output), then the Polyak target."""
         c = self.config
         next_action, next_logp = self.policy.sample(state.actor_params, batch.next_obs, rng)
-        target = critic_lib.soft_target(state.target_critic_params, batch, next_action, next_logp, temperature,
+        backup_logp = next_logp + self.target_entropy if c.entropy_backup_centred else next_logp
+        target = critic_lib.soft_target(state.target_critic_params, batch, next_action, backup_logp, temperature,
                                         c.gamma, self.critic_net.apply, self.entropy_in_backup(), self.value_head,
                                         c.q_target_combine)
         params, opt_state, metrics = gradient_update(
@@ -316,6 +332,7 @@ class SoftActorCriticAgent(Agent):
             return state
         log_t, opt_state, _ = gradient_update(temperature_loss, self.temperature_optimizer, state.log_temperature,
                                               state.temperature_opt_state, entropy, self.target_entropy,
+                                              self.config.temperature_rule == "proportional",
                                               axis=self.axis, name="temperature")
         return state.replace(log_temperature=log_t, temperature_opt_state=opt_state)
 

@@ -103,3 +103,24 @@ def test_the_actor_sees_the_min_or_the_mean_of_the_heads_per_q_actor_combine():
         np.testing.assert_allclose(float(loss), np.mean(0.3 * np.asarray(logp) - q_action), rtol=1e-5)
     with pytest.raises(ValueError, match="q_target_combine='max' is not valid"):
         SAC.Config(q_target_combine="max")
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_the_centred_backup_prices_log_pi_plus_the_target_entropy_so_it_averages_zero_at_the_target(monkeypatch, centred):
+    """The critic's soft target gets log pi(a'|s') + H_target with `entropy_backup_centred` (its mean is 0
+    while the entropy sits at its target, so a negative target does not make staying alive a cost), and
+    log pi(a'|s') itself without it; the temperature steps on the uncentred estimate either way."""
+    from mjx_smfp import critic as critic_lib
+    seen, real = [], critic_lib.soft_target
+
+    def spy(params, batch, next_action, next_logp, *args, **kw):
+        seen.append(np.asarray(next_logp))
+        return real(params, batch, next_action, next_logp, *args, **kw)
+
+    monkeypatch.setattr(critic_lib, "soft_target", spy)
+    agent = _agent(target_entropy=-7.0, entropy_backup_centred=centred, temperature_every_update=True)
+    state = agent.init(jax.random.PRNGKey(0))
+    new, metrics = agent.critic_step(state, BATCH, agent.temperature(state), jax.random.PRNGKey(3))
+    _, logp = agent.policy.sample(state.actor_params, BATCH.next_obs, jax.random.PRNGKey(3))
+    np.testing.assert_allclose(seen[0], np.asarray(logp) + (-7.0 if centred else 0.0), rtol=1e-6)
+    assert float(metrics["next_entropy"]) == pytest.approx(-float(np.mean(logp)), rel=1e-6)

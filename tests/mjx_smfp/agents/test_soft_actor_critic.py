@@ -235,6 +235,26 @@ def test_bad_recipe_fields_fail_at_construction_naming_the_field(fields, message
         SoftActorCriticConfig(**fields)
 
 
+# -- temperature rule -----------------------------------------------------------------------
+@pytest.mark.parametrize("gap", [0.25, 4.0, -2.0])
+def test_the_proportional_temperature_steps_log_alpha_by_lr_times_the_gap_and_adam_by_lr_whatever_the_gap(gap):
+    """One temperature step from alpha 0.01 with the entropy `gap` nats off its target: the proportional
+    rule moves log alpha by -lr x gap; Adam's first step is -lr x sign(gap), the same for 0.25 nats as for 4."""
+    lr = 1e-2
+    for rule, expected in (("proportional", -lr * gap), ("adam", -lr * math.copysign(1.0, gap))):
+        agent = agents.make("sac", SAC.Config(temperature_lr=lr, temperature_rule=rule, init_temperature=0.01,
+                                              **SMALL), OBS, ACT)
+        state = agent.init(jax.random.PRNGKey(0))
+        moved = agent.temperature_step(state, jnp.float32(agent.target_entropy + gap))
+        step = float(moved.log_temperature - state.log_temperature)
+        assert step == pytest.approx(expected, rel=1e-4), rule
+
+
+def test_an_unknown_temperature_rule_fails_at_construction_naming_the_choices():
+    with pytest.raises(ValueError, match=r"temperature_rule='pid' is not one of adam, proportional"):
+        SoftActorCriticConfig(temperature_rule="pid")
+
+
 # -- log-std bounds -------------------------------------------------------------------------
 def test_log_std_bounds_bound_the_gaussian_actor_and_smfps_boundary_sigma():
     agent = agents.make("sac", SAC.Config(log_std_min=-4.0, log_std_max=0.0, **SMALL), OBS, ACT)
