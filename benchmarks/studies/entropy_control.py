@@ -7,12 +7,14 @@ The criterion, fixed before these runs: the agent's own entropy estimate on its 
 1 nat of its target (`train_entropy_target`) at EVERY evaluation from 25 % of the run clock on. Beside
 it, whether SMFP stays stochastic: the k-NN entropy of its actions and its flow's spread on 64 held-out
 states (mjx_smfp/diagnostics.py) at the first evaluation after training started, at 25 % and at the end.
-Variant `md_coef_0.03`: SMFP with the bandit's mirror-descent coefficient (stopped early: it stalled).
-Variant `temperature_lr_0.03`: a pilot of a 3x faster temperature against SAC's Humanoid swings.
-Variant `temperature_proportional`: steps of 3e-3 x the gap in log alpha instead of Adam's ~1e-2 whatever
-the gap (as fast as Adam 3 nats off the target, 3x gentler within 1 nat).
-Variant `proportional_centred`: that, and the backup's entropy term centred on the target
-(`entropy_backup_centred`), so that SMFP's larger alpha does not make every step alive a cost.
+Variant `parallel` is the recipe as it is now: the temperature stepped by 3e-3 x its entropy gap and the
+backup's entropy term centred on the target (`temperature_rule`, `entropy_backup_centred`). Its first runs
+(Adam on alpha at 1e-2, the plain backup) are variant `adam_temperature`; the pilots beside them:
+`md_coef_0.03`, SMFP with the bandit's mirror-descent coefficient (stopped early: it stalled);
+`temperature_lr_0.03`, a 3x faster Adam against SAC's Humanoid swings (stopped: larger swings);
+`temperature_proportional`, the proportional temperature with the plain backup (stopped at ~1,000 s).
+The Walker2d and Humanoid SMFP runs of `parallel` began as a pilot variant (`proportional_centred`) of the
+same configuration, renamed when the recipe took it.
 
     python -m benchmarks.harness run entropy_control --tasks halfcheetah --agents smfp --variants parallel
     python -m benchmarks.harness report entropy_control
@@ -42,9 +44,20 @@ def seed_summary(points: list[dict], budget_s: float) -> dict:
            "holds": bool(late) and all(abs(g) <= WITHIN for g in late)}
     out.update({f"{name}_{tag}": p.get(name) for name in ("knn_entropy", "flow_spread")
                 for tag, p in (("start", start), ("quarter", quarter), ("end", points[-1]))})
+    # what a step alive is worth to the critic, late in the run: the evaluation's reward per step in the
+    # critic's (normalised) units, and the backup's entropy term at the target, alpha x H_target (< 0 for a
+    # negative target: past -reward it makes ending the episode pay)
+    late_points = [p for p in points if p["wall_s"] >= AFTER * budget_s and p.get("train_temperature") is not None]
+    out["reward_per_step_late"] = _mean([p["return"] / max(p["length"], 1.0) / (p.get("train_reward_scale") or 1.0)
+                                         for p in late_points])
+    out["entropy_term_per_step_late"] = _mean([p["train_temperature"] * p["train_entropy_target"] for p in late_points])
     end = points[-1]
     return dict(out, return_end=end["return"], stochastic_return_end=end.get("stochastic_return_mean"),
                 forward_velocity_end=end.get("forward_velocity"), env_steps_end=end["env_steps"])
+
+
+def _mean(xs: list) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
 
 
 def _fmt(x, digits: int = 2) -> str:
@@ -58,7 +71,8 @@ def table(records: list[dict]) -> tuple[list[str], list[dict]]:
             for r in records for k, points in enumerate(r["curves"]) if points]
     lines = ["| task | agent (variant) | seed | first within 1 nat (s) | holds from 25 % (points) | max gap late "
              "(nats) | k-NN entropy start → 25 % → end | flow spread start → 25 % → end | return end (stochastic) "
-             "| forward velocity end | env steps |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| forward velocity end | env steps | per step, late: reward / α·H_target (critic units) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['agent']} ({r['variant']}) | {r['seed']} | {_fmt(r['first_within_s'], 0)} | "
@@ -66,7 +80,7 @@ def table(records: list[dict]) -> tuple[list[str], list[dict]]:
             + " → ".join(_fmt(r[f"knn_entropy_{t}"], 1) for t in ("start", "quarter", "end")) + " | "
             + " → ".join(_fmt(r[f"flow_spread_{t}"], 3) for t in ("start", "quarter", "end")) + " | "
             f"{_fmt(r['return_end'], 0)} ({_fmt(r['stochastic_return_end'], 0)}) | {_fmt(r['forward_velocity_end'])} | "
-            f"{r['env_steps_end']:,} |")
+            f"{r['env_steps_end']:,} | {_fmt(r['reward_per_step_late'], 3)} / {_fmt(r['entropy_term_per_step_late'], 3)} |")
     return lines, rows
 
 
@@ -88,13 +102,14 @@ def analysis(study, rows, pooled, records, context, out: str, plots: bool = True
     return "\n".join(head), {"criterion": summary}, files
 
 
+# The recipe as its first runs had it (until 2026-12-07 evening): Adam on alpha at 1e-2, the plain backup.
+ADAM = {"recipe": "parallel", "temperature_rule": "adam", "temperature_lr": 1e-2, "entropy_backup_centred": False}
+
 ENTROPY_CONTROL = Study(
     name="entropy_control", doc=__doc__, tasks=("halfcheetah", "walker2d", "humanoid"), agents=("sac", "smfp"),
-    variants={"parallel": {"recipe": "parallel"}, "md_coef_0.03": {"recipe": "parallel", "md_coef": 0.03},
-              "temperature_lr_0.03": {"recipe": "parallel", "temperature_lr": 0.03},
-              "temperature_proportional": {"recipe": "parallel", "temperature_rule": "proportional",
-                                           "temperature_lr": 3e-3},
-              "proportional_centred": {"recipe": "parallel", "temperature_rule": "proportional",
-                                       "temperature_lr": 3e-3, "entropy_backup_centred": True}},
+    variants={"parallel": {"recipe": "parallel"}, "adam_temperature": ADAM,
+              "md_coef_0.03": {**ADAM, "md_coef": 0.03}, "temperature_lr_0.03": {**ADAM, "temperature_lr": 0.03},
+              "temperature_proportional": {"recipe": "parallel", "entropy_backup_centred": False},
+              "ema_anchor": {"recipe": "parallel", "anchor_update": "ema"}},
     seeds=3, base=parallel_regime.CPU.base, budget="30min", eval_every="90s", checkpoint_every="5min", final_evals=3,
     cuts=("env_steps", "wall_s"), analysis=analysis)
