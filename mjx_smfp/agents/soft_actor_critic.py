@@ -66,7 +66,7 @@ class SoftActorCriticConfig:
     # "adam": Adam on alpha (H - H_target), steps of ~temperature_lr whatever the gap (the references);
     # "proportional": plain gradient steps on log alpha of temperature_lr x (H - H_target) nats, large when
     # far from the target and small near it (damps the swings Adam's fixed-size steps keep up)
-    temperature_rule: str = "adam"
+    temperature_rule: str = "adam"  # "adam" | "proportional": how log alpha steps toward the target entropy
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay of actor and critic params; 0 = plain Adam
     adam_b1: float = 0.9  # Adam beta1 (first-moment decay) of the actor and critic optimisers
     adam_b2: float = 0.999  # Adam beta2 (second-moment decay) of the actor and critic optimisers
@@ -83,7 +83,7 @@ class SoftActorCriticConfig:
     entropy_in_backup: bool = True  # -alpha log pi(a'|s') in the critic target
     # -alpha (log pi(a'|s') + H_target) instead: zero on average while the temperature holds its target, so a
     # negative target does not make every step alive a cost that ending the episode avoids
-    entropy_backup_centred: bool = False
+    entropy_backup_centred: bool = False  # the backup's entropy term as -alpha (log pi + H_target)
     policy_delay: int = 1  # actor/temperature step every `policy_delay` critic steps
 
     def __post_init__(self):
