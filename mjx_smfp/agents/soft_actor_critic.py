@@ -32,7 +32,9 @@ from flax import struct
 
 from mjx_smfp import critic as critic_lib
 from mjx_smfp import diagnostics
+from mjx_smfp.agents import temperature as temperature_lib
 from mjx_smfp.agents.base import Agent, Metrics, Transition
+from mjx_smfp.agents.temperature import resolve_target_entropy  # noqa: F401 (also imported from here)
 from mjx_smfp.types import Gated
 from mjx_smfp.networks import MATMUL_DTYPES, ActorNetworkConfig, TwinQ
 from mjx_smfp.validation import check
@@ -99,8 +101,9 @@ class SoftActorCriticConfig:
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
         check(self, "adam_b1", "adam_b2", "temperature_b1", "temperature_b2", within="[0, 1)")
-        if self.temperature_rule not in TEMPERATURE_RULES:
-            raise ValueError(f"temperature_rule={self.temperature_rule!r} is not one of {', '.join(TEMPERATURE_RULES)}")
+        if self.temperature_rule not in temperature_lib.TEMPERATURE_RULES:
+            raise ValueError(f"temperature_rule={self.temperature_rule!r} is not one of "
+                             f"{', '.join(temperature_lib.TEMPERATURE_RULES)}")
         self.actor_network()  # activation, matmul_dtype and the log-std bounds, checked where the policies read them
         targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
         if len(targets) > 1:
@@ -133,22 +136,6 @@ class SoftActorCriticConfig:
         if not self.value_min < self.value_max:
             raise ValueError(f"value_min={self.value_min} must be < value_max={self.value_max}")
         check(self, "hl_gauss_sigma", positive=True)
-
-
-def resolve_target_entropy(config: SoftActorCriticConfig, action_size: int, default: Optional[float] = None) -> float:
-    """The temperature's target entropy H_target from whichever of the three fields is set:
-    `target_entropy` (absolute), `target_entropy_per_dim` x |A|, or `target_std` -> the entropy
-    of N(0, std^2 I_|A|), |A| (0.5 log(2 pi e) + log std) (FlashSAC: a target spread instead of
-    a number of nats); none -> `default` (an agent's own, e.g. DIME's), else -|A| (Haarnoja et
-    al. 2018). The target is that of a Gaussian before the tanh; alpha compares it with the
-    agent's estimate -E log pi(a|s), which includes the tanh term."""
-    if config.target_entropy is not None:
-        return float(config.target_entropy)
-    if config.target_entropy_per_dim is not None:
-        return float(config.target_entropy_per_dim) * action_size
-    if config.target_std is not None:
-        return action_size * (0.5 * math.log(2 * math.pi * math.e) + math.log(config.target_std))
-    return -float(action_size) if default is None else float(default)
 
 
 def make_optimizer(lr: float, weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999,
@@ -186,17 +173,6 @@ def gradient_update(loss_fn: Callable, optimizer: optax.GradientTransformation, 
     updates, opt_state = optimizer.update(grads, opt_state, params)
     metrics = dict(aux, **{f"{name}_loss": loss, f"{name}_grad_norm": optax.global_norm(grads)})
     return optax.apply_updates(params, updates), opt_state, metrics
-
-
-TEMPERATURE_RULES = ("adam", "proportional")
-
-
-def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float, proportional: bool = False):
-    """alpha * stop_grad(H - H_target): descending it in log alpha lowers alpha while the entropy
-    exceeds its target and raises it otherwise. `proportional`: log alpha * stop_grad(H - H_target),
-    whose gradient is the gap itself, so a plain gradient step is proportional to it."""
-    gap = jax.lax.stop_gradient(entropy - target_entropy)
-    return (log_temperature if proportional else jnp.exp(log_temperature)) * gap, {}
 
 
 def every(period: int, step: jax.Array, fn: Callable, state):
@@ -238,8 +214,7 @@ class SoftActorCriticAgent(Agent):
         c = config
         self.actor_optimizer, self.critic_optimizer = (
             make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
-        self.temperature_optimizer = (optax.sgd(config.temperature_lr) if config.temperature_rule == "proportional"
-                                      else optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2))
+        self.temperature_optimizer = temperature_lib.optimizer(config)
         self.target_entropy = resolve_target_entropy(config, action_size,
                                                      default=self.default_target_entropy(config, action_size))
 
@@ -330,9 +305,9 @@ class SoftActorCriticAgent(Agent):
         """alpha toward the target entropy; unchanged (optimiser state too) when not learned."""
         if not self.config.learn_temperature:
             return state
-        log_t, opt_state, _ = gradient_update(temperature_loss, self.temperature_optimizer, state.log_temperature,
-                                              state.temperature_opt_state, entropy, self.target_entropy,
-                                              self.config.temperature_rule == "proportional",
+        log_t, opt_state, _ = gradient_update(temperature_lib.temperature_loss, self.temperature_optimizer,
+                                              state.log_temperature, state.temperature_opt_state, entropy,
+                                              self.target_entropy, self.config.temperature_rule == "proportional",
                                               axis=self.axis, name="temperature")
         return state.replace(log_temperature=log_t, temperature_opt_state=opt_state)
 
