@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+TEMPERATURE_RULES = ("adam", "proportional")  # `temperature_rule`'s choices
+
 
 def resolve_target_entropy(config, action_size: int, default: Optional[float] = None) -> float:
     """The temperature's target entropy H_target from whichever of the three fields is set:
@@ -26,16 +28,12 @@ def resolve_target_entropy(config, action_size: int, default: Optional[float] = 
     return -float(action_size) if default is None else float(default)
 
 
-
 def optimizer(config) -> optax.GradientTransformation:
-    """"adam": Adam on log alpha (steps of ~lr whatever the gap); "proportional": plain gradient steps,
-    lr x the entropy gap (with `temperature_loss(..., proportional=True)`)."""
+    """The step rule: "adam", Adam on log alpha (steps of ~lr whatever the gap), or "proportional", plain gradient
+    steps of lr x the entropy gap (with `temperature_loss(..., proportional=True)`)."""
     if config.temperature_rule == "proportional":
         return optax.sgd(config.temperature_lr)
     return optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2)
-
-
-TEMPERATURE_RULES = ("adam", "proportional")
 
 
 def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float,
