@@ -101,9 +101,7 @@ class SoftActorCriticConfig:
         if self.learn_temperature and self.init_temperature <= 0:
             raise ValueError("learn_temperature=True needs init_temperature > 0 (it is tuned in log space)")
         check(self, "adam_b1", "adam_b2", "temperature_b1", "temperature_b2", within="[0, 1)")
-        if self.temperature_rule not in temperature_lib.TEMPERATURE_RULES:
-            raise ValueError(f"temperature_rule={self.temperature_rule!r} is not one of "
-                             f"{', '.join(temperature_lib.TEMPERATURE_RULES)}")
+        check(self, "temperature_rule", choices=temperature_lib.TEMPERATURE_RULES)
         self.actor_network()  # activation, matmul_dtype and the log-std bounds, checked where the policies read them
         targets = [name for name in TARGET_ENTROPY_FIELDS if getattr(self, name) is not None]
         if len(targets) > 1:
@@ -214,7 +212,7 @@ class SoftActorCriticAgent(Agent):
         c = config
         self.actor_optimizer, self.critic_optimizer = (
             make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
-        self.temperature_optimizer = temperature_lib.optimizer(config)
+        self.temperature_optimizer, self.temperature_loss = temperature_lib.rule(config)
         self.target_entropy = resolve_target_entropy(config, action_size,
                                                      default=self.default_target_entropy(config, action_size))
 
@@ -305,9 +303,8 @@ class SoftActorCriticAgent(Agent):
         """alpha toward the target entropy; unchanged (optimiser state too) when not learned."""
         if not self.config.learn_temperature:
             return state
-        log_t, opt_state, _ = gradient_update(temperature_lib.temperature_loss, self.temperature_optimizer,
-                                              state.log_temperature, state.temperature_opt_state, entropy,
-                                              self.target_entropy, self.config.temperature_rule == "proportional",
+        log_t, opt_state, _ = gradient_update(self.temperature_loss, self.temperature_optimizer, state.log_temperature,
+                                              state.temperature_opt_state, entropy, self.target_entropy,
                                               axis=self.axis, name="temperature")
         return state.replace(log_temperature=log_t, temperature_opt_state=opt_state)
 

@@ -2,8 +2,9 @@
 config's three target fields is set), its loss and its step rule (`temperature_rule`)."""
 from __future__ import annotations
 
+import functools
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -28,12 +29,12 @@ def resolve_target_entropy(config, action_size: int, default: Optional[float] = 
     return -float(action_size) if default is None else float(default)
 
 
-def optimizer(config) -> optax.GradientTransformation:
-    """The step rule: "adam", Adam on log alpha (steps of ~lr whatever the gap), or "proportional", plain gradient
-    steps of lr x the entropy gap (with `temperature_loss(..., proportional=True)`)."""
+def rule(config) -> tuple[optax.GradientTransformation, Callable]:
+    """(optimiser, loss) of the step rule `config.temperature_rule`: "adam", Adam on alpha's loss (steps of
+    ~lr whatever the gap), or "proportional", plain gradient steps of lr x the entropy gap."""
     if config.temperature_rule == "proportional":
-        return optax.sgd(config.temperature_lr)
-    return optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2)
+        return optax.sgd(config.temperature_lr), functools.partial(temperature_loss, proportional=True)
+    return optax.adam(config.temperature_lr, config.temperature_b1, config.temperature_b2), temperature_loss
 
 
 def temperature_loss(log_temperature: jax.Array, entropy: jax.Array, target_entropy: float,

@@ -251,7 +251,7 @@ def test_the_proportional_temperature_steps_log_alpha_by_lr_times_the_gap_and_ad
 
 
 def test_an_unknown_temperature_rule_fails_at_construction_naming_the_choices():
-    with pytest.raises(ValueError, match=r"temperature_rule='pid' is not one of adam, proportional"):
+    with pytest.raises(ValueError, match=r"temperature_rule='pid' is not valid; choose one of adam, proportional"):
         SoftActorCriticConfig(temperature_rule="pid")
 
 
