@@ -113,14 +113,15 @@ SCALE_FREE: dict = dict(
     temperature_b2=0.95,  # FastSAC: alpha's AdamW betas (0.9, 0.95)
     # A temperature that reaches its target within the first quarter of a 30-minute CPU run (~1K updates):
     # FastSAC's/FlashSAC's 3e-4 (SimbaV2 1e-4) moves log alpha by <= 3e-4 an update, and on HalfCheetah
-    # (SAC, 2 seeds) left the estimate 4.5 nats above target at 243 s; from 300 s of run clock on, Adam at
-    # 3e-3 kept SAC within 1 nat on 21 of 27 calls (max gap 2.25), 1e-2 on 26 of 26 (max 0.67) (pilot runs,
-    # benchmarks/results/entropy_control/pilot_temperature_lr.md). But Adam's steps are ~lr whatever the gap,
-    # and on Humanoid SAC at 1e-2 the entropy swung 1.5-3.5 nats around its target (3e-2: 3.3-4.3). Steps of
-    # 3e-3 x the gap (as fast as Adam 1e-2 three nats off, 3x gentler within one) cut the late gaps to at most
-    # 1.17 nats (entropy_control variant `temperature_proportional`). The references use Adam at 3e-4.
+    # (SAC, 2 seeds) left the estimate 4.5 nats above target at 243 s (pilot runs,
+    # benchmarks/results/entropy_control/pilot_temperature_lr.md). Adam's steps are ~lr whatever the gap: on
+    # Humanoid SAC at 1e-2 the entropy swung 1.5-3.5 nats around its target. A step proportional to the gap
+    # has no such limit cycle; at 3e-3 x the gap, late gaps stayed under 1.2 nats, but SAC still missed by up
+    # to 2.3 nats just after 25 % of the run (Humanoid) and at one disturbance (HalfCheetah, all seeds at
+    # 544 s): entropy_control variant `proportional_3e-3`. 1e-2 x the gap rejects those 3x faster.
+    # The references use Adam at 3e-4.
     temperature_rule="proportional",
-    temperature_lr=3e-3,
+    temperature_lr=1e-2,
     # The backup's entropy term centred on the target, -alpha (log pi + H_target): with the target at -0.5|A|
     # the plain term is alpha x H_target per step alive, and SMFP's alpha (~0.027 until its first anchor
     # refresh, ~20x SAC's) made that -0.23 per step against a reward of +0.10 on Humanoid (-0.09 against
@@ -140,11 +141,18 @@ DEVIATIONS_FROM_FASTSAC = (
     "float32 matmuls (FastSAC bf16 autocast: slow on CPUs)",
     "rewards normalised, support +-10, alpha0 0.01, target -0.5|A| (SimbaV2 / FlashSAC; FastSAC: raw "
     "rewards, +-20, 0.001, 0)",
-    "the temperature stepped by 3e-3 x its entropy gap (FastSAC: Adam at 3e-4, betas 0.9/0.95)",
+    "the temperature stepped by 1e-2 x its entropy gap (FastSAC: Adam at 3e-4, betas 0.9/0.95)",
     "the backup's entropy term centred on the target entropy (FastSAC: -alpha log pi)",
 )
 
-PARALLEL: dict = {**REFERENCE, **SCALE_FREE}
+# A policy's own field the recipe sets (only agents that have it get it; recipe_differences ignores it).
+# SMFP's anchor follows the actor by EMA (rate 0.005 an actor step, SMFP.md §5's other switch) instead of a
+# hard copy every 1,000 actor steps: a CPU run has 1.5-3K actor steps, so the first copy landed mid-run,
+# and releasing the pull toward the initial policy threw the entropy 1.0 (Walker2d) to 2.6 (Humanoid) nats
+# above its target in every seed at once (entropy_control variants `proportional_3e-3`, `ema_anchor`).
+POLICY_OWN: dict = dict(anchor_update="ema")
+
+PARALLEL: dict = {**REFERENCE, **SCALE_FREE, **POLICY_OWN}
 
 
 def _classic() -> dict:

@@ -102,14 +102,19 @@ def analysis(study, rows, pooled, records, context, out: str, plots: bool = True
     return "\n".join(head), {"criterion": summary}, files
 
 
-# The recipe as its first runs had it (until 2026-12-07 evening): Adam on alpha at 1e-2, the plain backup.
-ADAM = {"recipe": "parallel", "temperature_rule": "adam", "temperature_lr": 1e-2, "entropy_backup_centred": False}
+# The recipe as its first runs had it (until 2026-12-07 evening): Adam on alpha at 1e-2, the plain backup,
+# SMFP's anchor a hard copy every 1,000 actor steps.
+ADAM = {"recipe": "parallel", "temperature_rule": "adam", "temperature_lr": 1e-2, "entropy_backup_centred": False,
+        "anchor_update": "hard"}
+# The recipe of the second runs (2026-12-07 night): the proportional rule at 3e-3, the centred backup, the hard anchor.
+PROPORTIONAL_3E3 = {"recipe": "parallel", "temperature_lr": 3e-3, "anchor_update": "hard"}
 
 ENTROPY_CONTROL = Study(
     name="entropy_control", doc=__doc__, tasks=("halfcheetah", "walker2d", "humanoid"), agents=("sac", "smfp"),
     variants={"parallel": {"recipe": "parallel"}, "adam_temperature": ADAM,
               "md_coef_0.03": {**ADAM, "md_coef": 0.03}, "temperature_lr_0.03": {**ADAM, "temperature_lr": 0.03},
-              "temperature_proportional": {"recipe": "parallel", "entropy_backup_centred": False},
-              "ema_anchor": {"recipe": "parallel", "anchor_update": "ema"}},
+              "proportional_3e-3": PROPORTIONAL_3E3,
+              "temperature_proportional": {**PROPORTIONAL_3E3, "entropy_backup_centred": False},
+              "ema_anchor": {**PROPORTIONAL_3E3, "anchor_update": "ema"}},
     seeds=3, base=parallel_regime.CPU.base, budget="30min", eval_every="90s", checkpoint_every="5min", final_evals=3,
     cuts=("env_steps", "wall_s"), analysis=analysis)
