@@ -115,6 +115,7 @@ ENTROPY_CONTROL = Study(
               "md_coef_0.03": {**ADAM, "md_coef": 0.03}, "temperature_lr_0.03": {**ADAM, "temperature_lr": 0.03},
               "proportional_3e-3": PROPORTIONAL_3E3,
               "temperature_proportional": {**PROPORTIONAL_3E3, "entropy_backup_centred": False},
-              "ema_anchor": {**PROPORTIONAL_3E3, "anchor_update": "ema"}},
+              "ema_anchor": {**PROPORTIONAL_3E3, "anchor_update": "ema"},
+              "proportional_1e-2": {"recipe": "parallel", "temperature_lr": 1e-2, "anchor_update": "ema"}},
     seeds=3, base=parallel_regime.CPU.base, budget="30min", eval_every="90s", checkpoint_every="5min", final_evals=3,
     cuts=("env_steps", "wall_s"), analysis=analysis)
