@@ -3,6 +3,7 @@ each file was made, curve plots, and RESULTS.md's generated blocks, assembled fr
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -46,12 +47,18 @@ def write_rows(stem: str, rows: list[dict], **meta) -> None:
         json.dump(jsonable(dict(meta, rows=rows)), f, indent=1, allow_nan=False)
 
 
+@functools.lru_cache(maxsize=None)
 def commit() -> str:
+    """The commit checked out when this process first asked (at import): the code it runs, even when
+    the checkout moves on before a long run writes its files."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
+
+
+commit()
 
 
 def note_manifest(out: str, name: str, command: str, files: list[str], regenerate: str = "") -> None:

@@ -7,14 +7,16 @@ The criterion, fixed before these runs: the agent's own entropy estimate on its 
 1 nat of its target (`train_entropy_target`) at EVERY evaluation from 25 % of the run clock on. Beside
 it, whether SMFP stays stochastic: the k-NN entropy of its actions and its flow's spread on 64 held-out
 states (mjx_smfp/diagnostics.py) at the first evaluation after training started, at 25 % and at the end.
-Variant `parallel` is the recipe as it is now: the temperature stepped by 3e-3 x its entropy gap and the
-backup's entropy term centred on the target (`temperature_rule`, `entropy_backup_centred`). Its first runs
-(Adam on alpha at 1e-2, the plain backup) are variant `adam_temperature`; the pilots beside them:
-`md_coef_0.03`, SMFP with the bandit's mirror-descent coefficient (stopped early: it stalled);
-`temperature_lr_0.03`, a 3x faster Adam against SAC's Humanoid swings (stopped: larger swings);
-`temperature_proportional`, the proportional temperature with the plain backup (stopped at ~1,000 s).
-The Walker2d and Humanoid SMFP runs of `parallel` began as a pilot variant (`proportional_centred`) of the
-same configuration, renamed when the recipe took it.
+Variant `parallel` is the recipe as it is now: the temperature stepped by 3e-3 x its entropy gap, the
+backup's entropy term centred on the target (`temperature_rule`, `entropy_backup_centred`) and SMFP's
+anchor following its actor by EMA (`anchor_update`). Earlier forms, kept with their records:
+`adam_temperature` (the first runs: Adam on alpha at 1e-2, the plain backup, the hard anchor) and
+`proportional_3e-3` (the recipe now with SMFP's hard anchor: SAC's runs are the same configuration and are
+variant `parallel`). Pilots: `md_coef_0.03`, SMFP with the bandit's mirror-descent coefficient (stopped
+early: it stalled); `temperature_lr_0.03`, a 3x faster Adam against SAC's Humanoid swings (stopped: larger
+swings); `temperature_proportional`, the proportional temperature with the plain backup (stopped at
+~1,000 s); `ema_anchor`, SMFP's EMA anchor on Humanoid (its runs became `parallel` when the recipe took
+it); `proportional_1e-2`, the recipe now at 1e-2 x the gap (stopped at 455 s: it diverged).
 
     python -m benchmarks.harness run entropy_control --tasks halfcheetah --agents smfp --variants parallel
     python -m benchmarks.harness report entropy_control
