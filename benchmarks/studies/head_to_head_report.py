@@ -70,7 +70,7 @@ def verdict(finals: dict, records, tasks, seeds: int) -> dict:
             and r.get("reason") == "env_steps"]
     expected = len(tasks) * 2
     t, p = stats.van_elteren([(f[NEW]["final_per_seed"], f[BASE]["final_per_seed"]) for f in finals.values()])
-    if not done:  # before the first run reaches its budget the rule has nothing to decide on
+    if len(done) < expected:  # the rule decides at all of its runs; before that the test is only followed
         word = "no verdict yet"
     elif math.isfinite(p) and p < h2h.ALPHA:
         word = "SMFP ahead" if t > 0 else "SAC ahead"
@@ -87,14 +87,12 @@ def verdict(finals: dict, records, tasks, seeds: int) -> dict:
 def headline(v: dict, study) -> str:
     at = ", ".join(f"{task} {steps:,.0f}" for task, steps in v["at_env_steps"].items())
     episodes = "/".join(map(str, v["episodes"] or [study.base.get("eval_episodes", "?")]))
-    status = ("" if v["complete"] else
-              f" — **provisional**: {v['runs_done']} of {v['runs_expected']} runs ({v['seed_runs_done']} of "
-              f"{v['seed_runs_expected']} seed-runs) are done at their budget; the rule decides at all of them")
     if v["verdict"] == "no verdict yet":
-        return (f"**No verdict yet**: {v['runs_done']} of {v['runs_expected']} runs are done at their budget; the "
-                f"rule decides at all of them. Where the runs stand (env steps per seed {at}): the same test gives "
-                f"p = {stats.format_p(v['p'])}, which decides nothing.")
-    return (f"**Verdict: {v['verdict']}**{status}. Exact two-sided van Elteren test of the final returns (mean of each "
+        return (f"**No verdict yet**: {v['runs_done']} of {v['runs_expected']} runs ({v['seed_runs_done']} of "
+                f"{v['seed_runs_expected']} seed-runs) are done at their budget; the rule decides at all of them. "
+                f"Where the runs stand (env steps per seed {at}): the same test gives p = {stats.format_p(v['p'])}, "
+                "which decides nothing.")
+    return (f"**Verdict: {v['verdict']}**. Exact two-sided van Elteren test of the final returns (mean of each "
             f"seed's last {study.final_evals} deterministic evaluations of {episodes} episodes, at env steps per seed "
             f"{at}), SMFP against SAC, ranks within each task ({len(v['tasks'])}): p = {stats.format_p(v['p'])} "
             f"(alpha {h2h.ALPHA}); SMFP's mean final is the higher in {len(v['higher_mean_in'])} of "
@@ -120,7 +118,7 @@ def what_this_says(v: dict, mde: dict) -> str:
                  "secondary), not at equal wall-clock, other budgets, shapes, recipes or tasks.")
         if top == "SAC":
             claim += " The README's results line says so too."
-    return claim + ("" if v["complete"] else " (Provisional until every run of the rule is done.)")
+    return claim
 
 
 def _pm(mean: float, sd: float, digits: int = 0) -> str:

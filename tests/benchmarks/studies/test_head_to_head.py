@@ -104,12 +104,14 @@ def test_identical_samples_are_not_resolved_and_the_report_gives_the_minimum_det
     assert f"a shift of about {mde['d']:g} s.d." in md and f"halfcheetah {mde['in_units'][0]:,.0f}" in md
 
 
-def test_a_study_with_runs_missing_is_provisional_and_agents_on_two_machines_are_flagged(tmp_path):
+def test_a_study_with_runs_missing_gives_no_verdict_yet_and_agents_on_two_machines_are_flagged(tmp_path):
     data, md, _ = _report(tmp_path, [500.0] * 5, skip={("humanoid", "smfp")},
                           machines={("hopper", "smfp"): "cpu B"})
     assert data["runs_done"] == 7 and data["runs_expected"] == 8 and not data["complete"]
     assert data["tasks"] == ["halfcheetah", "hopper", "walker2d"] and data["p"] == pytest.approx(2 / 252 ** 3)
-    assert "**Verdict: SMFP ahead** — **provisional**: 7 of 8 runs (35 of 40 seed-runs)" in md
+    # the test's p is below alpha, but the rule decides only at all of its runs
+    assert data["verdict"] == "no verdict yet" and "Verdict:" not in md
+    assert md.startswith("**No verdict yet**: 7 of 8 runs (35 of 40 seed-runs) are done") and "decides nothing" in md
     assert "**Not on one machine:** hopper" in md
     assert "| halfcheetah | SAC | 2,500 | 39.1 | 35 | 630 | 2.00 | cpu A | none |" in md  # 5 seeds x 500 steps/s
 
