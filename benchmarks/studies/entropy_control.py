@@ -15,8 +15,9 @@ anchor following its actor by EMA (`anchor_update`). Earlier forms, kept with th
 variant `parallel`). Pilots: `md_coef_0.03`, SMFP with the bandit's mirror-descent coefficient (stopped
 early: it stalled); `temperature_lr_0.03`, a 3x faster Adam against SAC's Humanoid swings (stopped: larger
 swings); `temperature_proportional`, the proportional temperature with the plain backup (stopped at
-~1,000 s); `ema_anchor`, SMFP's EMA anchor on Humanoid (its runs became `parallel` when the recipe took
-it); `proportional_1e-2`, the recipe now at 1e-2 x the gap (stopped at 455 s: it diverged).
+~1,000 s); `proportional_1e-2`, the recipe now at 1e-2 x the gap (stopped at 455 s: it diverged). The
+Humanoid SMFP run of `parallel` began as a pilot of the EMA anchor, the same configuration, renamed when the
+recipe took it.
 
     python -m benchmarks.harness run entropy_control --tasks halfcheetah --agents smfp --variants parallel
     python -m benchmarks.harness report entropy_control
@@ -117,7 +118,6 @@ ENTROPY_CONTROL = Study(
               "md_coef_0.03": {**ADAM, "md_coef": 0.03}, "temperature_lr_0.03": {**ADAM, "temperature_lr": 0.03},
               "proportional_3e-3": PROPORTIONAL_3E3,
               "temperature_proportional": {**PROPORTIONAL_3E3, "entropy_backup_centred": False},
-              "ema_anchor": {**PROPORTIONAL_3E3, "anchor_update": "ema"},
               "proportional_1e-2": {"recipe": "parallel", "temperature_lr": 1e-2, "anchor_update": "ema"}},
     seeds=3, base=parallel_regime.CPU.base, budget="30min", eval_every="90s", checkpoint_every="5min", final_evals=3,
     cuts=("env_steps", "wall_s"), analysis=analysis)

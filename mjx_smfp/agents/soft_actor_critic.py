@@ -34,7 +34,6 @@ from mjx_smfp import critic as critic_lib
 from mjx_smfp import diagnostics
 from mjx_smfp.agents import temperature as temperature_lib
 from mjx_smfp.agents.base import Agent, Metrics, Transition
-from mjx_smfp.agents.temperature import resolve_target_entropy  # noqa: F401 (also imported from here)
 from mjx_smfp.types import Gated
 from mjx_smfp.networks import MATMUL_DTYPES, ActorNetworkConfig, TwinQ
 from mjx_smfp.validation import check
@@ -213,8 +212,8 @@ class SoftActorCriticAgent(Agent):
         self.actor_optimizer, self.critic_optimizer = (
             make_optimizer(lr, c.weight_decay, c.adam_b1, c.adam_b2, c.grad_clip) for lr in (c.actor_lr, c.critic_lr))
         self.temperature_optimizer, self.temperature_loss = temperature_lib.rule(config)
-        self.target_entropy = resolve_target_entropy(config, action_size,
-                                                     default=self.default_target_entropy(config, action_size))
+        self.target_entropy = temperature_lib.resolve_target_entropy(
+            config, action_size, default=self.default_target_entropy(config, action_size))
 
     # -- what subclasses provide -------------------------------------------------------------
     def make_policy(self):

@@ -13,7 +13,8 @@ import pytest
 from mjx_smfp import agents
 from mjx_smfp.agents.sac import SAC
 from mjx_smfp.agents.smfp import SMFP
-from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig, resolve_target_entropy
+from mjx_smfp.agents.soft_actor_critic import SoftActorCriticConfig
+from mjx_smfp.agents.temperature import resolve_target_entropy
 from mjx_smfp.policies.gaussian import TanhGaussianPolicy
 from mjx_smfp.policies.meanflow import MeanFlowConfig
 from tests.mjx_smfp.agents.test_sac import BATCH
